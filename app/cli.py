@@ -1,0 +1,166 @@
+"""Command line: `alertmedic serve | check-config | routes test | outbox`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from app import __version__
+from app.config import ConfigError, Loaded, load_config, secret_values, split_listen
+
+
+def _problems(exc: ConfigError, out: TextIO) -> None:
+    for path, message in exc.problems:
+        print(f"{path}: {message}" if path else message, file=out)
+
+
+def _load(path: str, *, check_files: bool = True) -> Loaded | None:
+    try:
+        return load_config(path, check_files=check_files)
+    except ConfigError as exc:
+        print(f"{path}: invalid configuration", file=sys.stderr)
+        _problems(exc, sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    loaded = _load(args.file, check_files=args.strict)
+    if loaded is None:
+        return 1
+    for path, message in loaded.warnings:
+        print(f"warning: {path}: {message}", file=sys.stderr)
+    c = loaded.config
+    n = sum(1 for r in c.receivers for _ in r.integrations())
+    print(f"{args.file}: OK ({len(c.receivers)} receivers, {n} integrations)")
+    return 0
+
+
+def cmd_routes_test(args: argparse.Namespace) -> int:
+    from app.core.plan import Router
+
+    loaded = _load(args.config, check_files=False)
+    if loaded is None:
+        return 1
+    labels: dict[str, str] = {}
+    for item in args.labels:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            print(f"invalid label {item!r}: expected name=value", file=sys.stderr)
+            return 2
+        labels[name] = value.strip('"')
+    receivers = Router.from_config(loaded.config).receivers_for(labels)
+    print(",".join(receivers))
+    if args.verify_receivers is not None:
+        want = [r for r in args.verify_receivers.split(",") if r]
+        if want != receivers:
+            print(f"WARNING: expected receivers {','.join(want)!r}, got {','.join(receivers)!r}",
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from app.logs import setup_logging
+    from app.web.app import create_app
+
+    loaded = _load(args.config)
+    if loaded is None:
+        return 1
+    config = loaded.config
+    setup_logging(level=args.log_level, secrets=secret_values(config))
+    host, port = split_listen(config.server.listen)
+    if args.banner:
+        _banner(args.config, host, port)
+    try:
+        app = create_app(config)
+    except (OSError, ValueError) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    web.run_app(app, host=host, port=port, print=None, access_log=None,
+                shutdown_timeout=config.server.shutdown_timeout, handle_signals=True)
+    return 0
+
+
+def _banner(config_path: str, host: str, port: int) -> None:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    url = f"http://{shown}:{port}"
+    print(f"""
+alertmedic {__version__} on {url} (config: {config_path})
+
+  Send a test alert:   curl -sS -H 'Authorization: Bearer local-demo-token' \\
+                         -H 'Content-Type: application/json' \\
+                         --data @examples/test-alert.json {url}/webhook/alertmanager
+  Resolve it:          same with examples/test-alert-resolved.json
+  See it delivered:    tail -f data/inbox.log      (the example's 'file' receiver)
+  Health and metrics:  {url}/readyz   {url}/metrics
+  Stop:                Ctrl-C (undelivered notifications stay in data/alertmedic.db)
+""", flush=True)
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from app.store import open_store
+
+    loaded = _load(args.config, check_files=False)
+    if loaded is None:
+        return 1
+
+    async def run() -> dict[str, object]:
+        store = open_store(loaded.config.storage)
+        await store.start()
+        try:
+            return {"pending": await store.pending_count(),
+                    "dead_letters": await store.dead_letters(limit=args.limit)}
+        finally:
+            await store.close()
+
+    print(json.dumps(asyncio.run(run()), indent=2, default=str))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="alertmedic", description=__doc__)
+    p.add_argument("--version", action="version", version=f"alertmedic {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the webhook receiver and delivery workers")
+    s.add_argument("--config", required=True, help="YAML configuration file")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--banner", action="store_true", help="print how to try it (used by make run)")
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("check-config", help="validate a configuration file and list every problem")
+    c.add_argument("file")
+    c.add_argument("--strict", action="store_true",
+                   help="also fail when a secret file (*_file) cannot be read")
+    c.set_defaults(func=cmd_check_config)
+
+    r = sub.add_parser("routes", help="routing tools")
+    rsub = r.add_subparsers(dest="routes_command", required=True)
+    t = rsub.add_parser("test", help="print the receivers an alert with these labels reaches")
+    t.add_argument("--config", required=True)
+    t.add_argument("--verify-receivers", default=None,
+                   help="comma-separated receivers expected; exit 1 when different")
+    t.add_argument("labels", nargs="*", metavar="label=value")
+    t.set_defaults(func=cmd_routes_test)
+
+    o = sub.add_parser("outbox", help="show pending notifications and recent dead letters")
+    o.add_argument("--config", required=True)
+    o.add_argument("--limit", type=int, default=20)
+    o.set_defaults(func=cmd_outbox)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

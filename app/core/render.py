@@ -1,0 +1,635 @@
+"""Alert groups rendered into provider messages: sandboxed Jinja2 templates, escaping, size limits.
+
+Every template (the defaults in `app/templates/` and the per-receiver overrides) sees:
+
+    group               the Group being delivered
+    status              "firing" or "resolved" (the whole group's status)
+    alerts              the alerts shown, firing first (a prefix when the message had to be cut)
+    firing, resolved    the shown alerts split by status
+    more                alerts not shown: cut to fit the provider's size limit, plus those
+                        Alertmanager already truncated (`truncatedAlerts`)
+    num_firing          firing alerts in the whole group (not only the shown ones)
+    num_resolved        resolved alerts in the whole group
+    kind                "new" (a new message) or "update" (an edit of / follow-up to one)
+    group_labels, common_labels, common_annotations, external_url, receiver
+    title               the default title, e.g. "[FIRING:2] ModelLatencyHigh (prod)"
+    now                 the render time (a UTC datetime)
+
+Each alert has `status`, `labels`, `annotations`, `startsAt`, `endsAt`, `generatorURL`,
+`fingerprint` and `name` (its alertname). Filters, besides Jinja2's own:
+
+    fmt_time            datetime -> "2024-05-01 12:00:00 UTC" ("" for Go's zero time)
+    since               datetime -> how long ago, e.g. "2h 5m"
+    duration            alert -> how long it fired; also seconds or a timedelta -> "1h 5m"
+    summary             alert -> its summary annotation, else its alertname
+    status_emoji        alert or status -> 🔥 / ✅
+    status_colour       group, alert or status -> hex colour by severity
+    key_labels          alert -> [(name, value)] of severity, namespace, deployment, pod, instance
+    alert_links         alert -> [(name, url)]: source, runbook, dashboard, silence
+    silence_url         alert -> Alertmanager's "new silence" page prefilled with its labels
+    slack_escape        text -> Slack mrkdwn-safe text (&, <, > as entities)
+    slack_url           url -> safe inside a Slack `<url|text>` link
+
+HTML templates (Telegram, email HTML) are autoescaped; plain text, Slack and headers are not.
+Label and annotation lookups of missing keys render as empty strings; unknown top-level names are
+rejected by `compile_template`, so a typo fails at config load rather than at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from importlib import resources
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Template, TemplateSyntaxError, meta, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from app.core.models import ZERO_TIME, Alert, Group
+
+RenderKind = Literal["new", "update"]
+
+TELEGRAM_LIMIT = 4096
+"""Characters of message text after entity parsing, counted in UTF-16 code units."""
+SLACK_HEADER_LIMIT = 150
+SLACK_SECTION_LIMIT = 3000
+SLACK_BLOCK_LIMIT = 50
+
+SEVERITY_COLOURS = {"critical": "#E01E5A", "warning": "#ECB22E", "info": "#36C5F0"}
+RESOLVED_COLOUR = "#2EB67D"
+_SEVERITY_ALIASES = {
+    "critical": "critical", "page": "critical", "error": "critical", "high": "critical",
+    "warning": "warning", "warn": "warning", "medium": "warning",
+    "info": "info", "informational": "info", "low": "info", "none": "info", "debug": "info",
+}
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+KEY_LABELS = ("severity", "namespace", "deployment", "pod", "instance")
+"""Labels each alert shows in the default templates, in this order."""
+
+CONTEXT_NAMES = frozenset({
+    "group", "status", "alerts", "firing", "resolved", "more", "num_firing", "num_resolved",
+    "kind", "group_labels", "common_labels", "common_annotations", "external_url", "receiver",
+    "title", "now",
+})
+
+
+# --- small pure helpers ---------------------------------------------------------------------
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def cut_utf16(text: str, limit: int) -> str:
+    """The longest prefix of `text` of at most `limit` UTF-16 units (never half a pair)."""
+    if utf16_len(text) <= limit:
+        return text
+    units = 0
+    for i, ch in enumerate(text):
+        width = 2 if ord(ch) > 0xFFFF else 1
+        if units + width > limit:
+            return text[:i]
+        units += width
+    return text
+
+
+def _ellipsize(text: str, limit: int) -> str:
+    if utf16_len(text) <= limit:
+        return text
+    return cut_utf16(text, limit - 1).rstrip() + "…"
+
+
+def slack_escape(value: Any) -> str:
+    """Text made literal in Slack mrkdwn: `&`, `<`, `>` as the three entities Slack decodes."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_url(value: Any) -> str:
+    """A URL safe inside a Slack `<url|text>` link."""
+    return slack_escape(value).replace("|", "%7C")
+
+
+def _is_http(url: Any) -> bool:
+    if not isinstance(url, str) or not url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _go_quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def silence_url(external_url: str, labels: Mapping[str, str]) -> str:
+    """Alertmanager's "new silence" page with a filter matching exactly these labels."""
+    matchers = ",".join(f"{name}={_go_quote(value)}" for name, value in sorted(labels.items()))
+    query = quote("{" + matchers + "}", safe="")
+    return f"{external_url.rstrip('/')}/#/silences/new?filter={query}"
+
+
+def humanize(delta: timedelta) -> str:
+    """A duration as its two largest units: "45s", "5m 3s", "2h 5m", "3d 4h"."""
+    seconds = max(0, int(delta.total_seconds()))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+def _severity(labels: Mapping[str, str]) -> str | None:
+    return _SEVERITY_ALIASES.get(labels.get("severity", "").strip().lower())
+
+
+def group_colour(group: Group) -> str:
+    """Attachment colour: green when resolved, else by the most severe firing alert."""
+    if group.status == "resolved" or not group.firing:
+        return RESOLVED_COLOUR
+    severity = _severity(group.commonLabels)
+    if severity is None:
+        known = [s for s in (_severity(a.labels) for a in group.firing) if s is not None]
+        # An unknown severity still demands attention: warning, not info.
+        severity = max(known, key=_SEVERITY_RANK.__getitem__) if known else "warning"
+    return SEVERITY_COLOURS[severity]
+
+
+def default_title(group: Group) -> str:
+    """`[FIRING:2] ModelLatencyHigh (prod)` / `[RESOLVED] ModelLatencyHigh (prod)`."""
+    head = f"[FIRING:{len(group.firing)}]" if group.status == "firing" else "[RESOLVED]"
+    name = group.groupLabels.get("alertname") or group.commonLabels.get("alertname")
+    if not name:
+        names = list(dict.fromkeys(a.name for a in group.alerts if a.name))
+        if names:
+            name = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        else:
+            name = " ".join(group.groupLabels.values()) or "alerts"
+    namespace = group.commonLabels.get("namespace") or group.groupLabels.get("namespace")
+    return f"{head} {name}" + (f" ({namespace})" if namespace else "")
+
+
+def _ordered(group: Group) -> list[Alert]:
+    return group.firing + group.resolved
+
+
+# --- Jinja2 ---------------------------------------------------------------------------------
+
+
+def _fmt_time(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    if not isinstance(value, datetime):
+        return "" if value is None else str(value)
+    if value <= ZERO_TIME:
+        return ""
+    return value.astimezone(UTC).strftime(fmt)
+
+
+@pass_context
+def _since(ctx: Context, value: Any) -> str:
+    if not isinstance(value, datetime) or value <= ZERO_TIME:
+        return ""
+    now: datetime = ctx.get("now") or datetime.now(UTC)
+    return humanize(now - value)
+
+
+@pass_context
+def _duration(ctx: Context, value: Any) -> str:
+    if isinstance(value, Alert):
+        end = value.endsAt
+        if value.status == "firing" or end <= value.startsAt:
+            end = ctx.get("now") or datetime.now(UTC)
+        return humanize(end - value.startsAt)
+    if isinstance(value, timedelta):
+        return humanize(value)
+    if isinstance(value, int | float):
+        return humanize(timedelta(seconds=value))
+    return ""
+
+
+def _summary(alert: Any) -> str:
+    if not isinstance(alert, Alert):
+        return str(alert)
+    return alert.annotations.get("summary") or alert.name or "alert"
+
+
+def _status_of(value: Any) -> str:
+    if isinstance(value, Alert | Group):
+        return value.status
+    return str(value)
+
+
+def _status_emoji(value: Any) -> str:
+    return "✅" if _status_of(value) == "resolved" else "🔥"
+
+
+def _status_colour(value: Any) -> str:
+    if isinstance(value, Group):
+        return group_colour(value)
+    if isinstance(value, Alert) and value.status == "firing":
+        return SEVERITY_COLOURS[_severity(value.labels) or "warning"]
+    return RESOLVED_COLOUR if _status_of(value) == "resolved" else SEVERITY_COLOURS["warning"]
+
+
+def _key_labels(alert: Any) -> list[tuple[str, str]]:
+    if not isinstance(alert, Alert):
+        return []
+    return [(name, alert.labels[name]) for name in KEY_LABELS if alert.labels.get(name)]
+
+
+@pass_context
+def _silence_url(ctx: Context, alert: Any) -> str:
+    external = ctx.get("external_url")
+    if not isinstance(alert, Alert) or not _is_http(external):
+        return ""
+    return silence_url(external, alert.labels)
+
+
+@pass_context
+def _alert_links(ctx: Context, alert: Any) -> list[tuple[str, str]]:
+    if not isinstance(alert, Alert):
+        return []
+    links = []
+    if _is_http(alert.generatorURL):
+        links.append(("source", alert.generatorURL))
+    for key, name in (("runbook_url", "runbook"), ("dashboard_url", "dashboard")):
+        url = alert.annotations.get(key)
+        if _is_http(url):
+            links.append((name, str(url)))
+    external = ctx.get("external_url")
+    if alert.status == "firing" and _is_http(external):
+        links.append(("silence", silence_url(external, alert.labels)))
+    return links
+
+
+_FILTERS: dict[str, Callable[..., Any]] = {
+    "fmt_time": _fmt_time,
+    "since": _since,
+    "duration": _duration,
+    "summary": _summary,
+    "status_emoji": _status_emoji,
+    "status_colour": _status_colour,
+    "key_labels": _key_labels,
+    "alert_links": _alert_links,
+    "silence_url": _silence_url,
+    "slack_escape": slack_escape,
+    "slack_url": slack_url,
+}
+
+
+def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(autoescape=html, keep_trailing_newline=False)
+    env.filters.update(_FILTERS)
+    return env
+
+
+_HTML_ENV = _environment(html=True)
+_TEXT_ENV = _environment(html=False)
+
+
+def compile_template(source: str, *, html: bool) -> Template:
+    """A user template, compiled in the sandbox. Raises ValueError on a syntax error, an unknown
+    filter, or a variable that is not in the context (see the module docstring)."""
+    env = _HTML_ENV if html else _TEXT_ENV
+    try:
+        ast = env.parse(source)
+        unknown = meta.find_undeclared_variables(ast) - CONTEXT_NAMES - set(env.globals)
+        if unknown:
+            raise ValueError(
+                f"unknown template variable(s) {', '.join(sorted(unknown))}; "
+                f"available: {', '.join(sorted(CONTEXT_NAMES))}"
+            )
+        return env.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template error on line {exc.lineno}: {exc.message}") from None
+
+
+def _default(name: str, *, html: bool) -> Template:
+    source = resources.files("app").joinpath("templates", name).read_text(encoding="utf-8")
+    return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+
+
+_TELEGRAM = _default("telegram.html.j2", html=True)
+_SLACK_ALERT = _default("slack_alert.mrkdwn.j2", html=False)
+_EMAIL_TEXT = _default("email.txt.j2", html=False)
+_EMAIL_HTML = _default("email.html.j2", html=True)
+
+
+def _context(group: Group, *, kind: RenderKind, shown: Sequence[Alert], more: int,
+             now: datetime) -> dict[str, Any]:
+    return {
+        "group": group,
+        "status": group.status,
+        "alerts": list(shown),
+        "firing": [a for a in shown if a.status == "firing"],
+        "resolved": [a for a in shown if a.status == "resolved"],
+        "more": more,
+        "num_firing": len(group.firing),
+        "num_resolved": len(group.resolved),
+        "kind": kind,
+        "group_labels": group.groupLabels,
+        "common_labels": group.commonLabels,
+        "common_annotations": group.commonAnnotations,
+        "external_url": group.externalURL,
+        "receiver": group.receiver,
+        "title": default_title(group),
+        "now": now,
+    }
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _largest_fitting(n: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest k in 0..n with fits(k), assuming fits is (mostly) monotonic; None if none.
+    The answer is always one that was checked, so a non-monotonic `fits` cannot overflow."""
+    if fits(n):
+        return n
+    if not fits(0):
+        return None
+    lo, hi = 0, n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+# --- Telegram -------------------------------------------------------------------------------
+
+
+class _TextOnly(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def telegram_plain(text_html: str) -> str:
+    """The text Telegram would show for this HTML: tags stripped, entities unescaped."""
+    parser = _TextOnly()
+    parser.feed(text_html)
+    parser.close()
+    return "".join(parser.parts)
+
+
+def telegram_length(text_html: str) -> int:
+    """Length of an HTML-mode message as Telegram checks it against 4096."""
+    return utf16_len(telegram_plain(text_html))
+
+
+@dataclass(frozen=True)
+class TelegramText:
+    text: str
+    parse_mode: Literal["HTML"] | None
+    """None: the HTML could not fit even without alerts; `text` is plain and must be sent so."""
+    shown: int
+    more: int
+    template_error: str | None = None
+    """Why the configured template was not used (the default was rendered instead)."""
+
+
+def _fit_telegram(template: Template, group: Group, *, kind: RenderKind, now: datetime,
+                  limit: int) -> TelegramText:
+    ordered = _ordered(group)
+    n = len(ordered)
+    cache: dict[int, str] = {}
+
+    def render(k: int) -> str:
+        if k not in cache:
+            more = n - k + group.truncatedAlerts
+            ctx = _context(group, kind=kind, shown=ordered[:k], more=more, now=now)
+            cache[k] = template.render(ctx).strip()
+        return cache[k]
+
+    k = _largest_fitting(n, lambda k: telegram_length(render(k)) <= limit)
+    if k is not None and (k > 0 or n == 0):
+        if not telegram_plain(render(k)).strip():
+            raise ValueError("the template rendered an empty message")
+        return TelegramText(render(k), "HTML", k, n - k + group.truncatedAlerts)
+    # Not even one alert fits as HTML (a huge label or annotation): hard-cut the plain text
+    # of the message with the first alert, and say how many are not shown.
+    shown = min(1, n)
+    more = n - shown + group.truncatedAlerts
+    tail = f"\n\n… and {more} more" if more else ""
+    plain = telegram_plain(render(shown)).strip()
+    if not plain:
+        raise ValueError("the template rendered an empty message")
+    text = _ellipsize(plain, limit - utf16_len(tail)) + tail
+    return TelegramText(text, None, shown, more)
+
+
+def render_telegram(group: Group, *, kind: RenderKind = "new", template: Template | None = None,
+                    now: datetime | None = None, limit: int = TELEGRAM_LIMIT) -> TelegramText:
+    """The message for Telegram's HTML parse mode, at most `limit` visible UTF-16 units.
+
+    Alerts are shown firing first; the largest prefix that fits is kept and the template is told
+    how many it left out (`more`). A failing or empty custom template falls back to the default.
+    """
+    now = now or datetime.now(UTC)
+    if template is not None:
+        try:
+            return _fit_telegram(template, group, kind=kind, now=now, limit=limit)
+        except Exception as exc:  # any template failure falls back to the default
+            error = _error(exc)
+        result = _fit_telegram(_TELEGRAM, group, kind=kind, now=now, limit=limit)
+        return TelegramText(result.text, result.parse_mode, result.shown, result.more, error)
+    return _fit_telegram(_TELEGRAM, group, kind=kind, now=now, limit=limit)
+
+
+# --- Slack ----------------------------------------------------------------------------------
+
+
+def _mrkdwn_cut(text: str, limit: int) -> int:
+    """Where to cut an over-long mrkdwn line: not inside a `<link|text>` or an `&entity;`."""
+    cut = len(cut_utf16(text, limit))
+    head = text[:cut]
+    opened = head.rfind("<")
+    if opened > head.rfind(">") and opened > 0:
+        cut = opened
+    amp = text.rfind("&", 0, cut)
+    if amp > 0 and amp > text.rfind(";", 0, cut) and cut - amp < 10:
+        cut = amp
+    return max(cut, 1)
+
+
+def split_mrkdwn(text: str, limit: int = SLACK_SECTION_LIMIT) -> list[str]:
+    """Text as section-sized chunks, cut on line boundaries where a line allows it."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while utf16_len(line) > limit:
+            if current.strip():
+                chunks.append(current)
+            current = ""
+            cut = _mrkdwn_cut(line, limit)
+            chunks.append(line[:cut])
+            line = line[cut:]
+        candidate = f"{current}\n{line}" if current else line
+        if utf16_len(candidate) <= limit:
+            current = candidate
+        else:
+            if current.strip():
+                chunks.append(current)
+            current = line
+    if current.strip():
+        chunks.append(current)
+    return [c.strip("\n") for c in chunks if c.strip()]
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str
+    """Fallback text (notifications, clients without Block Kit): the title."""
+    attachments: list[dict[str, Any]]
+    shown: int
+    more: int
+    template_error: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body for chat.postMessage / chat.update / an incoming webhook."""
+        return {"text": self.text, "attachments": self.attachments}
+
+
+def _slack_blocks(group: Group, *, kind: RenderKind, now: datetime, title: Template | None,
+                  text: Template | None) -> SlackMessage:
+    ordered = _ordered(group)
+    n = len(ordered)
+    base = _context(group, kind=kind, shown=ordered, more=group.truncatedAlerts, now=now)
+    if title is not None:
+        heading = " ".join(title.render(base).split())
+        if not heading:
+            raise ValueError("the title template rendered an empty title")
+    else:
+        heading = f"{_status_emoji(group)} {base['title']}"
+    context_parts = [f"{len(group.firing)} firing, {len(group.resolved)} resolved"]
+    if group.receiver:
+        context_parts.append(f"receiver {slack_escape(group.receiver)}")
+    if _is_http(group.externalURL):
+        context_parts.append(f"<{slack_url(group.externalURL)}|Alertmanager>")
+    context = {"type": "context",
+               "elements": [{"type": "mrkdwn", "text": " · ".join(context_parts)}]}
+    header = {"type": "header",
+              "text": {"type": "plain_text", "text": _ellipsize(heading, SLACK_HEADER_LIMIT),
+                       "emoji": True}}
+    room = SLACK_BLOCK_LIMIT - 2
+    cache: dict[int, list[str]] = {}
+
+    def sections(k: int) -> list[str]:
+        if k not in cache:
+            more = n - k + group.truncatedAlerts
+            ctx = _context(group, kind=kind, shown=ordered[:k], more=more, now=now)
+            if text is not None:
+                cache[k] = split_mrkdwn(text.render(ctx).strip())
+            else:
+                out: list[str] = []
+                for alert in ordered[:k]:
+                    out += split_mrkdwn(_SLACK_ALERT.render({**ctx, "alert": alert}).strip())
+                if more:
+                    out.append(f"… and {more} more")
+                cache[k] = out
+        return cache[k]
+
+    k = _largest_fitting(n, lambda k: len(sections(k)) <= room)
+    if k is not None and (k > 0 or n == 0):
+        chosen = sections(k)
+    else:
+        k = min(1, n)
+        chosen = [*sections(k)[: room - 1], "… (truncated)"]
+    if text is not None and not chosen:
+        raise ValueError("the text template rendered an empty message")
+    blocks = [header, *(_section(s) for s in chosen), context]
+    attachment = {"color": group_colour(group), "blocks": blocks}
+    return SlackMessage(heading, [attachment], k, n - k + group.truncatedAlerts)
+
+
+def render_slack(group: Group, *, kind: RenderKind = "new", title: Template | None = None,
+                 text: Template | None = None, now: datetime | None = None) -> SlackMessage:
+    """A Block Kit message: a coloured attachment with a header, sections and a context line.
+
+    By default each alert is one section (split on line boundaries past 3000 characters); a
+    custom `text` template renders the whole body, which is split into sections likewise. At
+    most 50 blocks: the alerts that do not fit are left out and counted (`more`).
+    """
+    now = now or datetime.now(UTC)
+    if title is None and text is None:
+        return _slack_blocks(group, kind=kind, now=now, title=None, text=None)
+    try:
+        return _slack_blocks(group, kind=kind, now=now, title=title, text=text)
+    except Exception as exc:  # any template failure falls back to the default
+        error = _error(exc)
+    result = _slack_blocks(group, kind=kind, now=now, title=None, text=None)
+    return SlackMessage(result.text, result.attachments, result.shown, result.more, error)
+
+
+# --- email ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    """The configured extra headers (rendered; `Subject` excluded: it is `subject`)."""
+    template_error: str | None = None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_email(group: Group, *, kind: RenderKind = "new", text: Template | None = None,
+                 html: Template | None = None, headers: Mapping[str, Template] | None = None,
+                 now: datetime | None = None) -> EmailContent:
+    """Subject, plain-text and HTML bodies. Header values are templates too (`Subject` among
+    them, matched case-insensitively), folded onto one line so they cannot inject headers."""
+    now = now or datetime.now(UTC)
+    ordered = _ordered(group)
+    ctx = _context(group, kind=kind, shown=ordered, more=group.truncatedAlerts, now=now)
+    errors: list[str] = []
+
+    def render(template: Template | None, default: Template | None, what: str) -> str:
+        if template is not None:
+            try:
+                out = template.render(ctx).strip()
+                if out:
+                    return out
+                errors.append(f"{what}: rendered empty")
+            except Exception as exc:  # any template failure falls back
+                errors.append(f"{what}: {_error(exc)}")
+        return default.render(ctx).strip() if default is not None else ""
+
+    subject = str(ctx["title"])
+    extra: dict[str, str] = {}
+    for name, template in (headers or {}).items():
+        if name.lower() == "subject":
+            subject = _one_line(render(template, None, "Subject")) or subject
+        else:
+            value = _one_line(render(template, None, name))
+            if value:
+                extra[name] = value
+    return EmailContent(
+        subject=subject,
+        text=render(text, _EMAIL_TEXT, "text") + "\n",
+        html=render(html, _EMAIL_HTML, "html") + "\n",
+        headers=extra,
+        template_error="; ".join(errors) or None,
+    )

@@ -1,0 +1,237 @@
+"""Outbox dispatcher: one lane per destination delivers its pending rows in order.
+
+A lane reads its pending rows from the store, waits for the provider's rate limit, sends through
+the destination's sink and records the outcome. Failures are retried by tenacity with the
+policy of app.core.retry (exponential backoff with jitter, provider `retry_after` honoured,
+permanent errors never retried, dead letter past the horizon); each retry is persisted first, so a
+restart resumes where the process stopped. Lanes are independent: one slow or dead provider only
+delays its own destination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type
+
+from app.core.errors import PermanentError, RetryableError
+from app.core.models import Group
+from app.core.plan import Destination
+from app.core.ratelimit import Limiter
+from app.core.retry import RetryPolicy
+from app.metrics import Metrics
+from app.sinks.base import Delivery, Sink
+from app.store.base import OutboxRow, Store, StoreUnavailable
+
+log = logging.getLogger("alertmedic.dispatcher")
+
+Clock = Callable[[], float]
+
+
+class _Stopping(Exception):
+    """Raised out of a retry sleep when the dispatcher is stopping."""
+
+
+@dataclass
+class Lane:
+    destination: Destination
+    sink: Sink
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    busy: bool = False
+
+
+class Dispatcher:
+    """Runs the lanes. `notify(dest)` after a commit wakes that destination's lane."""
+
+    def __init__(
+        self,
+        store: Store,
+        sinks: Mapping[str, Sink],
+        destinations: Mapping[str, Destination],
+        *,
+        metrics: Metrics,
+        policy: RetryPolicy,
+        send_timeout: float,
+        clock: Clock = time.time,
+        batch: int = 100,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.policy = policy
+        self.send_timeout = send_timeout
+        self.clock = clock
+        self.batch = batch
+        self.limiter = Limiter()
+        self.lanes = {d: Lane(destinations[d], s) for d, s in sinks.items()}
+        self._stopping = asyncio.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Dead-letter rows of destinations no longer configured, then start every lane."""
+        for dest in await self.store.pending_destinations() - set(self.lanes):
+            rows = await self.store.next_batch(dest, limit=1_000_000)
+            for row in rows:
+                await self.store.mark_dead(row.id, reason="destination no longer configured",
+                                           now=self.clock())
+            receiver, _, rest = dest.partition("/")
+            integration = rest.split("[", 1)[0]
+            self.metrics.dead_letters.labels(receiver, integration, "unconfigured").inc(len(rows))
+            log.error("dead-lettered notifications of a removed destination",
+                      extra={"destination": dest, "count": len(rows)})
+        for lane in self.lanes.values():
+            lane.task = asyncio.create_task(self._run(lane), name=f"lane {lane.destination.id}")
+        self.metrics.workers.set(len(self.lanes))
+        self.metrics.outbox_depth.set(await self.store.pending_count())
+
+    @property
+    def running(self) -> bool:
+        return not self._stopping.is_set() and all(
+            lane.task is not None and not lane.task.done() for lane in self.lanes.values())
+
+    def notify(self, destination: str) -> None:
+        lane = self.lanes.get(destination)
+        if lane is not None:
+            lane.wake.set()
+
+    async def stop(self, timeout: float) -> None:
+        """Finish in-flight sends within `timeout`; everything else stays in the outbox."""
+        self._stopping.set()
+        for lane in self.lanes.values():
+            lane.wake.set()
+        tasks = [lane.task for lane in self.lanes.values() if lane.task is not None]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending)
+            log.warning("stopped with sends still in flight; they stay in the outbox",
+                        extra={"count": len(pending)})
+        self.metrics.workers.set(0)
+
+    # --- a lane ----------------------------------------------------------------------------
+
+    async def _run(self, lane: Lane) -> None:
+        refs: dict[str, dict[str, Any] | None] = {}
+        while not self._stopping.is_set():
+            lane.wake.clear()
+            try:
+                rows = await self.store.next_batch(lane.destination.id, limit=self.batch)
+                if not rows:
+                    refs.clear()
+                    await lane.wake.wait()
+                    continue
+                for row in rows:
+                    if self._stopping.is_set():
+                        return
+                    ref = refs.get(row.group_key, row.message_ref)
+                    refs[row.group_key] = await self._deliver(lane, row, ref)
+            except _Stopping:
+                return
+            except Exception as exc:
+                # The store failed (or a bug): keep the lane alive, re-read from the outbox.
+                log.exception("delivery lane error", extra={"destination": lane.destination.id,
+                                                            "error": str(exc)})
+                refs.clear()
+                try:
+                    await self._sleep(1.0)
+                except _Stopping:
+                    return
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, or raise _Stopping as soon as the dispatcher stops."""
+        if seconds <= 0:
+            return
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return
+        raise _Stopping
+
+    async def _deliver(self, lane: Lane, row: OutboxRow,
+                       previous: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Deliver one row until it succeeds, is dead-lettered, or the dispatcher stops.
+
+        Returns the thread's message reference after this row.
+        """
+        dest = lane.destination
+        labels = (dest.receiver, dest.integration)
+        await self._sleep(row.next_attempt_at - self.clock())
+        delivery = Delivery(dest.id, "new" if row.kind == "new" else "update",
+                            Group.model_validate_json(row.payload), previous)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+            return self.policy.delay(row.attempts + state.attempt_number, retry_after=retry_after)
+
+        def stop(state: RetryCallState) -> bool:
+            return self.policy.gives_up(accepted_at=row.accepted_at, now=self.clock(),
+                                        next_delay=state.upcoming_sleep)
+
+        async def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            reason = getattr(exc, "reason", type(exc).__name__)
+            attempts = row.attempts + state.attempt_number
+            self.metrics.retries.labels(*labels, reason).inc()
+            if isinstance(exc, RetryableError) and exc.retry_after:
+                for lim in lane.sink.rate_limits():
+                    self.limiter.penalise(lim.key, self.clock() + exc.retry_after)
+            log.warning("delivery failed, will retry", extra={
+                "destination": dest.id, "group_key": row.group_key, "attempt": attempts,
+                "retry_in": round(state.upcoming_sleep, 3), "error": str(exc), "reason": reason})
+            try:
+                await self.store.mark_retry(row.id, attempts=attempts,
+                                            next_attempt_at=self.clock() + state.upcoming_sleep,
+                                            error=str(exc))
+            except StoreUnavailable as err:  # the retry still happens; only its record is lost
+                log.error("cannot record a retry", extra={"destination": dest.id, "error": str(err)})
+
+        retrying = AsyncRetrying(
+            retry=retry_if_not_exception_type((PermanentError, _Stopping, asyncio.CancelledError)),
+            wait=wait, stop=stop, before_sleep=before_sleep, sleep=self._sleep, reraise=True,
+        )
+        lane.busy = True
+        try:
+            ref: dict[str, Any] | None = await retrying(self._attempt, lane, delivery)
+        except _Stopping:
+            raise
+        except Exception as exc:
+            reason = getattr(exc, "reason", "error")
+            why = "permanent" if isinstance(exc, PermanentError) else "retry horizon exceeded"
+            self.metrics.dead_letters.labels(*labels, reason).inc()
+            self.metrics.notifications.labels(*labels, "dead").inc()
+            self.metrics.outbox_depth.dec()
+            log.error("delivery dead-lettered", extra={
+                "destination": dest.id, "group_key": row.group_key, "reason": reason,
+                "error": f"{why}: {exc}"})
+            await self.store.mark_dead(row.id, reason=f"{why}: {exc}", now=self.clock())
+            return previous
+        finally:
+            lane.busy = False
+        now = self.clock()
+        self.metrics.delivery_latency.labels(dest.integration).observe(max(0.0, now - row.accepted_at))
+        self.metrics.notifications.labels(*labels, "delivered").inc()
+        self.metrics.outbox_depth.dec()
+        log.info("delivered", extra={"destination": dest.id, "group_key": row.group_key,
+                                     "kind": row.kind, "latency": round(now - row.accepted_at, 4)})
+        new_ref = ref if ref is not None else previous
+        await self.store.mark_delivered(row, ref=ref, now=now)
+        return new_ref
+
+    async def _attempt(self, lane: Lane, delivery: Delivery) -> dict[str, Any] | None:
+        limits = [(lim.key, lim.per_second, lim.burst) for lim in lane.sink.rate_limits()]
+        while limits and (wait := self.limiter.reserve(limits, self.clock())) > 0:
+            await self._sleep(wait)
+        try:
+            return await asyncio.wait_for(lane.sink.send(delivery), self.send_timeout)
+        except TimeoutError:
+            raise RetryableError(f"no answer within {self.send_timeout:g}s", reason="timeout") from None

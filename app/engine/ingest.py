@@ -1,0 +1,51 @@
+"""Ingest: a validated webhook message becomes durable notifications, then wakes their lanes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.core.models import WebhookMessage
+from app.core.plan import Router
+from app.engine.dispatcher import Dispatcher
+from app.metrics import Metrics
+from app.store.base import IngestResult, Store
+
+log = logging.getLogger("alertmedic.ingest")
+
+
+@dataclass
+class Ingestor:
+    router: Router
+    store: Store
+    dispatcher: Dispatcher
+    metrics: Metrics
+    dedup_window: float
+    clock: Callable[[], float] = time.time
+
+    async def ingest(self, msg: WebhookMessage) -> IngestResult:
+        """Record what `msg` implies (raises StoreUnavailable when it cannot), then wake lanes.
+
+        Only after this returns may the webhook answer 2xx.
+        """
+        plans = self.router.plan(msg)
+        result = await self.store.ingest(plans, now=self.clock(), dedup_window=self.dedup_window)
+        by_id = {p.destination.id: p.destination for p in plans}
+        for dest_id, _ in result.enqueued:
+            d = by_id[dest_id]
+            self.metrics.notifications.labels(d.receiver, d.integration, "enqueued").inc()
+            self.dispatcher.notify(dest_id)
+        for dest_id in result.duplicates:
+            d = by_id[dest_id]
+            self.metrics.notifications.labels(d.receiver, d.integration, "duplicate").inc()
+        self.metrics.outbox_depth.inc(len(result.enqueued))
+        if result.enqueued or result.duplicates:
+            log.info("accepted", extra={
+                "group_key": msg.groupKey, "alerts": len(msg.alerts),
+                "enqueued": [d for d, _ in result.enqueued], "duplicates": result.duplicates})
+        else:
+            log.info("accepted, nothing to send", extra={"group_key": msg.groupKey,
+                                                          "alerts": len(msg.alerts)})
+        return result

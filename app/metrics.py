@@ -1,0 +1,83 @@
+"""Prometheus metrics the service exports; one registry per app so tests stay independent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from app import __version__
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+
+
+@dataclass
+class Metrics:
+    """Every series alertmedic exports. Names are part of the public contract (README, dashboards)."""
+
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.build_info = Gauge(
+            "alertmedic_build_info", "Constant 1, labelled with the running version.",
+            ["version"], registry=r,
+        )
+        self.build_info.labels(version=__version__).set(1)
+        self.webhooks = Counter(
+            "alertmedic_webhooks_received_total",
+            "Alertmanager webhook requests by outcome "
+            "(accepted, unauthorized, too_large, bad_json, invalid, store_unavailable).",
+            ["outcome"], registry=r,
+        )
+        self.alerts = Counter(
+            "alertmedic_alerts_received_total",
+            "Alerts inside webhook requests by status (firing, resolved) and outcome "
+            "(accepted, rejected).",
+            ["status", "outcome"], registry=r,
+        )
+        self.notifications = Counter(
+            "alertmedic_notifications_total",
+            "Notifications by receiver, integration and outcome "
+            "(enqueued, duplicate, delivered, dead, unrouted).",
+            ["receiver", "integration", "outcome"], registry=r,
+        )
+        self.retries = Counter(
+            "alertmedic_delivery_retries_total",
+            "Delivery attempts that failed and were scheduled again.",
+            ["receiver", "integration", "reason"], registry=r,
+        )
+        self.dead_letters = Counter(
+            "alertmedic_dead_letters_total",
+            "Deliveries given up (permanent error or retry horizon exceeded).",
+            ["receiver", "integration", "reason"], registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "alertmedic_delivery_latency_seconds",
+            "Time from webhook accepted to provider confirmed, per integration.",
+            ["integration"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "alertmedic_outbox_depth",
+            "Notifications accepted and not yet delivered or dead-lettered.",
+            registry=r,
+        )
+        self.workers = Gauge(
+            "alertmedic_delivery_lanes",
+            "Destinations with a delivery lane currently running.",
+            registry=r,
+        )
+
+
+SERIES = (
+    "alertmedic_build_info",
+    "alertmedic_webhooks_received_total",
+    "alertmedic_alerts_received_total",
+    "alertmedic_notifications_total",
+    "alertmedic_delivery_retries_total",
+    "alertmedic_dead_letters_total",
+    "alertmedic_delivery_latency_seconds",
+    "alertmedic_outbox_depth",
+    "alertmedic_delivery_lanes",
+)
+"""Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

@@ -1,0 +1,149 @@
+"""Generic webhook: POST the group as an Alertmanager v4 webhook body, with http_config auth.
+
+The URL and credentials are secrets (a URL may carry a token in its path or query): neither
+appears in an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from app.config import WebhookConfig, read_secret
+from app.core.errors import PermanentError, RetryableError
+from app.core.models import Group
+from app.sinks.base import Delivery, MessageRef, RateLimit
+
+USER_AGENT = "alertmedic"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Text with every non-empty secret replaced by `***`."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def webhook_body(group: Group, *, max_alerts: int = 0) -> dict[str, Any]:
+    """The Alertmanager webhook payload (version 4) for `group`.
+
+    With `max_alerts` > 0 only that many alerts are sent and `truncatedAlerts` counts the rest,
+    as Alertmanager does.
+    """
+    alerts = group.alerts
+    truncated = group.truncatedAlerts
+    if max_alerts and len(alerts) > max_alerts:
+        truncated += len(alerts) - max_alerts
+        alerts = alerts[:max_alerts]
+    return {
+        "version": "4",
+        "groupKey": group.groupKey,
+        "truncatedAlerts": truncated,
+        "status": group.status,
+        "receiver": group.receiver,
+        "groupLabels": group.groupLabels,
+        "commonLabels": group.commonLabels,
+        "commonAnnotations": group.commonAnnotations,
+        "externalURL": group.externalURL,
+        "alerts": [
+            {
+                "status": a.status,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": _iso(a.startsAt),
+                "endsAt": _iso(a.endsAt),
+                "generatorURL": a.generatorURL,
+                "fingerprint": a.fingerprint,
+            }
+            for a in alerts
+        ],
+    }
+
+
+def _iso(when: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as Alertmanager writes it (`0001-01-01T00:00:00Z` too)."""
+    text = when.astimezone(UTC).isoformat() if when.year > 1 else when.isoformat()
+    return text.replace("+00:00", "Z")
+
+
+class WebhookSink:
+    """POSTs each group to one URL. 2xx is success; 429 and 5xx are retried."""
+
+    integration = "webhook"
+
+    def __init__(self, config: WebhookConfig, *, session: aiohttp.ClientSession,
+                 send_timeout: float) -> None:
+        url = read_secret(config.url, config.url_file)
+        if not url:
+            raise ValueError("webhook url is empty")
+        self._url = url
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=send_timeout)
+        self._max_alerts = config.max_alerts
+        self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        self._secrets = [url]
+        http = config.http_config
+        if http.authorization is not None:
+            credentials = read_secret(http.authorization.credentials,
+                                      http.authorization.credentials_file) or ""
+            self._headers["Authorization"] = f"{http.authorization.type} {credentials}"
+            self._secrets.append(credentials)
+        elif http.basic_auth is not None:
+            password = read_secret(http.basic_auth.password, http.basic_auth.password_file) or ""
+            pair = f"{http.basic_auth.username}:{password}".encode()
+            encoded = base64.b64encode(pair).decode("ascii")
+            self._headers["Authorization"] = f"Basic {encoded}"
+            self._secrets += [password, encoded]
+
+    def rate_limits(self) -> list[RateLimit]:
+        return []
+
+    async def send(self, delivery: Delivery) -> MessageRef | None:
+        body = json.dumps(webhook_body(delivery.group, max_alerts=self._max_alerts))
+        try:
+            async with self._session.post(self._url, data=body, headers=self._headers,
+                                          timeout=self._timeout) as resp:
+                status = resp.status
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                detail = (await resp.text(errors="replace"))[:200]
+        except TimeoutError:
+            raise RetryableError("webhook: timed out", reason="timeout") from None
+        except aiohttp.ClientError as exc:
+            message = scrub(f"webhook: {type(exc).__name__}: {exc}", self._secrets)
+            raise RetryableError(message, reason="network") from None
+        if 200 <= status < 300:
+            return None
+        message = scrub(f"webhook: HTTP {status}: {' '.join(detail.split())}", self._secrets)
+        if status == 429:
+            raise RetryableError(message, reason="rate_limited", retry_after=retry_after)
+        if status >= 500:
+            raise RetryableError(message, reason="server_error", retry_after=retry_after)
+        reason = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
+                  404: "not_found", 410: "not_found", 413: "too_large"}.get(status, "http_error")
+        raise PermanentError(message, reason=reason)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the HTTP session is shared and owned by the caller."""

@@ -1,0 +1,67 @@
+"""Versioned schema migrations, applied in order at start-up inside one transaction each."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: threads (one per alert group and destination) and the outbox of notifications.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE threads (
+        group_key TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        accepted_at REAL NOT NULL,
+        message_ref TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (group_key, destination)
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('new', 'update')),
+        payload TEXT NOT NULL,
+        accepted_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        finished_at REAL
+    );
+    CREATE INDEX outbox_pending ON outbox (destination, id) WHERE state = 'pending';
+    CREATE INDEX outbox_finished ON outbox (finished_at) WHERE state != 'pending';
+    """,
+]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; return it. Refuse a database from the future."""
+    version = current_version(conn)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"database schema v{version} is newer than this alertmedic "
+                           f"(v{len(MIGRATIONS)}); upgrade alertmedic")
+    for target in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in MIGRATIONS[target - 1].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(target),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)

@@ -1,0 +1,1 @@
+"""HTTP face of the service: the Alertmanager webhook, health and metrics endpoints."""

@@ -1,0 +1,28 @@
+"""The typed state the app factory builds and handlers read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from app.config import Config
+from app.engine.dispatcher import Dispatcher
+from app.engine.ingest import Ingestor
+from app.metrics import Metrics
+from app.store.sqlite import SQLiteStore
+from app.web.auth import Credentials
+
+
+@dataclass
+class State:
+    config: Config
+    metrics: Metrics
+    credentials: Credentials
+    store: SQLiteStore = field(init=False)
+    dispatcher: Dispatcher = field(init=False)
+    ingestor: Ingestor = field(init=False)
+    """Filled in when the app starts (see app.web.app)."""
+
+
+STATE = web.AppKey("state", State)

@@ -1,0 +1,1 @@
+"""`make bench`: ingest throughput against a bare handler, delivery latency, memory."""

@@ -1,0 +1,289 @@
+"""`python -m bench`: the three figures the README carries, measured in one run on this machine.
+
+1. Sustained ingest: 10-alert groups, each request a new group, auth on, durable (SQLite,
+   synchronous=FULL), against a bare aiohttp handler that only parses the JSON; alternating
+   rounds, each alertmedic round followed by draining its outbox to a local webhook sink, so the
+   delivery work is inside the measurement and never leaks into a baseline round.
+2. Latency from request sent to the sink's receipt (an upper bound of accepted -> provider
+   confirmed), p50 and p99, at half the sustained rate.
+3. RSS of the service at idle and after >= 100 000 alerts.
+
+Everything talks to 127.0.0.1 only; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+TOKEN = "bench-token"
+ALERTS_PER_GROUP = 10
+ROUNDS = 3
+ROUND_SECONDS = 4.0
+CONCURRENCY = 16
+LATENCY_SECONDS = 8.0
+MEMORY_ALERTS = 100_000
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def body_template() -> str:
+    alerts = []
+    for j in range(ALERTS_PER_GROUP):
+        alerts.append(
+            '{"status":"firing","labels":{"alertname":"BenchAlert","severity":"critical",'
+            f'"namespace":"prod","instance":"pod-{j}","run":"@RUN@"}},'
+            '"annotations":{"summary":"benchmark alert","description":"load test"},'
+            '"startsAt":"2026-11-24T10:00:00Z","endsAt":"0001-01-01T00:00:00Z",'
+            '"generatorURL":"http://prometheus.local:9090/graph?g0.expr=up",'
+            f'"fingerprint":"@ID@-{j}"}}')
+    return ('{"version":"4","groupKey":"{}:{run=\\"@ID@\\"}","truncatedAlerts":0,'
+            '"status":"firing","receiver":"alertmedic","groupLabels":{"run":"@ID@"},'
+            '"commonLabels":{"alertname":"BenchAlert","severity":"critical","namespace":"prod"},'
+            '"commonAnnotations":{},"externalURL":"http://alertmanager.local:9093",'
+            f'"alerts":[{",".join(alerts)}]}}')
+
+
+TEMPLATE = body_template()
+
+
+@dataclass
+class Counter:
+    next_id: int = 0
+    ok: int = 0
+    failed: int = 0
+    sent_at: dict[str, float] = field(default_factory=dict)
+
+    def body(self, prefix: str) -> tuple[str, bytes]:
+        self.next_id += 1
+        gid = f"{prefix}{self.next_id}"
+        return gid, TEMPLATE.replace("@ID@", gid).replace("@RUN@", prefix).encode()
+
+
+async def closed_loop(session: aiohttp.ClientSession, url: str, seconds: float, counter: Counter,
+                      prefix: str) -> float:
+    """CONCURRENCY workers POST back to back for `seconds`; returns requests/s that got 2xx."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    deadline = time.perf_counter() + seconds
+    start_ok = counter.ok
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            _, data = counter.body(prefix)
+            async with session.post(url, data=data, headers=headers) as resp:
+                await resp.read()
+                if resp.status < 300:
+                    counter.ok += 1
+                else:
+                    counter.failed += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return (counter.ok - start_ok) / (time.perf_counter() - t0)
+
+
+async def open_loop(session: aiohttp.ClientSession, url: str, rate: float, seconds: float,
+                    counter: Counter, prefix: str) -> None:
+    """Requests at a fixed rate (not waiting for answers), remembering when each was sent."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    n = int(rate * seconds)
+    t0 = time.perf_counter()
+    tasks = []
+
+    async def one(gid: str, data: bytes) -> None:
+        counter.sent_at[gid] = time.time()
+        async with session.post(url, data=data, headers=headers) as resp:
+            await resp.read()
+            if resp.status < 300:
+                counter.ok += 1
+            else:
+                counter.failed += 1
+
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        gid, data = counter.body(prefix)
+        tasks.append(asyncio.create_task(one(gid, data)))
+    await asyncio.gather(*tasks)
+
+
+async def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(url) as r:
+                    if r.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def sink_stats(session: aiohttp.ClientSession, sink: str, keys: bool = False) -> dict[str, object]:
+    async with session.get(f"{sink}/stats", params={"keys": "1" if keys else "0"}) as r:
+        out: dict[str, object] = await r.json()
+        return out
+
+
+async def drain(session: aiohttp.ClientSession, sink: str, want_alerts: int, timeout: float = 300) -> float:
+    """Wait until the sink has `want_alerts` alerts; return when it got there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = await sink_stats(session, sink)
+        got = stats["alerts"]
+        assert isinstance(got, int)
+        if got >= want_alerts:
+            return time.perf_counter()
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"outbox did not drain: {want_alerts} alerts expected at the sink")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def spawn(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def machine() -> str:
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    gib = int(mem.split()[1]) / 1024 / 1024
+    return f"{os.cpu_count()} cores, {gib:.0f} GiB RAM, Python {sys.version.split()[0]}"
+
+
+async def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="alertmedic-bench-", dir=ROOT / "bench"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        bare_port, sink_port, am_port = free_port(), free_port(), free_port()
+        sink = f"http://127.0.0.1:{sink_port}"
+        (work / "config.yml").write_text(f"""
+server:
+  listen: "127.0.0.1:{am_port}"
+  auth: {{bearer_token: {TOKEN}}}
+storage: {{url: "sqlite:///{work}/state.db"}}
+receivers:
+  - name: sink
+    webhook_configs: [{{url: "{sink}/"}}]
+route: {{receiver: sink}}
+""")
+        py = sys.executable
+        procs.append(spawn([py, "-m", "bench.peers", "bare", str(bare_port)], ROOT))
+        procs.append(spawn([py, "-m", "bench.peers", "sink", str(sink_port)], ROOT))
+        service = spawn([py, "-m", "app", "serve", "--config", str(work / "config.yml"),
+                         "--log-level", "warning"], ROOT)
+        procs.append(service)
+        await wait_http(f"http://127.0.0.1:{bare_port}/")
+        await wait_http(f"{sink}/stats")
+        await wait_http(f"http://127.0.0.1:{am_port}/readyz")
+        await asyncio.sleep(1.0)
+        idle_rss = rss_mb(service.pid)
+
+        bare_url = f"http://127.0.0.1:{bare_port}/"
+        am_url = f"http://127.0.0.1:{am_port}/webhook/alertmanager"
+        counter = Counter()
+        bare_rps: list[float] = []
+        am_rps: list[float] = []
+        delivered_rate: list[float] = []
+        conn = aiohttp.TCPConnector(limit=CONCURRENCY * 4)
+        async with aiohttp.ClientSession(connector=conn) as session:
+            # warm-up of both, not measured
+            await closed_loop(session, bare_url, 0.5, Counter(), "w")
+            await closed_loop(session, am_url, 0.5, counter, "w")
+            accepted_before = counter.ok
+            await drain(session, sink, accepted_before * ALERTS_PER_GROUP)
+            for r in range(ROUNDS):
+                bare_rps.append(await closed_loop(session, bare_url, ROUND_SECONDS, Counter(), "b"))
+                before = counter.ok
+                t0 = time.perf_counter()
+                am_rps.append(await closed_loop(session, am_url, ROUND_SECONDS, counter, f"r{r}-"))
+                t_done = await drain(session, sink, counter.ok * ALERTS_PER_GROUP)
+                delivered_rate.append((counter.ok - before) * ALERTS_PER_GROUP / (t_done - t0))
+            sustained = statistics.median(am_rps)
+
+            # latency at half the sustained rate
+            await session.post(f"{sink}/reset")
+            lat_counter = Counter()
+            await open_loop(session, am_url, sustained / 2, LATENCY_SECONDS, lat_counter, "lat")
+            await drain(session, sink, lat_counter.ok * ALERTS_PER_GROUP)
+            seen = (await sink_stats(session, sink, keys=True))["first_seen"]
+            assert isinstance(seen, dict)
+            lat = sorted((seen[f'{{}}:{{run="{gid}"}}'] - t) * 1000
+                         for gid, t in lat_counter.sent_at.items()
+                         if f'{{}}:{{run="{gid}"}}' in seen)
+            p50 = lat[len(lat) // 2]
+            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+
+            # memory after >= 100 000 alerts
+            total_alerts = (counter.ok + lat_counter.ok) * ALERTS_PER_GROUP
+            fill = Counter()
+            while total_alerts + fill.ok * ALERTS_PER_GROUP < MEMORY_ALERTS:
+                await closed_loop(session, am_url, 2.0, fill, "m")
+            await session.post(f"{sink}/reset")
+            await drain(session, sink, 0)
+            total_alerts += fill.ok * ALERTS_PER_GROUP
+            await asyncio.sleep(2.0)
+            loaded_rss = rss_mb(service.pid)
+            failed = counter.failed + lat_counter.failed + fill.failed
+
+        ratio = statistics.median(am_rps) / statistics.median(bare_rps)
+        rows = [
+            ("machine", machine(), ""),
+            ("bare handler, requests/s (median of rounds)", f"{statistics.median(bare_rps):.0f}",
+             " ".join(f"{x:.0f}" for x in bare_rps)),
+            ("alertmedic ingest, requests/s (10 alerts each)", f"{sustained:.0f}",
+             " ".join(f"{x:.0f}" for x in am_rps)),
+            ("ratio alertmedic / bare (target >= 0.5)", f"{ratio:.2f}", ""),
+            ("delivered alerts/s (ingest round + drain)", f"{statistics.median(delivered_rate):.0f}",
+             " ".join(f"{x:.0f}" for x in delivered_rate)),
+            (f"latency sent->delivered at {sustained / 2:.0f} req/s, p50 ms", f"{p50:.1f}",
+             f"{len(lat)} groups"),
+            ("latency p99 ms (target < 50)", f"{p99:.1f}", ""),
+            ("RSS idle MB (target < 120)", f"{idle_rss:.1f}", ""),
+            (f"RSS after {total_alerts} alerts MB (growth target < 50)", f"{loaded_rss:.1f}",
+             f"growth {loaded_rss - idle_rss:+.1f}"),
+            ("failed requests", str(failed), ""),
+        ]
+        width = max(len(r[0]) for r in rows)
+        print(f"\n{'figure'.ljust(width)}  {'value':>10}  detail")
+        for name, value, detail in rows:
+            print(f"{name.ljust(width)}  {value:>10}  {detail}")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,60 @@
+"""The benchmark's peer processes: a bare JSON handler (the baseline) and a delivery sink.
+
+    python -m bench.peers bare PORT   # POST / parses the JSON body and answers 200
+    python -m bench.peers sink PORT   # POST / records (groupKey, alerts, time); GET /stats
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from aiohttp import web
+
+
+def bare_app() -> web.Application:
+    async def handle(request: web.Request) -> web.Response:
+        json.loads(await request.read())
+        return web.json_response({"status": "ok"})
+
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post("/", handle)
+    return app
+
+
+def sink_app() -> web.Application:
+    seen: dict[str, float] = {}
+    counts = {"requests": 0, "alerts": 0}
+
+    async def receive(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        now = time.time()
+        counts["requests"] += 1
+        counts["alerts"] += len(body["alerts"])
+        seen.setdefault(body["groupKey"], now)
+        return web.Response(text="ok")
+
+    async def stats(request: web.Request) -> web.Response:
+        keys = request.query.get("keys")
+        out: dict[str, object] = dict(counts)
+        if keys == "1":
+            out["first_seen"] = seen
+        return web.json_response(out)
+
+    async def reset(request: web.Request) -> web.Response:
+        seen.clear()
+        counts.update(requests=0, alerts=0)
+        return web.Response(text="ok")
+
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post("/", receive)
+    app.router.add_get("/stats", stats)
+    app.router.add_post("/reset", reset)
+    return app
+
+
+if __name__ == "__main__":
+    kind, port = sys.argv[1], int(sys.argv[2])
+    web.run_app(bare_app() if kind == "bare" else sink_app(), host="127.0.0.1", port=port,
+                print=None, access_log=None)

@@ -1,0 +1,38 @@
+"""Shared fixtures: fake providers (tests.fakes), configs written to tmp dirs, a running app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.config import Config, parse_config
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+TOKEN = "test-webhook-token"
+
+
+def make_config(tmp_path: Path, receivers: list[dict[str, Any]], route: dict[str, Any],
+                **extra: Any) -> Config:
+    """A validated Config with bearer auth TOKEN and SQLite under tmp_path."""
+    raw: dict[str, Any] = {
+        "server": {"listen": "127.0.0.1:0", "auth": {"bearer_token": TOKEN}},
+        "storage": {"url": f"sqlite:///{tmp_path}/state.db"},
+        "delivery": {"retry_initial": "100ms", "retry_max": "1s", "send_timeout": "5s"},
+        "receivers": receivers,
+        "route": route,
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return parse_config(yaml.safe_dump(raw)).config
+
+
+@pytest.fixture
+def auth_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}

@@ -1,0 +1,429 @@
+"""Rendering alert groups: titles, escaping, Telegram/Slack size limits, email, overrides."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core.render import (
+    RESOLVED_COLOUR,
+    SEVERITY_COLOURS,
+    SLACK_BLOCK_LIMIT,
+    SLACK_HEADER_LIMIT,
+    SLACK_SECTION_LIMIT,
+    TELEGRAM_LIMIT,
+    compile_template,
+    cut_utf16,
+    default_title,
+    render_email,
+    render_slack,
+    render_telegram,
+    silence_url,
+    slack_escape,
+    split_mrkdwn,
+    telegram_length,
+    telegram_plain,
+    utf16_len,
+)
+from tests.fakes.telegram_html import parse_telegram_html
+from tests.sinks.groups import EXTERNAL_URL, T0, firing, make_alert, make_group, resolved
+
+EVIL = '<script>alert("x")</script> & \'quoted\' <b>'
+
+
+class _TagBalance(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.errors.append(f"self-closing <{tag}/>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(f"unbalanced </{tag}>")
+
+
+def assert_valid_telegram_html(text: str) -> None:
+    checker = _TagBalance()
+    checker.feed(text)
+    checker.close()
+    assert checker.errors == [] and checker.stack == [], (checker.errors, checker.stack)
+    parse_telegram_html(text)  # raises like Telegram would on anything it cannot parse
+
+
+# --- titles and helpers ---------------------------------------------------------------------
+
+
+def test_title_firing_counts_firing_alerts_and_names_namespace() -> None:
+    group = make_group([make_alert(0), make_alert(1), make_alert(2, status="resolved")])
+    assert default_title(group) == "[FIRING:2] ModelLatencyHigh (prod)"
+
+
+def test_title_resolved_and_without_common_namespace() -> None:
+    assert default_title(resolved(2)) == "[RESOLVED] ModelLatencyHigh (prod)"
+    group = make_group([make_alert(0), make_alert(1, labels={"namespace": "staging"})])
+    assert default_title(group) == "[FIRING:2] ModelLatencyHigh"
+
+
+def test_title_lists_alertnames_when_not_grouped_by_name() -> None:
+    alerts = [make_alert(i, name=f"Alert{i}") for i in range(5)]
+    group = make_group(alerts, group_labels={"cluster": "eu1"})
+    assert default_title(group) == "[FIRING:5] Alert0, Alert1, Alert2 +2 (prod)"
+
+
+def test_utf16_length_counts_astral_emoji_twice() -> None:
+    assert utf16_len("🔥") == 2
+    assert utf16_len("✅") == 1
+    assert utf16_len("a🔥b") == 4
+    assert cut_utf16("🔥🔥🔥", 5) == "🔥🔥"  # never half a surrogate pair
+    assert cut_utf16("abc", 5) == "abc"
+
+
+def test_telegram_plain_strips_tags_and_unescapes() -> None:
+    html = '<b>a &lt;b&gt; &amp; &#34;q&#34;</b> <a href="http://x?a=1&amp;b=2">link</a>'
+    assert telegram_plain(html) == 'a <b> & "q" link'
+    assert telegram_length("<b>🔥</b>&amp;") == 3
+
+
+def test_silence_url_is_encoded_and_round_trips() -> None:
+    url = silence_url("http://am:9093/", {"alertname": "X", "job": 'a"b\\c', "z": "&?#"})
+    assert url.startswith("http://am:9093/#/silences/new?filter=")
+    fragment = urlsplit(url).fragment
+    assert " " not in url and "&" not in fragment.split("?", 1)[1]
+    encoded = fragment.split("filter=", 1)[1]
+    assert unquote(encoded) == '{alertname="X",job="a\\"b\\\\c",z="&?#"}'
+    assert parse_qs(fragment.split("?", 1)[1])["filter"] == [unquote(encoded)]
+
+
+# --- Telegram -------------------------------------------------------------------------------
+
+
+def test_telegram_default_message_content() -> None:
+    group = make_group([make_alert(0), make_alert(1, status="resolved")])
+    out = render_telegram(group, now=T0)
+    assert out.parse_mode == "HTML" and out.shown == 2 and out.more == 0
+    assert_valid_telegram_html(out.text)
+    plain = telegram_plain(out.text)
+    assert plain.startswith("🔥 [FIRING:1] ModelLatencyHigh (prod)")
+    assert "🔥 p99 latency above 2s on model-api-0" in plain
+    assert "✅ p99 latency above 2s on model-api-1" in plain
+    assert "Requests are slow." in plain
+    assert "severity: critical" in plain and "deployment: model-api" in plain
+    assert "Started 2026-11-24 10:00:00 UTC" in plain
+    assert "ended 2026-11-24 10:05:00 UTC (lasted 5m)" in plain
+    assert '<a href="http://prometheus.local:9090/graph?g0.expr=latency+%3E+2">source</a>' in (
+        out.text)
+    assert '<a href="https://runbooks.local/latency">runbook</a>' in out.text
+    # Only the firing alert gets a silence link.
+    assert out.text.count(">silence</a>") == 1
+    assert f'href="{EXTERNAL_URL}/#/silences/new?filter=%7B' in out.text
+    # Firing alerts come first.
+    assert plain.index("model-api-0") < plain.index("model-api-1")
+
+
+def test_telegram_firing_alerts_first() -> None:
+    group = make_group([make_alert(0, status="resolved"), make_alert(1)])
+    plain = telegram_plain(render_telegram(group).text)
+    assert plain.index("🔥 p99 latency above 2s on model-api-1") < plain.index(
+        "✅ p99 latency above 2s on model-api-0")
+
+
+def test_telegram_escapes_labels_and_annotations() -> None:
+    alert = make_alert(0, labels={"namespace": EVIL, "deployment": "a&b"},
+                       annotations={"summary": EVIL, "description": EVIL,
+                                    "runbook_url": 'https://x/?a="><script>'})
+    out = render_telegram(make_group([alert]))
+    assert "<script>" not in out.text and "&lt;script&gt;" in out.text
+    assert "a&amp;b" in out.text
+    assert_valid_telegram_html(out.text)
+    assert EVIL in telegram_plain(out.text)
+
+
+def test_telegram_cut_at_alert_boundaries_says_how_many_more() -> None:
+    n = 200
+    group = firing(n)
+    out = render_telegram(group)
+    assert out.parse_mode == "HTML"
+    assert 0 < out.shown < n and out.more == n - out.shown
+    assert telegram_length(out.text) <= TELEGRAM_LIMIT
+    assert_valid_telegram_html(out.text)
+    plain = telegram_plain(out.text)
+    assert plain.rstrip().endswith(f"… and {n - out.shown} more")
+    # Exactly the first `shown` alerts, each complete.
+    shown = re.findall(r"🔥 p99 latency above 2s on model-api-(\d+)\n", plain)
+    assert shown == [str(i) for i in range(out.shown)]
+    # The cut is as late as possible: more room shows more alerts.
+    bigger = render_telegram(group, limit=TELEGRAM_LIMIT + 400)
+    assert bigger.shown > out.shown
+
+
+def test_telegram_counts_alertmanager_truncation_in_more() -> None:
+    out = render_telegram(firing(2, truncated=5))
+    assert out.shown == 2 and out.more == 5
+    assert telegram_plain(out.text).endswith("… and 5 more")
+
+
+def test_telegram_limit_counts_utf16_units() -> None:
+    # Astral emoji make the UTF-16 length twice the code point count.
+    emoji = "🔥" * 600
+    group = make_group([make_alert(i, annotations={"description": emoji}) for i in range(10)])
+    out = render_telegram(group)
+    assert telegram_length(out.text) <= TELEGRAM_LIMIT
+    assert len(telegram_plain(out.text)) < telegram_length(out.text)
+    assert out.more == 10 - out.shown > 0
+
+
+def test_telegram_huge_group_label_falls_back_to_plain_text() -> None:
+    huge = "x" * 10_000
+    group = make_group([make_alert(0)], group_labels={"alertname": "A"})
+    group = group.model_copy(update={"commonLabels": {**group.commonLabels, "namespace": huge}})
+    out = render_telegram(group)
+    assert out.parse_mode is None
+    assert utf16_len(out.text) <= TELEGRAM_LIMIT
+    assert "<b>" not in out.text
+
+
+def test_telegram_single_huge_alert_is_truncated_not_dropped() -> None:
+    alert = make_alert(0, annotations={"description": "y" * 20_000, "summary": "s" * 5000})
+    out = render_telegram(make_group([alert]))
+    assert out.parse_mode == "HTML" and out.shown == 1
+    assert telegram_length(out.text) <= TELEGRAM_LIMIT
+
+
+def test_telegram_override_template_is_autoescaped() -> None:
+    template = compile_template(
+        "{{ title }}: {% for a in alerts %}<i>{{ a.labels.namespace }}</i>{% endfor %}"
+        "{% if more %} +{{ more }}{% endif %}", html=True)
+    alert = make_alert(0, labels={"namespace": "<ns>"})
+    out = render_telegram(make_group([alert]), template=template)
+    assert out.template_error is None
+    assert out.text == "[FIRING:1] ModelLatencyHigh (&lt;ns&gt;): <i>&lt;ns&gt;</i>"
+
+
+def test_telegram_override_cut_uses_more() -> None:
+    template = compile_template(
+        "{% for a in alerts %}{{ a.annotations.description }}\n{% endfor %}"
+        "{% if more %}(+{{ more }}){% endif %}", html=True)
+    alerts = [make_alert(i, annotations={"description": "d" * 1000}) for i in range(10)]
+    out = render_telegram(make_group(alerts), template=template)
+    assert out.shown == 4 and out.more == 6
+    assert out.text.endswith("(+6)")
+
+
+def test_failing_override_falls_back_to_default() -> None:
+    template = compile_template("{{ alerts[0].labels.missing.deeper }}", html=True)
+    out = render_telegram(firing(1), template=template)
+    assert out.template_error is not None and "UndefinedError" in out.template_error
+    assert telegram_plain(out.text).startswith("🔥 [FIRING:1]")
+
+
+def test_empty_override_falls_back_to_default() -> None:
+    out = render_telegram(firing(1), template=compile_template("  {{ '' }} ", html=True))
+    assert out.template_error is not None
+    assert "[FIRING:1]" in out.text
+
+
+@pytest.mark.parametrize("source", ["{{ group.__class__.__mro__ }}", "{{ alerts.append(1) }}",
+                                    "{{ group.alerts[0].labels.update({'a': 'b'}) }}"])
+def test_sandbox_blocks_internals_and_mutation(source: str) -> None:
+    out = render_slack(firing(1), text=compile_template(source, html=False))
+    assert out.template_error is not None and "SecurityError" in out.template_error
+    assert out.text.startswith("🔥 [FIRING:1]")  # the default was sent instead
+
+
+@pytest.mark.parametrize(("source", "fragment"), [
+    ("{{ title ", "line 1"),
+    ("{% for a in alerts %}", "line 1"),
+    ("{{ nope }}", "unknown template variable(s) nope"),
+    ("{{ title | no_such_filter }}", "no_such_filter"),
+])
+def test_compile_template_errors_are_value_errors(source: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        compile_template(source, html=True)
+
+
+def test_compile_template_accepts_documented_context() -> None:
+    source = ("{{ group.groupKey }}{{ status }}{{ alerts|length }}{{ firing|length }}"
+              "{{ resolved|length }}{{ more }}{{ kind }}{{ group_labels }}{{ common_labels }}"
+              "{{ common_annotations }}{{ external_url }}{{ title }}{{ receiver }}"
+              "{{ num_firing }}{{ num_resolved }}{{ now | fmt_time }}"
+              "{% for a in alerts %}{{ a.startsAt | since }}{{ a | duration }}"
+              "{{ a | silence_url }}{{ a.name | slack_escape }}{% endfor %}")
+    compile_template(source, html=False)
+
+
+# --- Slack ----------------------------------------------------------------------------------
+
+
+def _blocks(payload: dict[str, object]) -> list[dict[str, object]]:
+    attachments = payload["attachments"]
+    assert isinstance(attachments, list) and len(attachments) == 1
+    blocks = attachments[0]["blocks"]
+    assert isinstance(blocks, list)
+    return blocks
+
+
+def _section_texts(payload: dict[str, object]) -> list[str]:
+    return [b["text"]["text"] for b in _blocks(payload) if b["type"] == "section"]  # type: ignore[index]
+
+
+def test_slack_default_message() -> None:
+    group = make_group([make_alert(0), make_alert(1, status="resolved")])
+    payload = render_slack(group, now=T0).payload()
+    assert payload["text"] == "🔥 [FIRING:1] ModelLatencyHigh (prod)"
+    blocks = _blocks(payload)
+    assert blocks[0]["type"] == "header" and blocks[-1]["type"] == "context"
+    sections = _section_texts(payload)
+    assert len(sections) == 2
+    assert sections[0].startswith("🔥 *p99 latency above 2s on model-api-0*")
+    assert "<https://runbooks.local/latency|runbook>" in sections[0]
+    assert "|silence>" in sections[0] and "|silence>" not in sections[1]
+    assert payload["attachments"][0]["color"] == SEVERITY_COLOURS["critical"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("severity", "colour"), [
+    ("critical", SEVERITY_COLOURS["critical"]), ("warning", SEVERITY_COLOURS["warning"]),
+    ("info", SEVERITY_COLOURS["info"]), ("weird", SEVERITY_COLOURS["warning"]),
+])
+def test_slack_colour_by_severity(severity: str, colour: str) -> None:
+    group = make_group([make_alert(0, labels={"severity": severity})])
+    assert render_slack(group).attachments[0]["color"] == colour
+    assert render_slack(resolved(1)).attachments[0]["color"] == RESOLVED_COLOUR
+
+
+def test_slack_escapes_mrkdwn() -> None:
+    alert = make_alert(0, annotations={"summary": EVIL, "description": "a <@U123> & <!here>"})
+    sections = _section_texts(render_slack(make_group([alert])).payload())
+    assert "&lt;script&gt;" in sections[0] and "<script>" not in sections[0]
+    assert "a &lt;@U123&gt; &amp; &lt;!here&gt;" in sections[0]
+    assert slack_escape("a<b>&c") == "a&lt;b&gt;&amp;c"
+
+
+def test_slack_block_limit_with_many_alerts() -> None:
+    n = 120
+    out = render_slack(firing(n))
+    blocks = _blocks(out.payload())
+    assert len(blocks) <= SLACK_BLOCK_LIMIT
+    assert out.shown == SLACK_BLOCK_LIMIT - 3 and out.more == n - out.shown
+    assert _section_texts(out.payload())[-1] == f"… and {n - out.shown} more"
+
+
+def test_slack_header_is_capped() -> None:
+    group = make_group([make_alert(0)], group_labels={"alertname": "A" * 400})
+    header = _blocks(render_slack(group).payload())[0]
+    text = header["text"]["text"]  # type: ignore[index]
+    assert utf16_len(text) <= SLACK_HEADER_LIMIT and text.endswith("…")
+
+
+def test_slack_text_override_is_split_into_sections_on_lines() -> None:
+    text = compile_template(
+        "{% for a in alerts %}{{ a.name }} {{ a.annotations.description }}\n{% endfor %}",
+        html=False)
+    alerts = [make_alert(i, annotations={"description": "w" * 900}) for i in range(10)]
+    out = render_slack(make_group(alerts), text=text,
+                       title=compile_template("Custom {{ num_firing }}", html=False))
+    sections = _section_texts(out.payload())
+    assert out.text == "Custom 10" and out.template_error is None
+    assert all(utf16_len(s) <= SLACK_SECTION_LIMIT for s in sections)
+    assert len(sections) == 4  # 3 lines of ~917 chars per section
+    assert all(line.startswith("ModelLatencyHigh ") for s in sections for line in s.split("\n"))
+
+
+def test_split_mrkdwn_cuts_long_lines_outside_links_and_entities() -> None:
+    line = ("x" * 2990) + "<http://example.com/" + "p" * 50 + "|link> &amp; more"
+    chunks = split_mrkdwn(line)
+    assert all(utf16_len(c) <= SLACK_SECTION_LIMIT for c in chunks)
+    assert "".join(chunks) == line
+    assert chunks[1].startswith("<http://example.com/")
+    entity = ("y" * 2998) + "&amp;z"
+    chunks = split_mrkdwn(entity)
+    assert chunks[1].startswith("&amp;")
+    assert split_mrkdwn("") == []
+
+
+def test_slack_huge_override_is_truncated_to_block_limit() -> None:
+    text = compile_template("{{ 'line\n' * 0 }}{% for i in range(60) %}{{ 'z' * 2999 }}\n"
+                            "{% endfor %}", html=False)
+    out = render_slack(firing(1), text=text)
+    assert len(_blocks(out.payload())) == SLACK_BLOCK_LIMIT
+    assert _section_texts(out.payload())[-1] == "… (truncated)"
+
+
+# --- email ----------------------------------------------------------------------------------
+
+
+def test_email_default_subject_and_bodies() -> None:
+    group = make_group([make_alert(0, annotations={"summary": EVIL}),
+                        make_alert(1, status="resolved")])
+    out = render_email(group)
+    assert out.subject == "[FIRING:1] ModelLatencyHigh (prod)"
+    assert EVIL in out.text
+    assert "<script>" not in out.html and "&lt;script&gt;" in out.html
+    assert "ended: 2026-11-24 10:05:00 UTC (lasted 5m)" in out.text
+    assert out.html.lstrip().startswith("<!DOCTYPE html>")
+    assert out.template_error is None and out.headers == {}
+
+
+def test_email_resolved_subject() -> None:
+    assert render_email(resolved(3)).subject == "[RESOLVED] ModelLatencyHigh (prod)"
+
+
+def test_email_overrides_and_header_templates() -> None:
+    headers = {
+        "subject": compile_template("{{ status|upper }} {{ common_labels.alertname }}\nX",
+                                    html=False),
+        "X-Team": compile_template("team-{{ common_labels.namespace }}", html=False),
+    }
+    out = render_email(
+        firing(2), headers=headers,
+        text=compile_template("{{ alerts|length }} alerts", html=False),
+        html=compile_template("<p>{{ common_labels.severity }} {{ '<x>' }}</p>", html=True))
+    assert out.subject == "FIRING ModelLatencyHigh X"  # folded onto one line
+    assert out.headers == {"X-Team": "team-prod"}
+    assert out.text == "2 alerts\n"
+    assert out.html == "<p>critical &lt;x&gt;</p>\n"
+
+
+def test_email_failing_override_falls_back() -> None:
+    out = render_email(firing(1), text=compile_template("{{ 1 / 0 }}", html=False))
+    assert out.template_error is not None and out.template_error.startswith("text:")
+    assert "[FIRING:1]" in out.text
+
+
+# --- property: Telegram output always fits and is well-formed ----------------------------
+
+_label_text = st.text(min_size=0, max_size=400)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(st.tuples(_label_text, _label_text, _label_text), min_size=1, max_size=25),
+    group_value=st.text(min_size=0, max_size=5000),
+)
+def test_telegram_always_fits_and_is_balanced(values: list[tuple[str, str, str]],
+                                              group_value: str) -> None:
+    alerts = [
+        make_alert(i, labels={"namespace": ns or "x", "pod": pod or "p"},
+                   annotations={"summary": summary, "description": summary * 5})
+        for i, (ns, pod, summary) in enumerate(values)
+    ]
+    group = make_group(alerts, group_labels={"alertname": "A", "extra": group_value})
+    group = group.model_copy(update={"commonLabels": {**group.commonLabels,
+                                                      "namespace": group_value or "n"}})
+    out = render_telegram(group)
+    if out.parse_mode == "HTML":
+        assert telegram_length(out.text) <= TELEGRAM_LIMIT
+        assert_valid_telegram_html(out.text)
+    else:
+        assert utf16_len(out.text) <= TELEGRAM_LIMIT
+    assert out.shown + out.more == len(alerts)

@@ -1,0 +1,90 @@
+"""The real Alertmanager binary (Debian's prometheus-alertmanager) as a test peer on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from tests.e2e.proc import free_port
+
+
+def binary() -> str:
+    path = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if path is None:
+        pytest.fail("the Alertmanager binary is missing: install Debian's prometheus-alertmanager "
+                    "(`make system-deps` does it)", pytrace=False)
+    return path
+
+
+class Alertmanager:
+    def __init__(self, tmp_path: Path, config: dict[str, Any]) -> None:
+        self.dir = tmp_path / "alertmanager"
+        self.dir.mkdir(exist_ok=True)
+        self.port = free_port()
+        (self.dir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        log = (self.dir / "log").open("ab")
+        self.proc = subprocess.Popen([
+            binary(), f"--config.file={self.dir / 'alertmanager.yml'}",
+            f"--storage.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=", "--log.level=debug",
+        ], stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 20
+        async with aiohttp.ClientSession() as s:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"alertmanager exited: {self.log()[-2000:]}")
+                try:
+                    async with s.get(f"{self.url}/-/ready") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("alertmanager did not become ready")
+
+    def log(self) -> str:
+        p = self.dir / "log"
+        return p.read_text() if p.exists() else ""
+
+    async def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        async with aiohttp.ClientSession() as s, s.post(f"{self.url}/api/v2/alerts", json=alerts) as r:
+            assert r.status == 200, await r.text()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def am_alert(name: str, severity: str, *, resolved: bool = False, **labels: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    out: dict[str, Any] = {
+        "labels": {"alertname": name, "severity": severity, "namespace": "prod", **labels},
+        "annotations": {"summary": f"{name} fired", "description": f"{name} in prod"},
+        "generatorURL": "http://prometheus.local:9090/graph?g0.expr=up",
+        "startsAt": (now - timedelta(minutes=1)).isoformat(),
+    }
+    if resolved:
+        out["endsAt"] = (now - timedelta(seconds=1)).isoformat()
+    return out

@@ -1,0 +1,77 @@
+"""End to end with the real Alertmanager sending to alertmedic, which delivers through real clients
+to fake Telegram, Slack, a real SMTP server and a webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.web.app import create_app
+from tests.conftest import TOKEN, make_config
+from tests.e2e.alertmanager import Alertmanager, am_alert
+from tests.e2e.proc import free_port
+from tests.engine.test_delivery import CHAT, ROUTE, eventually, receivers
+from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import FakeSMTP
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.webhook import WebhookSink
+
+pytestmark = pytest.mark.slow
+
+
+async def test_alertmanager_to_telegram_slack_email_and_resolve_in_place(
+        aiohttp_server: Any, tmp_path: Path, fake_telegram: FakeTelegram, fake_slack: FakeSlack,
+        smtp_server: FakeSMTP, webhook_sink: WebhookSink) -> None:
+    hook = fake_slack.add_webhook("#team")
+    config = make_config(tmp_path, receivers(fake_telegram, fake_slack, smtp_server,
+                                             webhook_sink, hook), ROUTE)
+    port = free_port()
+    await aiohttp_server(create_app(config), host="127.0.0.1", port=port)
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    am = Alertmanager(tmp_path, {
+        "route": {"receiver": "alertmedic", "group_by": ["alertname", "namespace", "severity"],
+                  "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
+        "receivers": [{"name": "alertmedic", "webhook_configs": [{
+            "url": f"http://127.0.0.1:{port}/webhook/alertmanager", "send_resolved": True,
+            "http_config": {"authorization": {"credentials_file": str(tmp_path / "token")}},
+        }]}],
+    })
+    await am.start()
+    try:
+        await am.post_alerts([
+            am_alert("ModelLatencyHigh", "critical", deployment="model-api"),
+            am_alert("DataDriftHigh", "warning", deployment="model-api"),
+            am_alert("ModelInfo", "info"),
+        ])
+        # critical -> Telegram + Slack (bot) + email
+        await fake_telegram.wait_for_messages(CHAT, 1, timeout=20)
+        await fake_slack.wait_for_messages(1, channel="#oncall", timeout=20)
+        await smtp_server.wait_for_messages(1, timeout=20)
+        # warning -> Slack incoming webhook only; info -> the default route (webhook)
+        await fake_slack.wait_for_messages(1, channel="#team", timeout=20)
+        await webhook_sink.wait_until(lambda: len(webhook_sink.deliveries) == 1, timeout=20)
+        [tg] = fake_telegram.messages(CHAT)
+        assert "ModelLatencyHigh" in tg.visible_text
+        assert "DataDriftHigh" not in tg.visible_text
+        assert webhook_sink.deliveries[0].json["commonLabels"]["alertname"] == "ModelInfo"
+        [mail] = smtp_server.messages()
+        assert mail.message["Subject"].startswith("[FIRING:1] ModelLatencyHigh")
+
+        # resolve: Telegram and Slack edit the original message; email threads a reply
+        await am.post_alerts([am_alert("ModelLatencyHigh", "critical", resolved=True,
+                                       deployment="model-api")])
+        await eventually(lambda: fake_telegram.messages(CHAT)[0].edited, timeout=20)
+        await eventually(lambda: fake_slack.messages("#oncall")[0].edited, timeout=20)
+        await smtp_server.wait_for_messages(2, timeout=20)
+        await asyncio.sleep(0.5)
+        assert len(fake_telegram.messages(CHAT)) == 1
+        assert len(fake_slack.messages("#oncall")) == 1
+        assert "RESOLVED" in fake_telegram.messages(CHAT)[0].visible_text.upper()
+        first, second = smtp_server.messages()
+        assert second.message["In-Reply-To"] == first.message["Message-ID"]
+        assert len(fake_slack.messages("#team")) == 1
+    finally:
+        am.stop()

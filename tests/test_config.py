@@ -1,0 +1,192 @@
+"""Config loading: the documented example, every-problem reporting with YAML paths, secrets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, load_config, parse_config, secret_values
+
+ISSUE_EXAMPLE = """
+server:
+  listen: "0.0.0.0:9095"
+  auth:
+    bearer_token_file: /etc/alertmedic/webhook-token   # or bearer_token, or basic_auth
+  max_body_bytes: 1048576
+storage:
+  url: "sqlite:///data/alertmedic.db"
+receivers:
+  - name: oncall
+    telegram_configs:
+      - bot_token: ${TELEGRAM_BOT_TOKEN}
+        chat_id: -1001234567890
+        api_url: https://api.telegram.org
+    slack_configs:
+      - app_token_file: /etc/alertmedic/slack-bot-token
+        channel: "#oncall"
+        app_url: https://slack.com/api
+    email_configs:
+      - to: oncall@example.com
+        from: alertmedic@example.com
+        smarthost: smtp.example.com:587
+        auth_username: alertmedic@example.com
+        auth_password_file: /etc/alertmedic/smtp-password
+        require_tls: true
+  - name: team-slack
+    slack_configs:
+      - api_url: https://hooks.slack.com/services/T000/B000/XXXX
+  - name: devops-email
+    email_configs:
+      - to: devops@example.com
+        from: alertmedic@example.com
+        smarthost: smtp.example.com:587
+  - name: downstream
+    webhook_configs:
+      - url: http://other-system:8080/alerts
+route:
+  receiver: devops-email
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: oncall
+    - matchers: ['severity="warning"']
+      receiver: team-slack
+"""
+
+ENV = {"TELEGRAM_BOT_TOKEN": "123456:telegram-secret-value"}
+
+
+def test_issue_example_is_accepted_as_written() -> None:
+    loaded = parse_config(ISSUE_EXAMPLE, env=ENV, check_files=False)
+    c = loaded.config
+    assert [r.name for r in c.receivers] == ["oncall", "team-slack", "devops-email", "downstream"]
+    tg = c.receivers[0].telegram_configs[0]
+    assert tg.chat_id == -1001234567890
+    assert tg.bot_token is not None and tg.bot_token.get_secret_value() == ENV["TELEGRAM_BOT_TOKEN"]
+    assert c.receivers[0].email_configs[0].from_ == "alertmedic@example.com"
+    assert c.route.routes[0].receiver == "oncall"
+    # The secret files of the example do not exist here: warnings, not errors, for check-config.
+    assert {p for p, _ in loaded.warnings} == {
+        "server.auth.bearer_token_file", "receivers[0].slack_configs[0].app_token_file",
+        "receivers[0].email_configs[0].auth_password_file"}
+
+
+def test_missing_secret_files_are_errors_when_serving() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(ISSUE_EXAMPLE, env=ENV, check_files=True)
+    problem = ("server.auth.bearer_token_file", "cannot read /etc/alertmedic/webhook-token")
+    assert problem in err.value.problems
+
+
+def test_every_problem_listed_with_its_yaml_path() -> None:
+    text = (ISSUE_EXAMPLE.replace("max_body_bytes:", "max_body_bytez:")
+            .replace("receiver: team-slack", "receiver: team-slak")
+            .replace("chat_id: -1001234567890", "chat_id: not-a-number"))
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, env=ENV, check_files=False)
+    problems = dict(err.value.problems)
+    assert problems["route.routes[1].receiver"] == "unknown receiver 'team-slak'"
+    assert problems["server.max_body_bytez"] == "unknown key"
+    assert "receivers[0].telegram_configs[0].chat_id" in problems
+
+
+def test_unset_environment_variable_is_named() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(ISSUE_EXAMPLE, env={}, check_files=False)
+    assert ("receivers[0].telegram_configs[0].bot_token",
+            "environment variable TELEGRAM_BOT_TOKEN is not set") in err.value.problems
+
+
+def test_dollar_dollar_is_a_literal_dollar() -> None:
+    c = parse_config(ISSUE_EXAMPLE.replace("${TELEGRAM_BOT_TOKEN}", "abc$$def"),
+                     check_files=False).config
+    tg = c.receivers[0].telegram_configs[0]
+    assert tg.bot_token is not None and tg.bot_token.get_secret_value() == "abc$def"
+
+
+def test_secrets_never_in_repr_or_errors(tmp_path: Path) -> None:
+    c = parse_config(ISSUE_EXAMPLE, env=ENV, check_files=False).config
+    assert ENV["TELEGRAM_BOT_TOKEN"] not in repr(c)
+    assert ENV["TELEGRAM_BOT_TOKEN"] not in str(c.model_dump())
+    hook = "https://hooks.slack.com/services/T000/B000/XXXX"
+    assert hook not in repr(c)
+    # A validation error about a receiver holding a secret does not echo the secret.
+    bad = ISSUE_EXAMPLE.replace("chat_id: -1001234567890", "chat_id: x")
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad, env=ENV, check_files=False)
+    assert ENV["TELEGRAM_BOT_TOKEN"] not in str(err.value)
+    assert ENV["TELEGRAM_BOT_TOKEN"] in secret_values(c)
+
+
+@pytest.mark.parametrize(("snippet", "path", "message"), [
+    ("auth: {}", "server.auth", "one of bearer_token, bearer_token_file, basic_auth is required"),
+    ("auth: {bearer_token: a, basic_auth: {username: u, password: p}}", "server.auth",
+     "set only one of bearer_token, bearer_token_file, basic_auth"),
+])
+def test_server_auth_is_mandatory_and_single(snippet: str, path: str, message: str) -> None:
+    text = f"server:\n  {snippet}\nreceivers: [{{name: a}}]\nroute: {{receiver: a}}\n"
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, check_files=False)
+    assert (path, message) in err.value.problems
+
+
+def test_bad_matcher_and_duplicate_receiver() -> None:
+    text = """
+server: {auth: {bearer_token: t}}
+receivers: [{name: a}, {name: a}]
+route:
+  receiver: a
+  routes:
+    - matchers: ['severity=~"("']
+      receiver: a
+"""
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, check_files=False)
+    paths = [p for p, _ in err.value.problems]
+    assert "receivers[1].name" in paths
+    assert "route.routes[0].matchers" in paths
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
+                          timeout=60, cwd=cwd, env={"PATH": "/usr/bin:/bin", **ENV})
+
+
+def test_check_config_cli(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text(ISSUE_EXAMPLE)
+    r = _cli("check-config", str(good))
+    assert r.returncode == 0, r.stderr
+    assert "OK" in r.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text(ISSUE_EXAMPLE.replace("receiver: team-slack", "receiver: team-slak")
+                   .replace("max_body_bytes:", "max_body_bytez:"))
+    r = _cli("check-config", str(bad))
+    assert r.returncode == 1
+    assert "route.routes[1].receiver: unknown receiver 'team-slak'" in r.stderr
+    assert "server.max_body_bytez: unknown key" in r.stderr
+    assert ENV["TELEGRAM_BOT_TOKEN"] not in r.stderr + r.stdout
+
+
+def test_routes_test_cli(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text(ISSUE_EXAMPLE)
+    assert _cli("routes", "test", "--config", str(f), "severity=critical").stdout.strip() == "oncall"
+    assert _cli("routes", "test", "--config", str(f), "severity=warning").stdout.strip() == "team-slack"
+    assert _cli("routes", "test", "--config", str(f), "severity=info").stdout.strip() == "devops-email"
+    r = _cli("routes", "test", "--config", str(f), "--verify-receivers=oncall", "severity=info")
+    assert r.returncode == 1
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "nope.yml")
+    assert "cannot read" in str(err.value)
+
+
+def test_example_configs_are_valid() -> None:
+    root = Path(__file__).resolve().parent.parent
+    loaded = load_config(root / "examples" / "local.yml")
+    assert loaded.config.server.listen == "127.0.0.1:9095"

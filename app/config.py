@@ -57,6 +57,15 @@ def _one_of(model: BaseModel, *names: str, required: bool) -> None:
         raise ValueError(f"one of {', '.join(names)} is required")
 
 
+def _template(source: str | None, *, html: bool) -> str | None:
+    """A Jinja2 template checked now (syntax, filters, variable names), not at 3 a.m."""
+    if source is not None:
+        from app.core.render import compile_template
+
+        compile_template(source, html=html)
+    return source
+
+
 def read_secret(value: SecretStr | None, file: Path | None) -> str | None:
     """The secret's value, from the inline value or the file (trailing newline stripped)."""
     if value is not None:
@@ -147,7 +156,7 @@ def sqlite_path(url: str) -> Path:
 class DeliveryConfig(Strict):
     """How the outbox delivers: dedup window, retry policy, timeouts."""
 
-    dedup_window: Duration = 600.0
+    dedup_window: Duration = 120.0
     retry_initial: Duration = 1.0
     retry_max: Duration = 300.0
     retry_horizon: Duration = 86400.0
@@ -174,6 +183,11 @@ class TelegramConfig(Strict):
     message: str | None = None
     """Jinja2 template (HTML, autoescaped) replacing the default message body."""
 
+    @field_validator("message")
+    @classmethod
+    def _message(cls, v: str | None) -> str | None:
+        return _template(v, html=True)
+
     @model_validator(mode="after")
     def _token(self) -> TelegramConfig:
         _one_of(self, "bot_token", "bot_token_file", required=True)
@@ -194,6 +208,11 @@ class SlackConfig(Strict):
     """Jinja2 template for the header line (plain text)."""
     text: str | None = None
     """Jinja2 template (Slack mrkdwn) replacing the default body."""
+
+    @field_validator("title", "text")
+    @classmethod
+    def _templates(cls, v: str | None) -> str | None:
+        return _template(v, html=False)
 
     @model_validator(mode="after")
     def _mode(self) -> SlackConfig:
@@ -244,6 +263,26 @@ class EmailConfig(Strict):
         split_listen(v)
         return v
 
+    @field_validator("html")
+    @classmethod
+    def _html(cls, v: str | None) -> str | None:
+        return _template(v, html=True)
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return _template(v, html=False)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            try:
+                _template(value, html=False)
+            except ValueError as exc:
+                raise ValueError(f"headers.{name}: {exc}") from None
+        return v
+
     @model_validator(mode="after")
     def _auth(self) -> EmailConfig:
         _one_of(self, "auth_password", "auth_password_file", required=False)
@@ -282,6 +321,9 @@ class WebhookConfig(Strict):
     http_config: HTTPClientConfig = HTTPClientConfig()
     send_resolved: bool = True
     max_alerts: int = Field(default=0, ge=0)
+    max_in_flight: int = Field(default=1, ge=1, le=64)
+    """Deliveries to this URL at once. 1 keeps strict destination order; above 1, order is
+    kept within each alert group only (for receivers that take many groups per second)."""
 
     @model_validator(mode="after")
     def _url(self) -> WebhookConfig:

@@ -190,7 +190,7 @@ server:
 storage: {{url: "sqlite:///{work}/state.db"}}
 receivers:
   - name: sink
-    webhook_configs: [{{url: "{sink}/"}}]
+    webhook_configs: [{{url: "{sink}/", max_in_flight: 8}}]
 route: {{receiver: sink}}
 """)
         py = sys.executable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,11 @@ import yaml
 from app.config import Config, parse_config
 
 pytest_plugins = ["tests.fakes.fixtures"]
+
+# python-telegram-bot 22 warns (a DeprecationWarning, silent in production) when it builds
+# RetryAfter unless this opt-in is set; with filterwarnings=error the warning would replace
+# the exception under test. Child processes the tests start inherit it.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 TOKEN = "test-webhook-token"
 

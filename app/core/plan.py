@@ -22,6 +22,8 @@ class Destination:
     receiver: str
     integration: str
     send_resolved: bool
+    max_in_flight: int = 1
+    """Deliveries at once; order is always kept within an alert group."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ def build_destinations(config: Config) -> dict[str, list[Destination]]:
     out: dict[str, list[Destination]] = {}
     for r in config.receivers:
         out[r.name] = [
-            Destination(destination_id(r.name, kind, i), r.name, kind, cfg.send_resolved)
+            Destination(destination_id(r.name, kind, i), r.name, kind, cfg.send_resolved,
+                        getattr(cfg, "max_in_flight", 1))
             for kind, i, cfg in r.integrations()
         ]
     return out

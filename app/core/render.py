@@ -58,6 +58,8 @@ TELEGRAM_LIMIT = 4096
 SLACK_HEADER_LIMIT = 150
 SLACK_SECTION_LIMIT = 3000
 SLACK_BLOCK_LIMIT = 50
+EMAIL_MAX_ALERTS = 500
+"""Alerts listed in one email; the rest are counted in `more` (nobody reads further)."""
 
 SEVERITY_COLOURS = {"critical": "#E01E5A", "warning": "#ECB22E", "info": "#36C5F0"}
 RESOLVED_COLOUR = "#2EB67D"
@@ -351,12 +353,19 @@ def _error(exc: Exception) -> str:
 
 def _largest_fitting(n: int, fits: Callable[[int], bool]) -> int | None:
     """The largest k in 0..n with fits(k), assuming fits is (mostly) monotonic; None if none.
-    The answer is always one that was checked, so a non-monotonic `fits` cannot overflow."""
-    if fits(n):
-        return n
-    if not fits(0):
+
+    Gallops up (1, 2, 4, ...) and then bisects, so the cost follows what fits, not n: a group of
+    thousands of alerts is never rendered whole for a 4096-character message. The answer is
+    always a k that was checked, so a non-monotonic `fits` cannot overflow.
+    """
+    lo, hi, k = 0, n + 1, 1
+    while k <= n:
+        if not fits(k):
+            hi = k
+            break
+        lo, k = k, (n if k < n < 2 * k else 2 * k)
+    if lo == 0 and not fits(0):
         return None
-    lo, hi = 0, n
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if fits(mid):
@@ -603,7 +612,9 @@ def render_email(group: Group, *, kind: RenderKind = "new", text: Template | Non
     them, matched case-insensitively), folded onto one line so they cannot inject headers."""
     now = now or datetime.now(UTC)
     ordered = _ordered(group)
-    ctx = _context(group, kind=kind, shown=ordered, more=group.truncatedAlerts, now=now)
+    shown = ordered[:EMAIL_MAX_ALERTS]
+    more = len(ordered) - len(shown) + group.truncatedAlerts
+    ctx = _context(group, kind=kind, shown=shown, more=more, now=now)
     errors: list[str] = []
 
     def render(template: Template | None, default: Template | None, what: str) -> str:

@@ -11,9 +11,11 @@ delays its own destination.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,15 @@ log = logging.getLogger("alertmedic.dispatcher")
 
 Clock = Callable[[], float]
 
+MAX_PENDING_MARKS = 64
+"""Delivery records a lane may have in the store's queue while it sends on. A crash can repeat
+at most these deliveries (at-least-once); it can never lose one."""
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
 
 class _Stopping(Exception):
     """Raised out of a retry sleep when the dispatcher is stopping."""
@@ -41,6 +52,8 @@ class _Stopping(Exception):
 class Lane:
     destination: Destination
     sink: Sink
+    marks: deque[Awaitable[None]] = field(default_factory=deque)
+    """Delivery records queued to the store and not yet confirmed committed."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     busy: bool = False
@@ -121,30 +134,70 @@ class Dispatcher:
 
     async def _run(self, lane: Lane) -> None:
         refs: dict[str, dict[str, Any] | None] = {}
-        while not self._stopping.is_set():
-            lane.wake.clear()
-            try:
-                rows = await self.store.next_batch(lane.destination.id, limit=self.batch)
-                if not rows:
-                    refs.clear()
-                    await lane.wake.wait()
-                    continue
-                for row in rows:
-                    if self._stopping.is_set():
-                        return
-                    ref = refs.get(row.group_key, row.message_ref)
-                    refs[row.group_key] = await self._deliver(lane, row, ref)
-            except _Stopping:
-                return
-            except Exception as exc:
-                # The store failed (or a bug): keep the lane alive, re-read from the outbox.
-                log.exception("delivery lane error", extra={"destination": lane.destination.id,
-                                                            "error": str(exc)})
-                refs.clear()
+        try:
+            while not self._stopping.is_set():
+                lane.wake.clear()
                 try:
-                    await self._sleep(1.0)
+                    rows = await self.store.next_batch(lane.destination.id, limit=self.batch)
+                    if not rows:
+                        refs.clear()
+                        await self._flush_marks(lane)
+                        await lane.wake.wait()
+                        continue
+                    if lane.destination.max_in_flight == 1:
+                        for row in rows:
+                            if self._stopping.is_set():
+                                return
+                            refs[row.group_key] = await self._deliver(
+                                lane, row, refs.get(row.group_key, row.message_ref))
+                    else:
+                        await self._deliver_concurrently(lane, rows, refs)
                 except _Stopping:
                     return
+                except Exception as exc:
+                    # The store failed (or a bug): keep the lane alive, re-read from the outbox.
+                    log.exception("delivery lane error", extra={
+                        "destination": lane.destination.id, "error": str(exc)})
+                    refs.clear()
+                    while lane.marks:  # their failures are this error; retrieve, don't raise
+                        mark = lane.marks.popleft()
+                        if isinstance(mark, asyncio.Future):
+                            mark.add_done_callback(_consume)
+                    try:
+                        await self._sleep(1.0)
+                    except _Stopping:
+                        return
+        finally:
+            with contextlib.suppress(Exception):
+                await self._flush_marks(lane)
+
+    async def _deliver_concurrently(self, lane: Lane, rows: list[OutboxRow],
+                                    refs: dict[str, dict[str, Any] | None]) -> None:
+        """Up to `max_in_flight` rows at once; rows of one alert group still go in order."""
+        slots = asyncio.Semaphore(lane.destination.max_in_flight)
+        last: dict[str, asyncio.Task[None]] = {}
+
+        async def one(row: OutboxRow, before: asyncio.Task[None] | None) -> None:
+            try:
+                if before is not None:
+                    await asyncio.shield(before)
+                refs[row.group_key] = await self._deliver(
+                    lane, row, refs.get(row.group_key, row.message_ref))
+            finally:
+                slots.release()
+
+        tasks = []
+        for row in rows:
+            if self._stopping.is_set():
+                break
+            await slots.acquire()
+            task = asyncio.create_task(one(row, last.get(row.group_key)))
+            last[row.group_key] = task
+            tasks.append(task)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, or raise _Stopping as soon as the dispatcher stops."""
@@ -223,9 +276,15 @@ class Dispatcher:
         self.metrics.outbox_depth.dec()
         log.info("delivered", extra={"destination": dest.id, "group_key": row.group_key,
                                      "kind": row.kind, "latency": round(now - row.accepted_at, 4)})
-        new_ref = ref if ref is not None else previous
-        await self.store.mark_delivered(row, ref=ref, now=now)
-        return new_ref
+        lane.marks.append(self.store.mark_delivered(row, ref=ref, now=now))
+        while len(lane.marks) > MAX_PENDING_MARKS:
+            await lane.marks.popleft()
+        return ref if ref is not None else previous
+
+    async def _flush_marks(self, lane: Lane) -> None:
+        """Wait until every delivery record of the lane is committed."""
+        while lane.marks:
+            await lane.marks.popleft()
 
     async def _attempt(self, lane: Lane, delivery: Delivery) -> dict[str, Any] | None:
         limits = [(lim.key, lim.per_second, lim.burst) for lim in lane.sink.rate_limits()]

@@ -41,6 +41,8 @@ class Ingestor:
             d = by_id[dest_id]
             self.metrics.notifications.labels(d.receiver, d.integration, "duplicate").inc()
         self.metrics.outbox_depth.inc(len(result.enqueued))
+        if not log.isEnabledFor(logging.INFO):
+            return result
         if result.enqueued or result.duplicates:
             log.info("accepted", extra={
                 "group_key": msg.groupKey, "alerts": len(msg.alerts),

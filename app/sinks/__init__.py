@@ -1,1 +1,1 @@
-"""Adapters that deliver a rendered alert group to one provider each (one module per integration)."""
+"""Adapters that deliver alert groups to providers, one module per integration."""

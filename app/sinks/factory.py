@@ -11,6 +11,7 @@ import aiohttp
 from app.config import (
     Config,
     EmailConfig,
+    FileConfig,
     IntegrationConfig,
     SlackConfig,
     TelegramConfig,
@@ -20,6 +21,7 @@ from app.config import (
 from app.core.plan import destination_id
 from app.sinks.base import Sink
 from app.sinks.email import EmailSink
+from app.sinks.file import FileSink
 from app.sinks.slack import SlackSink
 from app.sinks.telegram import TelegramBot, TelegramSink
 from app.sinks.webhook import WebhookSink
@@ -67,6 +69,8 @@ def _build(integration: IntegrationConfig, *, bots: dict[tuple[str, str], Telegr
         return EmailSink(integration, send_timeout=send_timeout)
     if isinstance(integration, WebhookConfig):
         return WebhookSink(integration, session=session, send_timeout=send_timeout)
+    if isinstance(integration, FileConfig):
+        return FileSink(integration)
     raise TypeError(f"unknown integration {type(integration).__name__}")
 
 

@@ -26,8 +26,7 @@ class FileSink:
     async def send(self, delivery: Delivery) -> MessageRef | None:
         content = render_email(delivery.group, kind=delivery.kind)
         what = "update" if delivery.kind == "update" else "new message"
-        block = (f"===== {delivery.destination} ({what}) =====\n"
-                 f"{content.subject}\n\n{content.text}\n")
+        block = f"===== {delivery.destination} ({what}) =====\n{content.text}\n"
         try:
             await asyncio.to_thread(_append, self.path, block)
         except OSError as exc:

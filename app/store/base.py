@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,7 +49,11 @@ class Store(Protocol):
         """Pending rows of one destination in acceptance order."""
         ...
 
-    async def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None, now: float) -> None: ...
+    def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None,
+                       now: float) -> Awaitable[None]:
+        """Record a delivery. Takes its place in the store's order at the call, so a lane can
+        send the next row while the record commits; later reads see it."""
+        ...
 
     async def mark_retry(self, row_id: int, *, attempts: int, next_attempt_at: float, error: str) -> None: ...
 

@@ -167,12 +167,16 @@ class SQLiteStore:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, items)
 
-    async def _submit(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+    def _enqueue(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> asyncio.Future[T]:
+        """Queue `fn` for the writer now (its place in the order is taken at this call)."""
         if self._closed or self._thread is None or not self._thread.is_alive():
             raise StoreUnavailable("store is closed")
         job = _Job(fn, durable, asyncio.get_running_loop())
         self._queue.put(job)
-        result: T = await job.future
+        return job.future
+
+    async def _submit(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+        result: T = await self._enqueue(fn, durable=durable)
         return result
 
     # --- operations ----------------------------------------------------------------------
@@ -227,7 +231,9 @@ class SQLiteStore:
 
         return await self._submit(op)
 
-    async def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None, now: float) -> None:
+    def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None,
+                       now: float) -> asyncio.Future[None]:
+        """Queued at once, in order with later operations; await the result to know it is done."""
         ref_json = None if ref is None else json.dumps(ref, separators=(",", ":"))
 
         def op(conn: sqlite3.Connection) -> None:
@@ -238,7 +244,7 @@ class SQLiteStore:
                              " WHERE group_key = ? AND destination = ?",
                              (ref_json, now, row.group_key, row.destination))
 
-        await self._submit(op)
+        return self._enqueue(op)
 
     async def mark_retry(self, row_id: int, *, attempts: int, next_attempt_at: float, error: str) -> None:
         def op(conn: sqlite3.Connection) -> None:

@@ -63,8 +63,11 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
         return _error(503, "the store cannot take notifications now; retry",
                       headers={"Retry-After": "5"})
     m.labels("accepted").inc()
-    for a in msg.alerts:
-        state.metrics.alerts.labels(a.status, "accepted").inc()
+    firing = sum(1 for a in msg.alerts if a.status == "firing")
+    if firing:
+        state.metrics.alerts.labels("firing", "accepted").inc(firing)
+    if firing < len(msg.alerts):
+        state.metrics.alerts.labels("resolved", "accepted").inc(len(msg.alerts) - firing)
     return web.json_response({"status": "accepted", "notifications": len(result.enqueued),
                               "duplicates": len(result.duplicates)})
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core.render import (
+    EMAIL_MAX_ALERTS,
     RESOLVED_COLOUR,
     SEVERITY_COLOURS,
     SLACK_BLOCK_LIMIT,
@@ -30,6 +31,7 @@ from app.core.render import (
     telegram_plain,
     utf16_len,
 )
+from app.core.render import _largest_fitting as largest_fitting
 from tests.fakes.telegram_html import parse_telegram_html
 from tests.sinks.groups import EXTERNAL_URL, T0, firing, make_alert, make_group, resolved
 
@@ -103,6 +105,19 @@ def test_silence_url_is_encoded_and_round_trips() -> None:
     encoded = fragment.split("filter=", 1)[1]
     assert unquote(encoded) == '{alertname="X",job="a\\"b\\\\c",z="&?#"}'
     assert parse_qs(fragment.split("?", 1)[1])["filter"] == [unquote(encoded)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 8, 9, 33, 100])
+def test_largest_fitting_matches_brute_force_and_stays_cheap(n: int) -> None:
+    for cut in range(-1, n + 1):
+        probes: list[int] = []
+
+        def fits(k: int, cut: int = cut, probes: list[int] = probes) -> bool:
+            probes.append(k)
+            return k <= cut
+
+        assert largest_fitting(n, fits) == (None if cut < 0 else cut)
+        assert max(probes) <= max(2 * cut + 2, 1)  # never probes far beyond what fits
 
 
 # --- Telegram -------------------------------------------------------------------------------
@@ -372,6 +387,13 @@ def test_email_default_subject_and_bodies() -> None:
     assert "ended: 2026-11-24 10:05:00 UTC (lasted 5m)" in out.text
     assert out.html.lstrip().startswith("<!DOCTYPE html>")
     assert out.template_error is None and out.headers == {}
+
+
+def test_email_lists_a_bounded_number_of_alerts() -> None:
+    out = render_email(firing(EMAIL_MAX_ALERTS + 7, truncated=3))
+    assert out.text.count("🔥 p99 latency") == EMAIL_MAX_ALERTS
+    assert "… and 10 more" in out.text and "… and 10 more" in out.html
+    assert out.subject == f"[FIRING:{EMAIL_MAX_ALERTS + 7}] ModelLatencyHigh (prod)"
 
 
 def test_email_resolved_subject() -> None:

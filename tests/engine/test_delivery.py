@@ -232,3 +232,16 @@ async def test_telegram_chat_rate_limit_spaces_messages(
     assert all(g >= 0.9 for g in gaps), gaps
     # and in acceptance order
     assert [m.visible_text.split("A")[1][0] for m in fake_telegram.messages(CHAT)] == ["0", "1", "2"]
+
+
+async def test_file_receiver_of_the_make_run_example(aiohttp_client: Any, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox.log"
+    config = make_config(tmp_path, [{"name": "local", "file_configs": [{"path": str(inbox)}]}],
+                         {"receiver": "local"})
+    client: Client = await aiohttp_client(create_app(config))
+    await post(client, CRIT)
+    await eventually(lambda: inbox.exists() and "(new message)" in inbox.read_text())
+    await post(client, resolved(CRIT))
+    await eventually(lambda: "(update)" in inbox.read_text())
+    text = inbox.read_text()
+    assert text.index("[FIRING:2] ModelLatencyHigh") < text.index("[RESOLVED] ModelLatencyHigh")

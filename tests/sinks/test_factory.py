@@ -44,19 +44,20 @@ async def test_builds_every_integration_and_shares_bots(
          "email_configs": [{"to": "a@example.org", "from": "b@example.org",
                             "smarthost": "127.0.0.1:2525", "require_tls": False}],
          "webhook_configs": [{"url": webhook_sink.url_for("/in")}]},
-        {"name": "team.b", "webhook_configs": [{"url": webhook_sink.url_for("/b")}]},
+        {"name": "team.b", "webhook_configs": [{"url": webhook_sink.url_for("/b")}],
+         "file_configs": [{"path": str(tmp_path / "out" / "notifications.log")}]},
     ], route={"receiver": "oncall"})
     sinks = build_sinks(config, session=session, send_timeout=5.0)
     try:
         assert list(sinks) == ["oncall/telegram[0]", "oncall/telegram[1]", "oncall/slack[0]",
                                "oncall/slack[1]", "oncall/email[0]", "oncall/webhook[0]",
-                               "team.b/webhook[0]"]
+                               "team.b/webhook[0]", "team.b/file[0]"]
         assert isinstance(sinks["oncall/telegram[1]"], TelegramSink)
         assert isinstance(sinks["oncall/slack[1]"], SlackSink)
         assert isinstance(sinks["oncall/email[0]"], EmailSink)
         assert isinstance(sinks["team.b/webhook[0]"], WebhookSink)
         assert {s.integration for s in sinks.values()} == {"telegram", "slack", "email",
-                                                          "webhook"}
+                                                          "webhook", "file"}
         # The two Telegram destinations use one Bot: one getMe, one per-bot bucket.
         await sinks["oncall/telegram[0]"].send(delivery(firing(1)))
         await sinks["oncall/telegram[1]"].send(delivery(firing(1)))
@@ -70,6 +71,9 @@ async def test_builds_every_integration_and_shares_bots(
         await sinks["team.b/webhook[0]"].send(delivery(firing(1)))
         assert len(fake_slack.messages()) == 2
         assert [d.path for d in await webhook_sink.wait_for(1)] == ["/b"]
+        await sinks["team.b/file[0]"].send(delivery(firing(1)))
+        assert "[FIRING:1] ModelLatencyHigh (prod)" in (
+            tmp_path / "out" / "notifications.log").read_text()
     finally:
         await close_sinks(sinks)
 
@@ -88,8 +92,12 @@ async def test_unreadable_secret_names_the_destination(tmp_path: Path,
 async def test_bad_template_names_the_destination(tmp_path: Path,
                                                   session: aiohttp.ClientSession) -> None:
     config = make_config(tmp_path, receivers=[
-        {"name": "r", "telegram_configs": [{"bot_token": "1:x", "chat_id": 1,
-                                            "message": "{{ oops }}"}]}],
+        {"name": "r", "telegram_configs": [{"bot_token": "1:x", "chat_id": 1}]}],
         route={"receiver": "r"})
+    # model_copy skips validation: the factory's own check, should config load not catch it.
+    receiver = config.receivers[0]
+    bad = receiver.telegram_configs[0].model_copy(update={"message": "{{ oops }}"})
+    receiver = receiver.model_copy(update={"telegram_configs": [bad]})
+    config = config.model_copy(update={"receivers": [receiver]})
     with pytest.raises(ValueError, match=r"^r/telegram\[0\]: unknown template variable"):
         build_sinks(config, session=session, send_timeout=1.0)

@@ -190,3 +190,21 @@ def test_example_configs_are_valid() -> None:
     root = Path(__file__).resolve().parent.parent
     loaded = load_config(root / "examples" / "local.yml")
     assert loaded.config.server.listen == "127.0.0.1:9095"
+
+
+@pytest.mark.parametrize("overlay", ["prod", "staging"])
+def test_deployed_config_keeps_the_watchdog_away_from_people(overlay: str) -> None:
+    import yaml
+
+    from app.core.plan import Router
+
+    root = Path(__file__).resolve().parent.parent
+    cm = yaml.safe_load((root / "deploy/kubernetes/overlays" / overlay / "alertmedic/configmap.yaml")
+                        .read_text())
+    config = parse_config(cm["data"]["config.yml"], check_files=False).config
+    rules = yaml.safe_load((root / "rules/watchdog.rules.yml").read_text())
+    [watchdog] = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "Watchdog"]
+    labels = {"alertname": "Watchdog", **watchdog["labels"]}
+    router = Router.from_config(config)
+    [receiver] = router.receivers_for(labels)
+    assert list(config.receiver(receiver).integrations()) == []

@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,13 @@ def binary() -> str:
 
 
 class Alertmanager:
-    def __init__(self, tmp_path: Path, config: dict[str, Any]) -> None:
+    def __init__(self, tmp_path: Path, config: dict[str, Any], *, port: int | None = None,
+                 extra_args: Sequence[str] = ()) -> None:
+        """`port` None: a free loopback port. `extra_args` are appended to the command line."""
         self.dir = tmp_path / "alertmanager"
         self.dir.mkdir(exist_ok=True)
-        self.port = free_port()
+        self.port = free_port() if port is None else port
+        self.extra_args = list(extra_args)
         (self.dir / "alertmanager.yml").write_text(yaml.safe_dump(config))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -42,7 +46,7 @@ class Alertmanager:
         self.proc = subprocess.Popen([
             binary(), f"--config.file={self.dir / 'alertmanager.yml'}",
             f"--storage.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
-            "--cluster.listen-address=", "--log.level=debug",
+            "--cluster.listen-address=", "--log.level=debug", *self.extra_args,
         ], stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 20

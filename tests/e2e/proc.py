@@ -28,8 +28,9 @@ def free_port() -> int:
 class ServiceProcess:
     """alertmedic in a child process, on a free loopback port, logs to a file."""
 
-    def __init__(self, tmp_path: Path, config: dict[str, Any]) -> None:
-        self.port = free_port()
+    def __init__(self, tmp_path: Path, config: dict[str, Any], *, port: int | None = None) -> None:
+        """`port` None: a free loopback port."""
+        self.port = free_port() if port is None else port
         config = {**config, "server": {**config["server"], "listen": f"127.0.0.1:{self.port}"}}
         self.config_path = tmp_path / "alertmedic.yml"
         self.config_path.write_text(yaml.safe_dump(config))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,7 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.e2e.proc import free_port
+from tests.e2e.proc import free_port, wait_ready
 
 
 def binary() -> str:
@@ -49,19 +47,7 @@ class Alertmanager:
             "--cluster.listen-address=", "--log.level=debug", *self.extra_args,
         ], stdout=log, stderr=log)
         log.close()
-        deadline = time.monotonic() + 20
-        async with aiohttp.ClientSession() as s:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"alertmanager exited: {self.log()[-2000:]}")
-                try:
-                    async with s.get(f"{self.url}/-/ready") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("alertmanager did not become ready")
+        await wait_ready(f"{self.url}/-/ready", self.proc, self.dir / "log")
 
     def log(self) -> str:
         p = self.dir / "log"

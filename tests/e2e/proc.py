@@ -25,6 +25,25 @@ def free_port() -> int:
         return port
 
 
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, *,
+                     timeout: float = 20) -> None:
+    """Poll `url` until it answers 200; fail early, with the log's tail, if `proc` exits."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log.read_text()[-2000:] if log.exists() else ""
+                raise RuntimeError(f"{proc.args[0]} exited: {tail}")
+            try:
+                async with s.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not become ready")
+
+
 class ServiceProcess:
     """alertmedic in a child process, on a free loopback port, logs to a file."""
 
@@ -47,19 +66,7 @@ class ServiceProcess:
             [sys.executable, "-m", "app", "serve", "--config", str(self.config_path)],
             cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
-        deadline = time.monotonic() + 20
-        async with aiohttp.ClientSession() as s:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"alertmedic exited: {self.log_path.read_text()[-2000:]}")
-                try:
-                    async with s.get(f"{self.url}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("alertmedic did not become ready")
+        await wait_ready(f"{self.url}/readyz", self.proc, self.log_path)
 
     def kill(self) -> None:
         assert self.proc is not None

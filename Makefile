@@ -47,3 +47,10 @@ bench: $(TESTSTAMP)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+
+# The local monitoring stack (demo/README.md): model API, Prometheus, Alertmanager, alertmedic and an
+# SMTP printer on 127.0.0.1. The SMTP printer needs aiosmtpd (a test extra), hence $(TESTSTAMP).
+# Busy default ports? `make demo DEMO_ARGS=--ports-auto`.
+.PHONY: demo
+demo: $(TESTSTAMP) system-deps
+	$(BIN)/python -m demo.stack $(DEMO_ARGS)

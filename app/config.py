@@ -136,6 +136,8 @@ class StorageConfig(Strict):
     url: str = "sqlite:///data/alertmedic.db"
     retention: Duration = 7 * 86400.0
     """Delivered and dead-lettered notifications, and idle threads, are purged after this."""
+    busy_timeout: Duration = 5.0
+    """How long a write waits for a database lock before the webhook answers 503."""
 
     @field_validator("url")
     @classmethod

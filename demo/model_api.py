@@ -12,7 +12,7 @@ Run: `python -m demo.model_api --port 8000`. Endpoints:
   Parameters not given keep their value. `POST /reset` goes back to healthy.
 * `GET /` - the current faults; `GET /healthz` - liveness.
 
-The service generates its own traffic (default 20 predictions/s, started concurrently so that
+The service generates its own traffic (default 50 predictions/s, started concurrently so that
 injected latency does not lower the rate), so Prometheus sees request rates without a load
 generator. The `namespace` / `deployment` labels the rules need are added by the scrape
 configuration, not here.
@@ -37,7 +37,7 @@ from prometheus_client.exposition import generate_latest
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 0.95, 1.0)
 MAX_IN_FLIGHT = 2000
-"""Self-generated requests in progress at most (20/s with 60 s of injected latency = 1200)."""
+"""Self-generated requests in progress at most (50/s with 40 s of injected latency = 2000)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Model:
     """The simulated model and its metrics (in its own registry)."""
 
     def __init__(self, *, rng: random.Random | None = None) -> None:
-        self.rng = rng or random.Random()  # noqa: S311 - simulation, not cryptography
+        self.rng = rng or random.Random()  # a simulation: no cryptography
         self.registry = CollectorRegistry()
         self.requests = Counter("model_requests_total", "Prediction requests served, by HTTP status.",
                                 ["status"], registry=self.registry)
@@ -215,7 +215,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(*, rps: float = 20.0, model: Model | None = None) -> web.Application:
+def create_app(*, rps: float = 50.0, model: Model | None = None) -> web.Application:
     """The API; with `rps` > 0 it also generates that many predictions per second itself."""
     app = web.Application()
     app[MODEL] = model or Model()
@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m demo.model_api", description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--rps", type=float, default=20.0, help="self-generated predictions per second (0: none)")
+    p.add_argument("--rps", type=float, default=50.0, help="self-generated predictions per second (0: none)")
     args = p.parse_args(argv)
     print(f"demo model API on http://{args.host}:{args.port} ({args.rps:g} predictions/s)", flush=True)
     web.run_app(create_app(rps=args.rps), host=args.host, port=args.port, print=None, access_log=None)

@@ -79,7 +79,7 @@ class PrintingHandler:
         self.jsonl = jsonl
         self.count = 0
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         mail = parse_mail(envelope)
         self.count += 1
         self.out.write(format_mail(mail, self.count) + "\n")

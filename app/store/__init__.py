@@ -11,4 +11,4 @@ __all__ = ["SQLiteStore", "Store", "StoreUnavailable", "open_store"]
 
 def open_store(config: StorageConfig) -> SQLiteStore:
     """The store a storage URL names (only SQLite for now)."""
-    return SQLiteStore(sqlite_path(config.url))
+    return SQLiteStore(sqlite_path(config.url), busy_timeout=config.busy_timeout)

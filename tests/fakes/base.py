@@ -198,12 +198,10 @@ class FakeHTTPServer:
         return len(self._script)
 
     # -- waiting -----------------------------------------------------------------------
-    # The waiting helpers take ``timeout`` (ASYNC109) on purpose: tests read better as
-    # ``await fake.wait_for_messages(chat, 2, timeout=3)`` than wrapped in asyncio.timeout.
     async def wait_until(
         self,
         predicate: Callable[[], bool],
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
         what: str = "condition",
     ) -> None:
         """Wait until ``predicate()`` holds (re-checked after every request event).
@@ -219,10 +217,11 @@ class FakeHTTPServer:
                     finally:
                         self._waiters.discard(event)
         except TimeoutError:
-            raise TimeoutError(f"{type(self).__name__}: timed out after {timeout}s "
-                               f"waiting for {what}") from None
+            raise TimeoutError(
+                f"{type(self).__name__}: timed out after {timeout}s waiting for {what}"
+            ) from None
 
-    async def wait_held(self, n: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_held(self, n: int = 1, timeout: float = 5.0) -> None:
         """Wait until at least ``n`` requests are parked by :meth:`hold`."""
         await self.wait_until(lambda: self._held >= n, timeout, f"{n} held request(s)")
 
@@ -277,20 +276,20 @@ class FakeHTTPServer:
             await resp.prepare(request)
             await resp.write_eof()
         except asyncio.CancelledError:  # client disconnected (handler_cancellation=True)
-            self._rollback(rec, inj, reply)
+            self._rollback(reply, rec)
             raise
         except ConnectionError:  # the write failed: the client is gone
-            self._rollback(rec, inj, reply)
+            self._rollback(reply, rec)
             return web.Response(status=500)  # aiohttp's finish_response ignores the failure
         rec.status = reply.status
         rec.response = reply.body
         self._notify()
         return resp
 
-    def _rollback(self, rec: RecordedRequest, inj: Injection | None, reply: Reply | None) -> None:
+    def _rollback(self, reply: Reply | None, rec: RecordedRequest) -> None:
+        # A consumed injection stays consumed: with ``delay`` the client giving up is
+        # usually the point, and re-arming it would time out every retry as well.
         rec.aborted = True
-        if inj is not None:
-            self._script.insert(0, inj)  # not delivered: keep it for the retry
         if reply is not None and reply.undo is not None:
             reply.undo()
         self._notify()
@@ -310,13 +309,25 @@ def _client_gone(request: web.Request) -> bool:
 def _build_response(reply: Reply) -> web.Response:
     headers = dict(reply.headers)
     if isinstance(reply.body, bytes):
-        return web.Response(status=reply.status, body=reply.body, headers=headers,
-                            content_type=reply.content_type or "application/octet-stream")
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            headers=headers,
+            content_type=reply.content_type or "application/octet-stream",
+        )
     if isinstance(reply.body, str):
-        return web.Response(status=reply.status, text=reply.body, headers=headers,
-                            content_type=reply.content_type or "text/plain")
-    return web.Response(status=reply.status, text=json.dumps(reply.body), headers=headers,
-                        content_type=reply.content_type or "application/json")
+        return web.Response(
+            status=reply.status,
+            text=reply.body,
+            headers=headers,
+            content_type=reply.content_type or "text/plain",
+        )
+    return web.Response(
+        status=reply.status,
+        text=json.dumps(reply.body),
+        headers=headers,
+        content_type=reply.content_type or "application/json",
+    )
 
 
 async def _record(request: web.Request) -> RecordedRequest:

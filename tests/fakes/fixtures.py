@@ -15,6 +15,7 @@ All are function-scoped, started before the test and stopped after it:
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ async def webhook_sink() -> AsyncIterator[WebhookSink]:
 
 @pytest.fixture(scope="session")
 def smtp_tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Self-signed cert/key for ``127.0.0.1`` (made once per session)."""
+    """Self-signed cert/key for ``127.0.0.1`` (made once per session; skips without openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl CLI is needed to make the STARTTLS test certificate")
     return make_self_signed_cert(tmp_path_factory.mktemp("smtp-tls"))
 
 
@@ -61,14 +64,15 @@ SmtpFactory = Callable[..., Awaitable[FakeSMTP]]
 
 
 @pytest.fixture
-async def smtp_server_factory(smtp_tls_cert: tuple[Path, Path]) -> AsyncIterator[SmtpFactory]:
+async def smtp_server_factory(request: pytest.FixtureRequest) -> AsyncIterator[SmtpFactory]:
     """Start :class:`FakeSMTP` servers with custom options; all stopped at teardown."""
     started: list[FakeSMTP] = []
 
     async def factory(*, tls: bool = False, **kwargs: Any) -> FakeSMTP:
         if tls:
-            kwargs.setdefault("tls_cert", smtp_tls_cert[0])
-            kwargs.setdefault("tls_key", smtp_tls_cert[1])
+            cert, key = request.getfixturevalue("smtp_tls_cert")
+            kwargs.setdefault("tls_cert", cert)
+            kwargs.setdefault("tls_key", key)
         server = FakeSMTP(**kwargs)
         await server.start()
         started.append(server)
@@ -90,6 +94,7 @@ async def smtp_server() -> AsyncIterator[FakeSMTP]:
 async def smtp_server_tls(smtp_tls_cert: tuple[Path, Path]) -> AsyncIterator[FakeSMTP]:
     """SMTP with STARTTLS and required AUTH (``SMTP_USERNAME``/``SMTP_PASSWORD``)."""
     cert, key = smtp_tls_cert
-    async with FakeSMTP(username=SMTP_USERNAME, password=SMTP_PASSWORD, auth_required=True,
-                        tls_cert=cert, tls_key=key) as server:
+    async with FakeSMTP(
+        username=SMTP_USERNAME, password=SMTP_PASSWORD, auth_required=True, tls_cert=cert, tls_key=key
+    ) as server:
         yield server

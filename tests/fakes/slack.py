@@ -36,8 +36,7 @@ from typing import Any
 
 from tests.fakes.base import FakeHTTPServer, Injection, RecordedRequest, Reply
 
-__all__ = ["DEFAULT_TOKEN", "FakeSlack", "SlackMessage", "sign", "signed_headers",
-           "validate_blocks"]
+__all__ = ["DEFAULT_TOKEN", "FakeSlack", "SlackMessage", "sign", "signed_headers", "validate_blocks"]
 
 DEFAULT_TOKEN = "xoxb-000000000000-000000000000-FakeSlackTokenForTests"
 TEAM_ID = "T0FAKE0001"
@@ -45,11 +44,29 @@ MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_TEXT = 40000
-_WEBHOOK_ERRORS = {"invalid_payload": 400, "no_text": 400, "invalid_blocks": 400,
-                   "action_prohibited": 403, "invalid_token": 403, "no_service": 404,
-                   "channel_not_found": 404, "channel_is_archived": 410}
-_BLOCK_TYPES = {"section", "header", "divider", "context", "actions", "image", "rich_text",
-                "input", "file", "video", "markdown"}
+_WEBHOOK_ERRORS = {
+    "invalid_payload": 400,
+    "no_text": 400,
+    "invalid_blocks": 400,
+    "action_prohibited": 403,
+    "invalid_token": 403,
+    "no_service": 404,
+    "channel_not_found": 404,
+    "channel_is_archived": 410,
+}
+_BLOCK_TYPES = {
+    "section",
+    "header",
+    "divider",
+    "context",
+    "actions",
+    "image",
+    "rich_text",
+    "input",
+    "file",
+    "video",
+    "markdown",
+}
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 
 
@@ -60,12 +77,10 @@ def sign(signing_secret: str, timestamp: str | int, body: str | bytes) -> str:
     return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def signed_headers(signing_secret: str, body: str | bytes,
-                   timestamp: int | None = None) -> dict[str, str]:
+def signed_headers(signing_secret: str, body: str | bytes, timestamp: int | None = None) -> dict[str, str]:
     """``X-Slack-Request-Timestamp`` / ``X-Slack-Signature`` headers for ``body`` (now)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {"X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": sign(signing_secret, ts, body)}
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(signing_secret, ts, body)}
 
 
 @dataclass
@@ -168,9 +183,17 @@ class FakeSlack(FakeHTTPServer):
             raise ValueError(f"unknown webhook error {error!r}")
         self.webhook_errors[_path_of(url_or_path)] = error
 
-    def fail_next(self, n: int = 1, status: int = 429, retry_after: float | None = None, *,
-                  error: str | None = None, endpoint: str | None = None,
-                  delay: float = 0.0, disconnect: bool = False) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 429,
+        retry_after: float | None = None,
+        *,
+        error: str | None = None,
+        endpoint: str | None = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+    ) -> None:
         """Answer the next ``n`` requests (to ``endpoint`` — an API method like
         ``"chat.postMessage"`` or ``"webhook"`` — if given) with ``status``.
 
@@ -197,11 +220,15 @@ class FakeSlack(FakeHTTPServer):
         cid = self._channel_id(channel, create=False)
         return [m for m in self.sent if m.channel == cid]
 
-    async def wait_for_messages(self, n: int = 1, channel: str | None = None,
-                                timeout: float = 5.0) -> list[SlackMessage]:  # noqa: ASYNC109
+    async def wait_for_messages(
+        self, n: int = 1, channel: str | None = None, timeout: float = 5.0
+    ) -> list[SlackMessage]:
         """Wait until ``n`` messages were delivered (to ``channel`` if given)."""
-        await self.wait_until(lambda: len(self.messages(channel)) >= n, timeout,
-                              f"{n} Slack message(s) in {channel or 'any channel'}")
+        await self.wait_until(
+            lambda: len(self.messages(channel)) >= n,
+            timeout,
+            f"{n} Slack message(s) in {channel or 'any channel'}",
+        )
         return self.messages(channel)
 
     # -- wire ------------------------------------------------------------------------
@@ -209,8 +236,12 @@ class FakeSlack(FakeHTTPServer):
         headers = {"Retry-After": str(int(inj.retry_after))} if inj.retry_after else {}
         webhook = rec.path.startswith("/services/")
         error = inj.extra.get("error") or (
-            ("rate_limited" if webhook else "ratelimited") if inj.status == 429
-            else "internal_error" if webhook else "fatal_error")
+            ("rate_limited" if webhook else "ratelimited")
+            if inj.status == 429
+            else "internal_error"
+            if webhook
+            else "fatal_error"
+        )
         if webhook:
             return Reply(inj.status, error, headers, "text/html")
         return Reply(inj.status, {"ok": False, "error": error}, headers)
@@ -225,8 +256,11 @@ class FakeSlack(FakeHTTPServer):
         app, error = self._auth(rec, params)
         if app is None:
             return _api_error(error)
-        handler = {"auth.test": self._auth_test, "chat.postMessage": self._post,
-                   "chat.update": self._update}.get(method)
+        handler = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post,
+            "chat.update": self._update,
+        }.get(method)
         if handler is None:
             return _api_error("unknown_method")
         try:
@@ -244,10 +278,19 @@ class FakeSlack(FakeHTTPServer):
         return app, "" if app else "invalid_auth"
 
     def _auth_test(self, app: SlackApp, params: dict[str, Any]) -> Reply:
-        return Reply(200, {"ok": True, "url": "https://fake-workspace.slack.com/",
-                           "team": "Fake Workspace", "user": app.name, "team_id": TEAM_ID,
-                           "user_id": app.user_id, "bot_id": app.bot_id,
-                           "is_enterprise_install": False})
+        return Reply(
+            200,
+            {
+                "ok": True,
+                "url": "https://fake-workspace.slack.com/",
+                "team": "Fake Workspace",
+                "user": app.name,
+                "team_id": TEAM_ID,
+                "user_id": app.user_id,
+                "bot_id": app.bot_id,
+                "is_enterprise_install": False,
+            },
+        )
 
     def _post(self, app: SlackApp, params: dict[str, Any]) -> Reply:
         cid = self._channel_id(str(params.get("channel") or ""), create=not self.strict_channels)
@@ -256,8 +299,17 @@ class FakeSlack(FakeHTTPServer):
         if cid in self.archived:
             raise _SlackError("is_archived")
         text, blocks, attachments = _content(params)
-        msg = SlackMessage(cid, self._next_ts(), text, blocks, attachments, "api", app.token,
-                           thread_ts=_str_or_none(params.get("thread_ts")), payload=params)
+        msg = SlackMessage(
+            cid,
+            self._next_ts(),
+            text,
+            blocks,
+            attachments,
+            "api",
+            app.token,
+            thread_ts=_str_or_none(params.get("thread_ts")),
+            payload=params,
+        )
         self.sent.append(msg)
         body = {"ok": True, "channel": cid, "ts": msg.ts, "message": _message_json(msg, app)}
         return Reply(200, body, undo=lambda: self.sent.remove(msg))
@@ -273,17 +325,21 @@ class FakeSlack(FakeHTTPServer):
         if msg.token != app.token:
             raise _SlackError("cant_update_message")
         text, blocks, attachments = _content(params)
-        before = {"text": msg.text, "blocks": msg.blocks, "attachments": msg.attachments}
-        msg.history.append(before)
+        old = msg.text, msg.blocks, msg.attachments
+        msg.history.append({"text": old[0], "blocks": old[1], "attachments": old[2]})
         msg.text, msg.blocks, msg.attachments = text, blocks, attachments
 
         def undo() -> None:
             msg.history.pop()
-            msg.text, msg.blocks, msg.attachments = (before["text"], before["blocks"],
-                                                     before["attachments"])
+            msg.text, msg.blocks, msg.attachments = old
 
-        body = {"ok": True, "channel": channel, "ts": ts, "text": text or "",
-                "message": _message_json(msg, app)}
+        body = {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": text or "",
+            "message": _message_json(msg, app),
+        }
         return Reply(200, body, undo=undo)
 
     def _webhook(self, rec: RecordedRequest) -> Reply:
@@ -308,11 +364,24 @@ class FakeSlack(FakeHTTPServer):
         try:
             text, blocks, attachments = _content(payload)
         except _SlackError as exc:
-            return fail("invalid_blocks" if exc.error.startswith("invalid_blocks") else
-                        "no_text" if exc.error == "no_text" else "invalid_payload")
-        msg = SlackMessage(cid, self._next_ts(), text, blocks, attachments, "webhook",
-                           webhook=rec.path, thread_ts=_str_or_none(payload.get("thread_ts")),
-                           payload=payload)
+            return fail(
+                "invalid_blocks"
+                if exc.error.startswith("invalid_blocks")
+                else "no_text"
+                if exc.error == "no_text"
+                else "invalid_payload"
+            )
+        msg = SlackMessage(
+            cid,
+            self._next_ts(),
+            text,
+            blocks,
+            attachments,
+            "webhook",
+            webhook=rec.path,
+            thread_ts=_str_or_none(payload.get("thread_ts")),
+            payload=payload,
+        )
         self.sent.append(msg)
         return Reply(200, "ok", content_type="text/html", undo=lambda: self.sent.remove(msg))
 
@@ -388,14 +457,16 @@ def validate_blocks(blocks: Iterable[Any], pointer: str = "/blocks") -> list[str
             if not isinstance(text, dict) and not block.get("fields"):
                 errors.append(f"missing required field: text [json-pointer:{where}]")
             elif isinstance(text, dict) and len(str(text.get("text", ""))) > MAX_SECTION_TEXT:
-                errors.append(f"must be less than {MAX_SECTION_TEXT + 1} characters "
-                              f"[json-pointer:{where}/text/text]")
+                errors.append(
+                    f"must be less than {MAX_SECTION_TEXT + 1} characters [json-pointer:{where}/text/text]"
+                )
         elif block["type"] == "header":
             if not isinstance(text, dict) or text.get("type") != "plain_text":
                 errors.append(f"must be a plain_text object [json-pointer:{where}/text]")
             elif len(str(text.get("text", ""))) > MAX_HEADER_TEXT:
-                errors.append(f"must be less than {MAX_HEADER_TEXT + 1} characters "
-                              f"[json-pointer:{where}/text/text]")
+                errors.append(
+                    f"must be less than {MAX_HEADER_TEXT + 1} characters [json-pointer:{where}/text/text]"
+                )
     return errors
 
 
@@ -414,9 +485,15 @@ def _json_list(value: Any, error: str) -> list[Any] | None:
 
 
 def _message_json(msg: SlackMessage, app: SlackApp) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "message", "subtype": "bot_message", "text": msg.text or "",
-                           "ts": msg.ts, "user": app.user_id, "bot_id": app.bot_id,
-                           "team": TEAM_ID}
+    out: dict[str, Any] = {
+        "type": "message",
+        "subtype": "bot_message",
+        "text": msg.text or "",
+        "ts": msg.ts,
+        "user": app.user_id,
+        "bot_id": app.bot_id,
+        "team": TEAM_ID,
+    }
     if msg.blocks:
         out["blocks"] = msg.blocks
     if msg.attachments:

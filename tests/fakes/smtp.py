@@ -48,12 +48,33 @@ def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
         raise RuntimeError("the openssl CLI is required for the STARTTLS fake")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert),
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,digitalSignature,keyCertSign"],
-        check=True, capture_output=True, timeout=30,
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyCertSign",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return cert, key
 
@@ -86,10 +107,17 @@ class _Failure:
 class FakeSMTP:
     """SMTP server fake; use as ``async with FakeSMTP(...) as smtp`` or start()/stop()."""
 
-    def __init__(self, *, username: str | None = None, password: str | None = None,
-                 auth_required: bool = False, auth_require_tls: bool = True,
-                 tls_cert: Path | None = None, tls_key: Path | None = None,
-                 require_starttls: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        auth_required: bool = False,
+        auth_require_tls: bool = True,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        require_starttls: bool = False,
+    ) -> None:
         """``username``/``password`` enable AUTH PLAIN/LOGIN. aiosmtpd only offers AUTH
         after STARTTLS unless ``auth_require_tls=False``. ``tls_cert``/``tls_key`` enable
         STARTTLS (``require_starttls`` refuses commands before it)."""
@@ -138,13 +166,17 @@ class FakeSMTP:
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     def _start_blocking(self) -> None:
-        kwargs: dict[str, Any] = {"hostname": _HOST, "server_hostname": "fake-smtp.test",
-                                  "auth_require_tls": self.auth_require_tls}
+        kwargs: dict[str, Any] = {
+            "hostname": _HOST,
+            "server_hostname": "fake-smtp.test",
+            "auth_require_tls": self.auth_require_tls,
+        }
         if self.username is not None:
             kwargs["authenticator"] = self._authenticate
         if self.tls_cert is not None:
@@ -167,14 +199,16 @@ class FakeSMTP:
             return
 
     # -- knobs -------------------------------------------------------------------------
-    def fail_next(self, n: int = 1, code: int = 451, message: str | None = None, *,
-                  stage: str = "DATA") -> None:
+    def fail_next(
+        self, n: int = 1, code: int = 451, message: str | None = None, *, stage: str = "DATA"
+    ) -> None:
         """Answer the next ``n`` transactions with ``code`` at ``stage`` (``"DATA"``,
         ``"RCPT"`` — per recipient — or ``"MAIL"``). 4xx is temporary, 5xx permanent."""
         if stage not in {"DATA", "RCPT", "MAIL"}:
             raise ValueError(f"bad stage {stage!r}")
-        text = message or ("4.3.0 Temporary failure, try again later" if code < 500
-                           else "5.7.1 Message rejected")
+        text = message or (
+            "4.3.0 Temporary failure, try again later" if code < 500 else "5.7.1 Message rejected"
+        )
         with self._lock:
             self._failures.extend(_Failure(f"{code} {text}", stage) for _ in range(n))
 
@@ -182,14 +216,12 @@ class FakeSMTP:
         with self._lock:
             return list(self.received)
 
-    async def wait_for_messages(self, n: int = 1,
-                                timeout: float = 5.0) -> list[ReceivedMail]:  # noqa: ASYNC109
+    async def wait_for_messages(self, n: int = 1, timeout: float = 5.0) -> list[ReceivedMail]:
         """Wait until ``n`` messages were accepted; returns them all."""
         deadline = time.monotonic() + timeout
         while len(self.messages()) < n:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"FakeSMTP: {len(self.messages())}/{n} message(s) after "
-                                   f"{timeout}s")
+                raise TimeoutError(f"FakeSMTP: {len(self.messages())}/{n} message(s) after {timeout}s")
             await asyncio.sleep(0.01)
         return self.messages()
 
@@ -203,13 +235,13 @@ class FakeSMTP:
                     return failure.code_line
         return None
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login = auth_data.login.decode("utf-8", "replace")
-        ok = login == self.username and auth_data.password.decode("utf-8",
-                                                                  "replace") == self.password
+        ok = login == self.username and auth_data.password.decode("utf-8", "replace") == self.password
         with self._lock:
             self.auth_attempts.append((login, ok))
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
@@ -221,8 +253,16 @@ class FakeSMTP:
         assert isinstance(message, EmailMessage)
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
-        mail = ReceivedMail(envelope.mail_from or "", list(envelope.rcpt_tos), data, message,
-                            session.peer, session.host_name, login, session.ssl is not None)
+        mail = ReceivedMail(
+            envelope.mail_from or "",
+            list(envelope.rcpt_tos),
+            data,
+            message,
+            session.peer,
+            session.host_name,
+            login,
+            session.ssl is not None,
+        )
         with self._lock:
             self.received.append(mail)
 
@@ -233,8 +273,9 @@ class _Handler:
     def __init__(self, fake: FakeSMTP) -> None:
         self.fake = fake
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
         if self.fake.auth_required and not session.authenticated:
             return "530 5.7.0 Authentication required"
         failure = self.fake._take_failure("MAIL")
@@ -244,8 +285,9 @@ class _Handler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         failure = self.fake._take_failure("RCPT")
         if failure:
             return failure

@@ -30,18 +30,29 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from telegram import Bot
+
 from tests.fakes.base import FakeHTTPServer, Injection, RecordedRequest, Reply
 from tests.fakes.telegram_html import EntityParseError, ParsedText, parse_telegram_html, utf16_len
 
-__all__ = ["DEFAULT_TOKEN", "FakeTelegram", "TelegramError", "TgEdit", "TgMessage",
-           "make_bot", "parse_telegram_html"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "FakeTelegram",
+    "TelegramError",
+    "TgEdit",
+    "TgMessage",
+    "make_bot",
+    "parse_telegram_html",
+]
 
 DEFAULT_TOKEN = "123456789:AAFakeTelegramTokenForTests_0123456789"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_TEXT = 200
-NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
-                "markup are exactly the same as a current content and reply markup of the message")
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply "
+    "markup are exactly the same as a current content and reply markup of the message"
+)
 ChatId = int | str
 _ROUTE = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)/?$")
 _FILE_ROUTE = re.compile(r"^/file/bot(?P<token>[^/]+)/(?P<path>.+)$")
@@ -69,8 +80,7 @@ class BotInfo:
     first_name: str
 
     def user(self) -> dict[str, Any]:
-        return {"id": self.id, "is_bot": True, "first_name": self.first_name,
-                "username": self.username}
+        return {"id": self.id, "is_bot": True, "first_name": self.first_name, "username": self.username}
 
 
 @dataclass
@@ -115,23 +125,28 @@ class TgMessage:
         return bool(self.history)
 
 
-def make_bot(fake: FakeTelegram, token: str | None = None) -> Any:
-    """A real ``telegram.Bot`` aimed at ``fake`` (not initialized)."""
-    from telegram import Bot
-
-    return Bot(token or fake.token, base_url=f"{fake.url}/bot",
-               base_file_url=f"{fake.url}/file/bot")
+def make_bot(fake: FakeTelegram, token: str | None = None) -> Bot:
+    """A real ``telegram.Bot`` aimed at ``fake`` (not initialized; use ``async with``)."""
+    return Bot(token or fake.token, base_url=f"{fake.url}/bot", base_file_url=f"{fake.url}/file/bot")
 
 
 class FakeTelegram(FakeHTTPServer):
     """Telegram Bot API fake. See the module docstring for the wire behaviour."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN, *, strict_chats: bool = False,
-                 enforce_rate_limits: bool = False, strict_html_entities: bool = True) -> None:
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        strict_chats: bool = False,
+        enforce_rate_limits: bool = False,
+        strict_html_entities: bool = True,
+    ) -> None:
         super().__init__()
         self.bots: dict[str, BotInfo] = {}
         self.chats: dict[int, list[TgMessage]] = {}
         """chat id → messages in send order (only delivered ones)."""
+        self.sent: list[TgMessage] = []
+        """Every delivered message of every chat, in send order."""
         self.known_chats: dict[int, dict[str, Any]] = {}
         self.blocked_chats: set[ChatId] = set()
         """Chats answering 403 ``Forbidden: bot was blocked by the user``."""
@@ -164,8 +179,9 @@ class FakeTelegram(FakeHTTPServer):
         """Token of the bot registered by the constructor."""
         return self._token
 
-    def add_bot(self, token: str, *, username: str | None = None,
-                first_name: str = "Alertmedic Test Bot") -> BotInfo:
+    def add_bot(
+        self, token: str, *, username: str | None = None, first_name: str = "Alertmedic Test Bot"
+    ) -> BotInfo:
         """Register a valid token; its bot id is the numeric part before ``:``."""
         head = token.split(":", 1)[0]
         bot_id = int(head) if head.isdigit() else int(_digest(token)[:9], 16)
@@ -173,8 +189,7 @@ class FakeTelegram(FakeHTTPServer):
         self.bots[token] = info
         return info
 
-    def add_chat(self, chat_id: ChatId, *, type: str | None = None,
-                 title: str | None = None) -> int:
+    def add_chat(self, chat_id: ChatId, *, type: str | None = None, title: str | None = None) -> int:
         """Register a chat (needed with ``strict_chats``); returns its numeric id."""
         cid = self._resolve(chat_id)
         chat = _chat_object(cid, chat_id if isinstance(chat_id, str) else None)
@@ -194,10 +209,18 @@ class FakeTelegram(FakeHTTPServer):
         ``parameters.migrate_to_chat_id`` (PTB raises ``ChatMigrated``)."""
         self.migrated[self._resolve(chat_id)] = new_chat_id
 
-    def fail_next(self, n: int = 1, status: int = 429, retry_after: int | None = None, *,
-                  description: str | None = None, method: str | None = None,
-                  parameters: dict[str, Any] | None = None, delay: float = 0.0,
-                  disconnect: bool = False) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 429,
+        retry_after: int | None = None,
+        *,
+        description: str | None = None,
+        method: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+    ) -> None:
         """Answer the next ``n`` requests (of API ``method`` if given) with an error.
 
         429 gets ``parameters.retry_after`` (default 1 s) and description ``Too Many
@@ -219,16 +242,16 @@ class FakeTelegram(FakeHTTPServer):
         """Delivered messages of one chat, or of all chats in send order."""
         if chat_id is not None:
             return list(self.chats.get(self._resolve(chat_id), []))
-        every = [m for msgs in self.chats.values() for m in msgs]
-        return sorted(every, key=lambda m: (m.date, m.chat_id, m.message_id))
+        return list(self.sent)
 
-    async def wait_for_messages(self, chat_id: ChatId, n: int = 1,
-                                timeout: float = 5.0) -> list[TgMessage]:  # noqa: ASYNC109
+    async def wait_for_messages(self, chat_id: ChatId, n: int = 1, timeout: float = 5.0) -> list[TgMessage]:
         """Wait until ``chat_id`` holds at least ``n`` messages; returns them."""
         cid = self._resolve(chat_id)
-        await self.wait_until(lambda: len(self.chats.get(cid, [])) >= n, timeout,
-                              f"{n} message(s) in chat {chat_id} (have "
-                              f"{len(self.chats.get(cid, []))})")
+        await self.wait_until(
+            lambda: len(self.chats.get(cid, [])) >= n,
+            timeout,
+            f"{n} message(s) in chat {chat_id} (have {len(self.chats.get(cid, []))})",
+        )
         return self.messages(cid)
 
     # -- wire ------------------------------------------------------------------------
@@ -241,8 +264,7 @@ class FakeTelegram(FakeHTTPServer):
         params = dict(inj.extra.get("parameters") or {})
         if inj.retry_after is not None:
             params["retry_after"] = int(inj.retry_after)
-        description = inj.extra.get("description") or _default_description(
-            inj.status, inj.retry_after)
+        description = inj.extra.get("description") or _default_description(inj.status, inj.retry_after)
         return _error_reply(TelegramError(inj.status, description, params or None))
 
     def _handle(self, rec: RecordedRequest) -> Reply:
@@ -258,14 +280,18 @@ class FakeTelegram(FakeHTTPServer):
             name = _METHODS.get(m["method"].lower())
             if name is None:
                 raise TelegramError(404, "Not Found")
-            return getattr(self, f"_api_{name}")(bot, _decode_params(rec))
+            api: Callable[[BotInfo, dict[str, Any]], Reply] = getattr(self, f"_api_{name}")
+            return api(bot, _decode_params(rec))
         except TelegramError as exc:
             return _error_reply(exc)
 
     # -- API methods (synchronous: state change + undo) -------------------------------
     def _api_getMe(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
-        user = bot.user() | {"can_join_groups": True, "can_read_all_group_messages": False,
-                             "supports_inline_queries": False}
+        user = bot.user() | {
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
         return _ok(user)
 
     def _api_setWebhook(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
@@ -289,13 +315,20 @@ class FakeTelegram(FakeHTTPServer):
         file_id = str(p.get("file_id") or "")
         if file_id not in self.files:
             raise _bad("invalid file_id")
-        return _ok({"file_id": file_id, "file_unique_id": _digest(file_id)[:16],
-                    "file_size": len(self.files[file_id]), "file_path": f"photos/{file_id}.jpg"})
+        return _ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": _digest(file_id)[:16],
+                "file_size": len(self.files[file_id]),
+                "file_path": f"photos/{file_id}.jpg",
+            }
+        )
 
     def _api_sendMessage(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
         cid = self._check_chat(p)
-        parsed = self._parse_text(p.get("text"), p.get("parse_mode"), MAX_TEXT,
-                                  "message text is empty", "message is too long")
+        parsed = self._parse_text(
+            p.get("text"), p.get("parse_mode"), MAX_TEXT, "message text is empty", "message is too long"
+        )
         self._check_rate(bot, cid)
         msg = self._new_message(bot, cid, p, str(p.get("text")), parsed)
         return self._store(msg)
@@ -306,9 +339,11 @@ class FakeTelegram(FakeHTTPServer):
         if not photo:
             raise _bad("there is no photo in the request")
         caption = str(p.get("caption") or "")
-        parsed = (self._parse_text(caption, p.get("parse_mode"), MAX_CAPTION, None,
-                                   "message caption is too long")
-                  if caption else ParsedText(""))
+        parsed = (
+            self._parse_text(caption, p.get("parse_mode"), MAX_CAPTION, None, "message caption is too long")
+            if caption
+            else ParsedText("")
+        )
         self._check_rate(bot, cid)
         msg = self._new_message(bot, cid, p, caption, parsed)
         msg.kind, msg.photo = "photo", photo
@@ -316,8 +351,9 @@ class FakeTelegram(FakeHTTPServer):
 
     def _api_editMessageText(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
         if p.get("inline_message_id"):
-            self._parse_text(p.get("text"), p.get("parse_mode"), MAX_TEXT,
-                             "message text is empty", "MESSAGE_TOO_LONG")
+            self._parse_text(
+                p.get("text"), p.get("parse_mode"), MAX_TEXT, "message text is empty", "MESSAGE_TOO_LONG"
+            )
             return _ok(True)
         cid = self._check_chat(p)
         msg = self._find(cid, p.get("message_id"))
@@ -327,14 +363,20 @@ class FakeTelegram(FakeHTTPServer):
             raise _bad("message can't be edited")
         if msg.kind != "text":
             raise _bad("there is no text in the message to edit")
-        parsed = self._parse_text(p.get("text"), p.get("parse_mode"), MAX_TEXT,
-                                  "message text is empty", "MESSAGE_TOO_LONG")
+        parsed = self._parse_text(
+            p.get("text"), p.get("parse_mode"), MAX_TEXT, "message text is empty", "MESSAGE_TOO_LONG"
+        )
         markup = _json_field(p.get("reply_markup"))
-        if (parsed.text, parsed.entities, markup) == (msg.visible_text, msg.entities,
-                                                        msg.reply_markup):
+        if (parsed.text, parsed.entities, markup) == (msg.visible_text, msg.entities, msg.reply_markup):
             raise TelegramError(400, NOT_MODIFIED)
-        old = TgEdit(msg.text, msg.visible_text, msg.parse_mode, msg.entities,
-                     msg.reply_markup, msg.edit_date or msg.date)
+        old = TgEdit(
+            msg.text,
+            msg.visible_text,
+            msg.parse_mode,
+            msg.entities,
+            msg.reply_markup,
+            msg.edit_date or msg.date,
+        )
         old_edit_date = msg.edit_date
         msg.history.append(old)
         msg.text, msg.visible_text, msg.entities = str(p.get("text")), parsed.text, parsed.entities
@@ -344,8 +386,11 @@ class FakeTelegram(FakeHTTPServer):
         def undo() -> None:
             msg.history.pop()
             msg.text, msg.visible_text, msg.entities = old.text, old.visible_text, old.entities
-            msg.parse_mode, msg.reply_markup, msg.edit_date = (old.parse_mode, old.reply_markup,
-                                                               old_edit_date)
+            msg.parse_mode, msg.reply_markup, msg.edit_date = (
+                old.parse_mode,
+                old.reply_markup,
+                old_edit_date,
+            )
 
         return _ok(self._message_json(msg, bot), undo=undo)
 
@@ -365,19 +410,24 @@ class FakeTelegram(FakeHTTPServer):
             raise _bad("chat_id is empty")
         cid = self._resolve(raw)
         if cid in self.migrated:
-            raise TelegramError(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                                {"migrate_to_chat_id": self.migrated[cid]})
+            raise TelegramError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.migrated[cid]},
+            )
         if self.strict_chats and cid not in self.known_chats:
             raise _bad("chat not found")
         if cid in {self._resolve(c) for c in self.blocked_chats}:
             raise TelegramError(403, "Forbidden: bot was blocked by the user")
         if cid not in self.known_chats:
-            self.known_chats[cid] = _chat_object(cid, raw if isinstance(raw, str) and
-                                                 raw.startswith("@") else None)
+            self.known_chats[cid] = _chat_object(
+                cid, raw if isinstance(raw, str) and raw.startswith("@") else None
+            )
         return cid
 
-    def _parse_text(self, text: Any, parse_mode: Any, limit: int, empty: str | None,
-                    too_long: str) -> ParsedText:
+    def _parse_text(
+        self, text: Any, parse_mode: Any, limit: int, empty: str | None, too_long: str
+    ) -> ParsedText:
         raw = "" if text is None else str(text)
         if str(parse_mode or "").upper() == "HTML":
             try:
@@ -406,26 +456,40 @@ class FakeTelegram(FakeHTTPServer):
             wait = max(wait, 1.0 - (now - recent[0]))
         if wait > 0:
             retry = max(1, int(wait + 0.999))
-            raise TelegramError(429, f"Too Many Requests: retry after {retry}",
-                                {"retry_after": retry})
+            raise TelegramError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         recent.append(now)
         self._bot_sends[bot.token] = recent
         self._sent_at[(bot.token, cid)] = now
 
-    def _new_message(self, bot: BotInfo, cid: int, p: dict[str, Any], text: str,
-                     parsed: ParsedText) -> TgMessage:
+    def _new_message(
+        self, bot: BotInfo, cid: int, p: dict[str, Any], text: str, parsed: ParsedText
+    ) -> TgMessage:
         next_id = self._next_id.get(cid, 1)
         self._next_id[cid] = next_id + 1
-        return TgMessage(next_id, cid, bot.token, text, parsed.text, _str_or_none(
-            p.get("parse_mode")), parsed.entities, _json_field(p.get("reply_markup")),
-            int(time.time()), params=p)
+        return TgMessage(
+            next_id,
+            cid,
+            bot.token,
+            text,
+            parsed.text,
+            _str_or_none(p.get("parse_mode")),
+            parsed.entities,
+            _json_field(p.get("reply_markup")),
+            int(time.time()),
+            params=p,
+        )
 
     def _store(self, msg: TgMessage) -> Reply:
         if isinstance(msg.photo, bytes):
             self.files[_file_id(msg)] = msg.photo
         self.chats.setdefault(msg.chat_id, []).append(msg)
-        return _ok(self._message_json(msg, self.bots[msg.token]),
-                   undo=lambda: self.chats[msg.chat_id].remove(msg))
+        self.sent.append(msg)
+
+        def undo() -> None:
+            self.chats[msg.chat_id].remove(msg)
+            self.sent.remove(msg)
+
+        return _ok(self._message_json(msg, self.bots[msg.token]), undo=undo)
 
     def _find(self, cid: int, message_id: Any) -> TgMessage | None:
         for msg in self.chats.get(cid, []):
@@ -434,14 +498,24 @@ class FakeTelegram(FakeHTTPServer):
         return None
 
     def _message_json(self, msg: TgMessage, bot: BotInfo) -> dict[str, Any]:
-        out: dict[str, Any] = {"message_id": msg.message_id, "date": msg.date,
-                               "chat": self.known_chats.get(msg.chat_id) or
-                               _chat_object(msg.chat_id, None), "from": bot.user()}
+        out: dict[str, Any] = {
+            "message_id": msg.message_id,
+            "date": msg.date,
+            "chat": self.known_chats.get(msg.chat_id) or _chat_object(msg.chat_id, None),
+            "from": bot.user(),
+        }
         if msg.kind == "photo":
             size = len(msg.photo) if isinstance(msg.photo, bytes) else 0
             file_id = _file_id(msg)
-            out["photo"] = [{"file_id": file_id, "file_unique_id": _digest(file_id)[:16],
-                             "width": 320, "height": 240, "file_size": size}]
+            out["photo"] = [
+                {
+                    "file_id": file_id,
+                    "file_unique_id": _digest(file_id)[:16],
+                    "width": 320,
+                    "height": 240,
+                    "file_size": size,
+                }
+            ]
             if msg.visible_text:
                 out["caption"] = msg.visible_text
                 if msg.entities:
@@ -465,13 +539,22 @@ class FakeTelegram(FakeHTTPServer):
         return Reply(200, self.files[file_id], content_type="image/jpeg")
 
 
-_METHODS = {name.lower(): name for name in (
-    "getMe", "sendMessage", "editMessageText", "answerCallbackQuery", "sendPhoto", "getFile",
-    "setWebhook", "deleteWebhook")}
+_METHODS = {
+    name.lower(): name
+    for name in (
+        "getMe",
+        "sendMessage",
+        "editMessageText",
+        "answerCallbackQuery",
+        "sendPhoto",
+        "getFile",
+        "setWebhook",
+        "deleteWebhook",
+    )
+}
 
 
-def _ok(result: Any, description: str | None = None,
-        undo: Callable[[], None] | None = None) -> Reply:
+def _ok(result: Any, description: str | None = None, undo: Callable[[], None] | None = None) -> Reply:
     body: dict[str, Any] = {"ok": True, "result": result}
     if description:
         body["description"] = description
@@ -488,9 +571,14 @@ def _error_reply(exc: TelegramError) -> Reply:
 def _default_description(status: int, retry_after: float | None) -> str:
     if status == 429:
         return f"Too Many Requests: retry after {int(retry_after or 1)}"
-    known = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-             409: "Conflict: terminated by other getUpdates request; make sure that only one "
-                  "bot instance is running"}
+    known = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not Found",
+        409: "Conflict: terminated by other getUpdates request; make sure that only one "
+        "bot instance is running",
+    }
     if status in known:
         return known[status]
     try:
@@ -533,8 +621,7 @@ def _digest(text: str) -> str:
 
 def _chat_object(cid: int, username: str | None) -> dict[str, Any]:
     if username:
-        return {"id": cid, "type": "channel", "title": username.lstrip("@"),
-                "username": username.lstrip("@")}
+        return {"id": cid, "type": "channel", "title": username.lstrip("@"), "username": username.lstrip("@")}
     if cid > 0:
         return {"id": cid, "type": "private", "first_name": "Test User"}
     kind = "supergroup" if str(cid).startswith("-100") else "group"

@@ -27,14 +27,28 @@ from typing import Any
 __all__ = ["EntityParseError", "ParsedText", "parse_telegram_html", "utf16_len"]
 
 _ENTITY_TYPES = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic",
-    "u": "underline", "ins": "underline", "s": "strikethrough", "strike": "strikethrough",
-    "del": "strikethrough", "span": "spoiler", "tg-spoiler": "spoiler", "a": "text_link",
-    "code": "code", "pre": "pre", "blockquote": "blockquote", "tg-emoji": "custom_emoji",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
 }
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_SURROGATE_ERROR = ("Text contains invalid Unicode characters after decoding HTML entities, "
-                    "check for unmatched surrogate code units")
+_SURROGATE_ERROR = (
+    "Text contains invalid Unicode characters after decoding HTML entities, "
+    "check for unmatched surrogate code units"
+)
 
 
 class EntityParseError(ValueError):
@@ -108,8 +122,9 @@ class _Parser:
             name = src[i + 1 : j]
             if name not in _NAMED:
                 if self.strict and name and j < self.n and src[j] == ";":
-                    raise self.fail(f'Unsupported HTML entity "&{name};" at byte offset '
-                                    f"{self.byte_offset(i)}")
+                    raise self.fail(
+                        f'Unsupported HTML entity "&{name};" at byte offset {self.byte_offset(i)}'
+                    )
                 return None, i
             char = _NAMED[name]
         if j < self.n and src[j] == ";":
@@ -133,8 +148,7 @@ class _Parser:
             closing = i + 1 < self.n and self.src[i + 1] == "/"
             i = self.end_tag(i) if closing else self.start_tag(i)
         if self.stack:
-            raise self.fail(
-                f'Can\'t find end tag corresponding to start tag "{self.stack[-1].tag}"')
+            raise self.fail(f'Can\'t find end tag corresponding to start tag "{self.stack[-1].tag}"')
         self.entities.sort(key=lambda e: (e["offset"], -e["length"]))
         return ParsedText("".join(self.out), self.entities)
 
@@ -174,8 +188,10 @@ class _Parser:
             if i >= self.n:
                 raise self.fail(f'Unclosed start tag "{tag}" at byte offset {offset}')
             if src[i] != "=":
-                raise self.fail("Expected equal sign in declaration of an attribute of the tag "
-                                f'"{tag}" at byte offset {offset}')
+                raise self.fail(
+                    "Expected equal sign in declaration of an attribute of the tag "
+                    f'"{tag}" at byte offset {offset}'
+                )
             i = self.skip_spaces(i + 1)
             if i >= self.n:
                 raise self.fail(f'Unclosed start tag "{tag}" at byte offset {offset}')
@@ -203,16 +219,14 @@ class _Parser:
         while i < self.n and ((src[i].isascii() and src[i].isalnum()) or src[i] in ".-"):
             i += 1
         if i < self.n and not src[i].isspace() and src[i] != ">":
-            raise self.fail(f"Unexpected end of name token at byte offset "
-                            f"{self.byte_offset(token_start)}")
+            raise self.fail(f"Unexpected end of name token at byte offset {self.byte_offset(token_start)}")
         return src[token_start:i].lower(), i
 
     def open_tag(self, tag: str, attrs: dict[str, str], offset: int) -> None:
         if tag == "span" and attrs.get("class") != "tg-spoiler":
             raise self.fail(f'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
         if tag == "tg-emoji" and not attrs.get("emoji-id", "").isdigit():
-            raise self.fail(
-                f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {offset}')
+            raise self.fail(f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {offset}')
         self.stack.append(_Open(tag, self.pos16, attrs))
 
     def end_tag(self, begin: int) -> int:
@@ -228,8 +242,9 @@ class _Parser:
             raise self.fail(f"Unclosed end tag at byte offset {offset}")
         top = self.stack.pop()
         if name and name != top.tag:
-            raise self.fail(f'Unmatched end tag at byte offset {offset}, expected "</{top.tag}>", '
-                            f'found "</{name}>"')
+            raise self.fail(
+                f'Unmatched end tag at byte offset {offset}, expected "</{top.tag}>", found "</{name}>"'
+            )
         self.close(top)
         return i + 1
 
@@ -237,15 +252,16 @@ class _Parser:
         length = self.pos16 - top.start
         language = top.attrs.get("class", "").removeprefix("language-")
         parent = self.stack[-1] if self.stack else None
-        if top.tag == "code" and top.attrs.get("class", "").startswith("language-") and (
-            parent is not None and parent.tag == "pre" and language
+        if (
+            top.tag == "code"
+            and top.attrs.get("class", "").startswith("language-")
+            and (parent is not None and parent.tag == "pre" and language)
         ):
             parent.language = language  # <pre><code class="language-x"> is one pre entity
             return
         if length <= 0:
             return
-        entity: dict[str, Any] = {"type": _ENTITY_TYPES[top.tag], "offset": top.start,
-                                  "length": length}
+        entity: dict[str, Any] = {"type": _ENTITY_TYPES[top.tag], "offset": top.start, "length": length}
         if top.tag == "a":
             href = top.attrs.get("href")
             if not href:

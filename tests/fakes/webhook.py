@@ -36,8 +36,7 @@ class WebhookDelivery:
 class WebhookSink(FakeHTTPServer):
     """Generic webhook receiver; ``url_for("/hook")`` gives a full URL."""
 
-    def __init__(self, token: str | None = None, *, status: int = 200,
-                 response_body: Any = None) -> None:
+    def __init__(self, token: str | None = None, *, status: int = 200, response_body: Any = None) -> None:
         super().__init__()
         self.token = token
         """Required bearer token (``None``: no auth)."""
@@ -50,9 +49,17 @@ class WebhookSink(FakeHTTPServer):
     def url_for(self, path: str = "/") -> str:
         return f"{self.url}/{path.lstrip('/')}"
 
-    def fail_next(self, n: int = 1, status: int = 503, retry_after: float | None = None, *,
-                  body: Any = None, path: str | None = None, delay: float = 0.0,
-                  disconnect: bool = False) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 503,
+        retry_after: float | None = None,
+        *,
+        body: Any = None,
+        path: str | None = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+    ) -> None:
         """Answer the next ``n`` requests (to ``path`` if given) with ``status``; with
         ``retry_after`` a ``Retry-After`` header is added. ``disconnect=True`` drops the
         connection without an answer."""
@@ -68,11 +75,13 @@ class WebhookSink(FakeHTTPServer):
         """JSON bodies of the accepted deliveries."""
         return [d.json for d in self.deliveries]
 
-    async def wait_for(self, n: int = 1,
-                       timeout: float = 5.0) -> list[WebhookDelivery]:  # noqa: ASYNC109
+    async def wait_for(self, n: int = 1, timeout: float = 5.0) -> list[WebhookDelivery]:
         """Wait until ``n`` deliveries were accepted; returns them all."""
-        await self.wait_until(lambda: len(self.deliveries) >= n, timeout,
-                              f"{n} webhook deliveries (have {len(self.deliveries)})")
+        await self.wait_until(
+            lambda: len(self.deliveries) >= n,
+            timeout,
+            f"{n} webhook deliveries (have {len(self.deliveries)})",
+        )
         return list(self.deliveries)
 
     def _render_injection(self, rec: RecordedRequest, inj: Injection) -> Reply:
@@ -86,8 +95,6 @@ class WebhookSink(FakeHTTPServer):
                 return Reply(401, {"error": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
         if not 200 <= self.status < 300:
             return Reply(self.status, self.response_body)
-        delivery = WebhookDelivery(rec.method, rec.path, rec.headers, rec.body, rec.json,
-                                   rec.query)
+        delivery = WebhookDelivery(rec.method, rec.path, rec.headers, rec.body, rec.json, rec.query)
         self.deliveries.append(delivery)
-        return Reply(self.status, self.response_body,
-                     undo=lambda: self.deliveries.remove(delivery))
+        return Reply(self.status, self.response_body, undo=lambda: self.deliveries.remove(delivery))

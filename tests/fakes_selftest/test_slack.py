@@ -21,8 +21,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def api(http: aiohttp.ClientSession, fake: FakeSlack, method: str,
-              token: str | None = "default", **body: Any) -> tuple[int, dict[str, Any]]:
+async def api(
+    http: aiohttp.ClientSession, fake: FakeSlack, method: str, token: str | None = "default", **body: Any
+) -> tuple[int, dict[str, Any]]:
     headers = {}
     if token is not None:
         headers["Authorization"] = f"Bearer {fake.token if token == 'default' else token}"
@@ -33,16 +34,18 @@ async def api(http: aiohttp.ClientSession, fake: FakeSlack, method: str,
 async def test_auth(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> None:
     status, body = await api(http, fake_slack, "auth.test")
     assert status == 200 and body["ok"] is True and body["bot_id"].startswith("B")
-    assert await api(http, fake_slack, "auth.test", token=None) == (
-        200, {"ok": False, "error": "not_authed"})
-    assert await api(http, fake_slack, "chat.postMessage", token="xoxb-nope", channel="#a",
-                     text="x") == (200, {"ok": False, "error": "invalid_auth"})
+    assert await api(http, fake_slack, "auth.test", token=None) == (200, {"ok": False, "error": "not_authed"})
+    assert await api(http, fake_slack, "chat.postMessage", token="xoxb-nope", channel="#a", text="x") == (
+        200,
+        {"ok": False, "error": "invalid_auth"},
+    )
     assert fake_slack.messages() == []
 
 
 async def test_post_and_channel_ids(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> None:
-    status, body = await api(http, fake_slack, "chat.postMessage", channel="#oncall",
-                             text="FIRING", blocks=[{"type": "divider"}])
+    status, body = await api(
+        http, fake_slack, "chat.postMessage", channel="#oncall", text="FIRING", blocks=[{"type": "divider"}]
+    )
     assert status == 200 and body["ok"] is True
     cid = body["channel"]
     assert cid == fake_slack.channel_id("oncall") and cid.startswith("C") and cid[1:].isupper()
@@ -50,8 +53,12 @@ async def test_post_and_channel_ids(fake_slack: FakeSlack, http: aiohttp.ClientS
     _, again = await api(http, fake_slack, "chat.postMessage", channel=cid, text="by id")
     assert again["channel"] == cid and again["ts"] == "1700000000.000200"
     # urlencoded body with the token as a field; blocks JSON-encoded like slack_sdk does
-    form = {"token": fake_slack.token, "channel": "oncall", "text": "form",
-            "blocks": json.dumps([{"type": "section", "text": {"type": "mrkdwn", "text": "*b*"}}])}
+    form = {
+        "token": fake_slack.token,
+        "channel": "oncall",
+        "text": "form",
+        "blocks": json.dumps([{"type": "section", "text": {"type": "mrkdwn", "text": "*b*"}}]),
+    }
     async with http.post(f"{fake_slack.url}/api/chat.postMessage", data=form) as resp:
         assert (await resp.json())["ok"] is True
     msgs = await fake_slack.wait_for_messages(3, channel="#oncall")
@@ -62,10 +69,13 @@ async def test_post_and_channel_ids(fake_slack: FakeSlack, http: aiohttp.ClientS
 async def test_channel_errors(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> None:
     fake_slack.strict_channels = True
     assert (await api(http, fake_slack, "chat.postMessage", channel="#nope", text="x"))[1] == {
-        "ok": False, "error": "channel_not_found"}
+        "ok": False,
+        "error": "channel_not_found",
+    }
     fake_slack.add_channel("#old", archived=True)
     assert (await api(http, fake_slack, "chat.postMessage", channel="#old", text="x"))[1][
-        "error"] == "is_archived"
+        "error"
+    ] == "is_archived"
     fake_slack.add_channel("#ok")
     assert (await api(http, fake_slack, "chat.postMessage", channel="#ok", text="x"))[1]["ok"]
 
@@ -76,30 +86,41 @@ async def test_update(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> Non
     _, body = await api(http, fake_slack, "chat.update", channel=cid, ts=ts, text="resolved")
     assert body["ok"] is True and body["ts"] == ts and body["message"]["text"] == "resolved"
     [msg] = fake_slack.messages("#oncall")
-    assert msg.text == "resolved" and msg.history == [
-        {"text": "firing", "blocks": None, "attachments": None}]
-    assert (await api(http, fake_slack, "chat.update", channel="#oncall", ts=ts,
-                      text="x"))[1]["error"] == "channel_not_found"  # needs the ID
-    assert (await api(http, fake_slack, "chat.update", channel=cid, ts="1.2",
-                      text="x"))[1]["error"] == "message_not_found"
+    assert msg.text == "resolved" and msg.history == [{"text": "firing", "blocks": None, "attachments": None}]
+    assert (await api(http, fake_slack, "chat.update", channel="#oncall", ts=ts, text="x"))[1][
+        "error"
+    ] == "channel_not_found"  # needs the ID
+    assert (await api(http, fake_slack, "chat.update", channel=cid, ts="1.2", text="x"))[1][
+        "error"
+    ] == "message_not_found"
     other = fake_slack.add_token("xoxb-other-app").token
-    assert (await api(http, fake_slack, "chat.update", token=other, channel=cid, ts=ts,
-                      text="x"))[1]["error"] == "cant_update_message"
-    assert (await api(http, fake_slack, "chat.update", channel=cid, ts=ts))[1]["error"] == (
-        "no_text")
+    assert (await api(http, fake_slack, "chat.update", token=other, channel=cid, ts=ts, text="x"))[1][
+        "error"
+    ] == "cant_update_message"
+    assert (await api(http, fake_slack, "chat.update", channel=cid, ts=ts))[1]["error"] == ("no_text")
 
 
-@pytest.mark.parametrize(("payload", "pointer"), [
-    ({"blocks": [{"type": "divider"}] * 51}, "must be less than 51 items [json-pointer:/blocks]"),
-    ({"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]},
-     "must be less than 3001 characters [json-pointer:/blocks/0/text/text]"),
-    ({"blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]},
-     "must be less than 151 characters [json-pointer:/blocks/0/text/text]"),
-    ({"attachments": [{"color": "#f00", "blocks": [{"type": "divider"}] * 51}]},
-     "must be less than 51 items [json-pointer:/attachments/0/blocks]"),
-])
-async def test_invalid_blocks(fake_slack: FakeSlack, http: aiohttp.ClientSession,
-                              payload: dict[str, Any], pointer: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "pointer"),
+    [
+        ({"blocks": [{"type": "divider"}] * 51}, "must be less than 51 items [json-pointer:/blocks]"),
+        (
+            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]},
+            "must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+        ),
+        (
+            {"blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]},
+            "must be less than 151 characters [json-pointer:/blocks/0/text/text]",
+        ),
+        (
+            {"attachments": [{"color": "#f00", "blocks": [{"type": "divider"}] * 51}]},
+            "must be less than 51 items [json-pointer:/attachments/0/blocks]",
+        ),
+    ],
+)
+async def test_invalid_blocks(
+    fake_slack: FakeSlack, http: aiohttp.ClientSession, payload: dict[str, Any], pointer: str
+) -> None:
     _, body = await api(http, fake_slack, "chat.postMessage", channel="#a", text="t", **payload)
     assert body["ok"] is False and body["error"] == "invalid_blocks"
     assert body["errors"] == [pointer]
@@ -111,16 +132,19 @@ async def test_invalid_blocks(fake_slack: FakeSlack, http: aiohttp.ClientSession
 
 async def test_limits_at_the_edge_pass(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> None:
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": "h" * 150}}] + [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3000}}] * 49
+        {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3000}}
+    ] * 49
     assert (await api(http, fake_slack, "chat.postMessage", channel="#a", blocks=blocks))[1]["ok"]
     assert (await api(http, fake_slack, "chat.postMessage", channel="#a"))[1]["error"] == "no_text"
 
 
 async def test_rate_limit_and_hold(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> None:
     fake_slack.fail_next(1, status=429, retry_after=7, endpoint="chat.postMessage")
-    async with http.post(f"{fake_slack.url}/api/chat.postMessage",
-                         json={"channel": "#a", "text": "x"},
-                         headers={"Authorization": f"Bearer {fake_slack.token}"}) as resp:
+    async with http.post(
+        f"{fake_slack.url}/api/chat.postMessage",
+        json={"channel": "#a", "text": "x"},
+        headers={"Authorization": f"Bearer {fake_slack.token}"},
+    ) as resp:
         assert resp.status == 429 and resp.headers["Retry-After"] == "7"
         assert await resp.json() == {"ok": False, "error": "ratelimited"}
     fake_slack.hold()
@@ -132,8 +156,7 @@ async def test_rate_limit_and_hold(fake_slack: FakeSlack, http: aiohttp.ClientSe
     assert len(await fake_slack.wait_for_messages(1)) == 1
 
 
-async def test_abandoned_request_is_not_recorded(fake_slack: FakeSlack,
-                                                 http: aiohttp.ClientSession) -> None:
+async def test_abandoned_request_is_not_recorded(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> None:
     fake_slack.hold()
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.2):
@@ -149,15 +172,17 @@ async def test_webhooks(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> N
         assert (resp.status, await resp.text()) == (200, "ok")
     [msg] = fake_slack.messages("#alerts")
     assert msg.via == "webhook" and msg.text == "hello" and msg.token is None
-    async with http.post(hook, data=b"{not json", headers={"Content-Type": "application/json"}
-                         ) as resp:
+    async with http.post(hook, data=b"{not json", headers={"Content-Type": "application/json"}) as resp:
         assert (resp.status, await resp.text()) == (400, "invalid_payload")
     async with http.post(hook, json={"username": "x"}) as resp:
         assert (resp.status, await resp.text()) == (400, "no_text")
     async with http.post(f"{fake_slack.url}/services/T1/B2/nope", json={"text": "x"}) as resp:
         assert (resp.status, await resp.text()) == (404, "no_service")
-    for error, status in [("action_prohibited", 403), ("channel_not_found", 404),
-                          ("channel_is_archived", 410)]:
+    for error, status in [
+        ("action_prohibited", 403),
+        ("channel_not_found", 404),
+        ("channel_is_archived", 410),
+    ]:
         fake_slack.break_webhook(hook, error)
         async with http.post(hook, json={"text": "x"}) as resp:
             assert (resp.status, await resp.text()) == (status, error)
@@ -177,5 +202,4 @@ def test_sign_matches_an_independent_hmac() -> None:
     assert sign("s3cr3t", 1531420618, body) == f"v0={expected}"
     assert sign("s3cr3t", "1531420618", body.encode()) == f"v0={expected}"
     headers = signed_headers("s3cr3t", body, timestamp=1531420618)
-    assert headers == {"X-Slack-Request-Timestamp": "1531420618",
-                       "X-Slack-Signature": f"v0={expected}"}
+    assert headers == {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": f"v0={expected}"}

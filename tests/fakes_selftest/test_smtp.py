@@ -35,9 +35,15 @@ async def test_plain_delivery(smtp_server: FakeSMTP) -> None:
 
 async def test_starttls_and_auth(smtp_server_tls: FakeSMTP) -> None:
     assert smtp_server_tls.ca_path is not None
-    await aiosmtplib.send(make_mail(), hostname=smtp_server_tls.host, port=smtp_server_tls.port,
-                          start_tls=True, cert_bundle=str(smtp_server_tls.ca_path),
-                          username=SMTP_USERNAME, password=SMTP_PASSWORD)
+    await aiosmtplib.send(
+        make_mail(),
+        hostname=smtp_server_tls.host,
+        port=smtp_server_tls.port,
+        start_tls=True,
+        cert_bundle=str(smtp_server_tls.ca_path),
+        username=SMTP_USERNAME,
+        password=SMTP_PASSWORD,
+    )
     [mail] = await smtp_server_tls.wait_for_messages(1)
     assert mail.tls is True and mail.login == SMTP_USERNAME
     assert smtp_server_tls.auth_attempts == [(SMTP_USERNAME, True)]
@@ -46,34 +52,48 @@ async def test_starttls_and_auth(smtp_server_tls: FakeSMTP) -> None:
 async def test_tls_context_is_strictly_verifiable(smtp_server_tls: FakeSMTP) -> None:
     context = smtp_server_tls.client_tls_context()
     context.verify_flags |= ssl.VERIFY_X509_STRICT  # Python 3.13 enables this by default
-    await aiosmtplib.send(make_mail(), hostname="127.0.0.1", port=smtp_server_tls.port,
-                          start_tls=True, tls_context=context,
-                          username=SMTP_USERNAME, password=SMTP_PASSWORD)
+    await aiosmtplib.send(
+        make_mail(),
+        hostname="127.0.0.1",
+        port=smtp_server_tls.port,
+        start_tls=True,
+        tls_context=context,
+        username=SMTP_USERNAME,
+        password=SMTP_PASSWORD,
+    )
     assert len(await smtp_server_tls.wait_for_messages(1)) == 1
 
 
 async def test_auth_failures(smtp_server_tls: FakeSMTP) -> None:
     with pytest.raises(aiosmtplib.SMTPAuthenticationError):
-        await aiosmtplib.send(make_mail(), hostname=smtp_server_tls.host,
-                              port=smtp_server_tls.port, start_tls=True,
-                              cert_bundle=str(smtp_server_tls.ca_path),
-                              username=SMTP_USERNAME, password="wrong")
+        await aiosmtplib.send(
+            make_mail(),
+            hostname=smtp_server_tls.host,
+            port=smtp_server_tls.port,
+            start_tls=True,
+            cert_bundle=str(smtp_server_tls.ca_path),
+            username=SMTP_USERNAME,
+            password="wrong",
+        )
     with pytest.raises(aiosmtplib.SMTPSenderRefused) as info:  # no AUTH at all
-        await aiosmtplib.send(make_mail(), hostname=smtp_server_tls.host,
-                              port=smtp_server_tls.port, start_tls=True,
-                              cert_bundle=str(smtp_server_tls.ca_path))
+        await aiosmtplib.send(
+            make_mail(),
+            hostname=smtp_server_tls.host,
+            port=smtp_server_tls.port,
+            start_tls=True,
+            cert_bundle=str(smtp_server_tls.ca_path),
+        )
     assert info.value.code == 530
     with pytest.raises(ssl.SSLCertVerificationError):  # the cert is not publicly trusted
-        await aiosmtplib.send(make_mail(), hostname=smtp_server_tls.host,
-                              port=smtp_server_tls.port, start_tls=True)
+        await aiosmtplib.send(
+            make_mail(), hostname=smtp_server_tls.host, port=smtp_server_tls.port, start_tls=True
+        )
     assert smtp_server_tls.messages() == []
 
 
 async def test_auth_without_tls(smtp_server_factory: SmtpFactory) -> None:
-    server = await smtp_server_factory(username="u", password="p", auth_required=True,
-                                       auth_require_tls=False)
-    await aiosmtplib.send(make_mail(), hostname=server.host, port=server.port,
-                          username="u", password="p")
+    server = await smtp_server_factory(username="u", password="p", auth_required=True, auth_require_tls=False)
+    await aiosmtplib.send(make_mail(), hostname=server.host, port=server.port, username="u", password="p")
     [mail] = await server.wait_for_messages(1)
     assert mail.login == "u" and mail.tls is False
 
@@ -87,8 +107,10 @@ async def test_injected_failures(smtp_server: FakeSMTP) -> None:
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as rcpt_error:
         await aiosmtplib.send(make_mail(), hostname=smtp_server.host, port=smtp_server.port)
     assert rcpt_error.value.recipients[0].code == 550
-    assert smtp_server.rejected == [("DATA", "451 4.3.0 Temporary failure, try again later"),
-                                    ("RCPT", "550 5.1.1 No such user")]
+    assert smtp_server.rejected == [
+        ("DATA", "451 4.3.0 Temporary failure, try again later"),
+        ("RCPT", "550 5.1.1 No such user"),
+    ]
     await aiosmtplib.send(make_mail("retry"), hostname=smtp_server.host, port=smtp_server.port)
     [mail] = await smtp_server.wait_for_messages(1)
     assert mail.message["Subject"] == "retry"
@@ -97,3 +119,15 @@ async def test_injected_failures(smtp_server: FakeSMTP) -> None:
 async def test_wait_times_out(smtp_server: FakeSMTP) -> None:
     with pytest.raises(TimeoutError, match="0/1"):
         await smtp_server.wait_for_messages(1, timeout=0.05)
+
+
+async def test_factory_tls_without_auth(smtp_server_factory: SmtpFactory) -> None:
+    server = await smtp_server_factory(tls=True, require_starttls=True)
+    with pytest.raises(aiosmtplib.SMTPResponseException) as info:  # STARTTLS is mandatory
+        await aiosmtplib.send(make_mail(), hostname=server.host, port=server.port, start_tls=False)
+    assert info.value.code == 530
+    await aiosmtplib.send(
+        make_mail(), hostname=server.host, port=server.port, tls_context=server.client_tls_context()
+    )
+    [mail] = await server.wait_for_messages(1)
+    assert mail.tls is True and mail.login is None

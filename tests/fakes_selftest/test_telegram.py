@@ -34,12 +34,10 @@ async def bot(fake_telegram: FakeTelegram) -> AsyncIterator[Bot]:
 
 async def test_get_me_and_send(fake_telegram: FakeTelegram, bot: Bot) -> None:
     assert bot.username == fake_telegram.bots[fake_telegram.token].username
-    msg = await bot.send_message(CHAT, "<b>FIRING</b> disk &amp; <i>cpu</i> 🔥",
-                                 parse_mode="HTML")
+    msg = await bot.send_message(CHAT, "<b>FIRING</b> disk &amp; <i>cpu</i> 🔥", parse_mode="HTML")
     assert msg.message_id == 1 and msg.chat.id == CHAT and msg.chat.type == "private"
     assert msg.text == "FIRING disk & cpu 🔥"
-    assert [(e.type, e.offset, e.length) for e in msg.entities] == [("bold", 0, 6),
-                                                                    ("italic", 14, 3)]
+    assert [(e.type, e.offset, e.length) for e in msg.entities] == [("bold", 0, 6), ("italic", 14, 3)]
     assert msg.from_user is not None and msg.from_user.is_bot
     [stored] = fake_telegram.messages(CHAT)
     assert stored.text == "<b>FIRING</b> disk &amp; <i>cpu</i> 🔥"  # raw, as sent
@@ -55,12 +53,10 @@ async def test_json_body_and_case_insensitive_method(fake_telegram: FakeTelegram
     url = f"{fake_telegram.url}/bot{fake_telegram.token}/sendmessage"
     markup = {"inline_keyboard": [[{"text": "Ack", "callback_data": "ack:1"}]]}
     async with aiohttp.ClientSession() as http:
-        resp = await http.post(url, json={"chat_id": -100123, "text": "hi",
-                                          "reply_markup": markup})
+        resp = await http.post(url, json={"chat_id": -100123, "text": "hi", "reply_markup": markup})
         body = await resp.json()
     assert resp.status == 200 and body["ok"] is True
-    assert body["result"]["chat"] == {"id": -100123, "type": "supergroup",
-                                      "title": "Test supergroup -100123"}
+    assert body["result"]["chat"] == {"id": -100123, "type": "supergroup", "title": "Test supergroup -100123"}
     assert body["result"]["reply_markup"] == markup
     assert fake_telegram.messages(-100123)[0].reply_markup == markup
 
@@ -73,22 +69,22 @@ async def test_edit_history_and_not_modified(fake_telegram: FakeTelegram, bot: B
     assert edited.edit_date is not None
     stored = fake_telegram.messages(CHAT)[0]
     assert stored.text == "resolved" and [h.text for h in stored.history] == ["firing"]
-    with pytest.raises(BadRequest, match="^Message is not modified: specified new message"):
+    with pytest.raises(BadRequest, match=r"^Message is not modified: specified new message"):
         await bot.edit_message_text("resolved", CHAT, msg.message_id, reply_markup=kb)
     # dropping the keyboard is a modification (Telegram removes it when omitted)
     await bot.edit_message_text("resolved", CHAT, msg.message_id)
     assert stored.reply_markup is None and len(stored.history) == 2
-    with pytest.raises(BadRequest, match="^Message to edit not found$"):
+    with pytest.raises(BadRequest, match=r"^Message to edit not found$"):
         await bot.edit_message_text("x", CHAT, 999)
-    with pytest.raises(BadRequest, match="^Message_too_long$"):
+    with pytest.raises(BadRequest, match=r"^Message_too_long$"):
         await bot.edit_message_text("x" * 4097, CHAT, msg.message_id)
 
 
-async def test_retry_after(fake_telegram: FakeTelegram, bot: Bot,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_retry_after(fake_telegram: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     # PTB >= 22.2 reads RetryAfter.retry_after inside RetryAfter.__init__, which emits a
     # PTBDeprecationWarning unless PTB_TIMEDELTA is set; with filterwarnings=error that
     # warning would replace the RetryAfter exception itself.
+    monkeypatch.delenv("PTB_TIMEDELTA", raising=False)
     fake_telegram.fail_next(1, status=429, retry_after=3, method="sendMessage")
     with pytest.raises(RetryAfter), pytest.warns(PTBDeprecationWarning):
         await bot.send_message(CHAT, "x")
@@ -99,15 +95,17 @@ async def test_retry_after(fake_telegram: FakeTelegram, bot: Bot,
     assert info.value.retry_after == dtm.timedelta(seconds=3)
     assert fake_telegram.messages(CHAT) == []
     body = fake_telegram.requests[-1].response
-    assert body == {"ok": False, "error_code": 429,
-                    "description": "Too Many Requests: retry after 3",
-                    "parameters": {"retry_after": 3}}
+    assert body == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 3",
+        "parameters": {"retry_after": 3},
+    }
     await bot.send_message(CHAT, "x")  # the script is consumed
     assert len(fake_telegram.messages(CHAT)) == 1
 
 
-async def test_fail_next_filters_by_method_and_other_statuses(fake_telegram: FakeTelegram,
-                                                              bot: Bot) -> None:
+async def test_fail_next_filters_by_method_and_other_statuses(fake_telegram: FakeTelegram, bot: Bot) -> None:
     fake_telegram.fail_next(1, status=500, method="editMessageText")
     fake_telegram.fail_next(1, status=502)
     with pytest.raises(NetworkError, match="Bad Gateway"):
@@ -126,23 +124,25 @@ async def test_forbidden_migrated_chat_not_found(fake_telegram: FakeTelegram, bo
         await bot.send_message(-555, "x")
     assert info.value.new_chat_id == -1001555
     fake_telegram.strict_chats = True
-    with pytest.raises(BadRequest, match="^Chat not found$"):
+    with pytest.raises(BadRequest, match=r"^Chat not found$"):
         await bot.send_message(777, "x")
     fake_telegram.add_chat(777, title="oncall")
     await bot.send_message(777, "x")
     assert fake_telegram.messages() and fake_telegram.messages(777)[0].text == "x"
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("<b>open", "Can't find end tag corresponding to start tag \"b\""),
-    ("1 < 2", 'Unsupported start tag "" at byte offset 2'),
-    ("<blink>x</blink>", 'Unsupported start tag "blink" at byte offset 0'),
-    ("<b>x</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
-    ("a</b>", "Unexpected end tag at byte offset 1"),
-    ("&nbsp;x", 'Unsupported HTML entity "&nbsp;" at byte offset 0'),
-])
-async def test_parse_errors(fake_telegram: FakeTelegram, bot: Bot, text: str,
-                            error: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("<b>open", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("1 < 2", 'Unsupported start tag "" at byte offset 2'),
+        ("<blink>x</blink>", 'Unsupported start tag "blink" at byte offset 0'),
+        ("<b>x</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
+        ("a</b>", "Unexpected end tag at byte offset 1"),
+        ("&nbsp;x", 'Unsupported HTML entity "&nbsp;" at byte offset 0'),
+    ],
+)
+async def test_parse_errors(fake_telegram: FakeTelegram, bot: Bot, text: str, error: str) -> None:
     with pytest.raises(BadRequest) as info:
         await bot.send_message(CHAT, text, parse_mode="HTML")
     description = f"Bad Request: can't parse entities: {error}"
@@ -152,19 +152,18 @@ async def test_parse_errors(fake_telegram: FakeTelegram, bot: Bot, text: str,
 
 
 async def test_text_limits(fake_telegram: FakeTelegram, bot: Bot) -> None:
-    with pytest.raises(BadRequest, match="^Message text is empty$"):
+    with pytest.raises(BadRequest, match=r"^Message text is empty$"):
         await bot.send_message(CHAT, "<b> </b>\n", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="^Message is too long$"):
+    with pytest.raises(BadRequest, match=r"^Message is too long$"):
         await bot.send_message(CHAT, "y" * 4097)
     # the limit is on the visible text: markup does not count
     await bot.send_message(CHAT, "<b>" + "y" * 4096 + "</b>", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="^Message caption is too long$"):
+    with pytest.raises(BadRequest, match=r"^Message caption is too long$"):
         await bot.send_photo(CHAT, b"img", caption="c" * 1025)
     assert len(fake_telegram.messages(CHAT)) == 1
 
 
-async def test_send_photo_multipart_and_file_download(fake_telegram: FakeTelegram,
-                                                      bot: Bot) -> None:
+async def test_send_photo_multipart_and_file_download(fake_telegram: FakeTelegram, bot: Bot) -> None:
     msg = await bot.send_photo(CHAT, b"\x89PNG-bytes", caption="<b>graph</b>", parse_mode="HTML")
     assert msg.caption == "graph" and msg.photo
     rec = fake_telegram.requests[-1]
@@ -189,9 +188,13 @@ async def test_callback_webhook_and_unknown(fake_telegram: FakeTelegram, bot: Bo
 
 async def test_unknown_token(fake_telegram: FakeTelegram) -> None:
     with pytest.raises(InvalidToken, match="was rejected by the server"):
-        await make_bot(fake_telegram, token="999:unknown").initialize()
-    assert fake_telegram.requests[-1].response == {"ok": False, "error_code": 401,
-                                                   "description": "Unauthorized"}
+        async with make_bot(fake_telegram, token="999:unknown"):  # shuts down on failure
+            pass
+    assert fake_telegram.requests[-1].response == {
+        "ok": False,
+        "error_code": 401,
+        "description": "Unauthorized",
+    }
 
 
 async def test_second_bot(fake_telegram: FakeTelegram) -> None:
@@ -205,7 +208,8 @@ async def test_second_bot(fake_telegram: FakeTelegram) -> None:
 
 
 async def test_held_request_whose_client_gives_up_is_not_delivered(
-        fake_telegram: FakeTelegram, bot: Bot) -> None:
+    fake_telegram: FakeTelegram, bot: Bot
+) -> None:
     fake_telegram.hold()
     with pytest.raises(TimedOut):
         await bot.send_message(CHAT, "slow", read_timeout=0.3)
@@ -230,8 +234,9 @@ async def test_disconnect_injection(fake_telegram: FakeTelegram, bot: Bot) -> No
     assert fake_telegram.messages(CHAT) == [] and fake_telegram.requests[-1].aborted
 
 
-async def test_rate_limit_enforcer(fake_telegram: FakeTelegram, bot: Bot,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_rate_limit_enforcer(
+    fake_telegram: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "true")  # see test_retry_after
     fake_telegram.enforce_rate_limits = True
     await bot.send_message(CHAT, "1")

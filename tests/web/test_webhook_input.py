@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiv
 async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient:  # type: ignore[type-arg]
     # A receiver without integrations: accepted alerts are recorded, nothing is sent.
     config = make_config(tmp_path, [{"name": "null"}], {"receiver": "null"},
-                         server={"max_body_bytes": 4096})
+                         server={"max_body_bytes": 4096}, storage={"busy_timeout": "200ms"})
     c: TestClient = await aiohttp_client(create_app(config))  # type: ignore[type-arg]
     return c
 
@@ -94,12 +94,9 @@ async def test_schema_violation_is_422_naming_the_field(client: TestClient, muta
 
 async def test_store_that_cannot_write_is_503_and_then_recovers(client: TestClient,  # type: ignore[type-arg]
                                                                 tmp_path: Path) -> None:
-    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None, timeout=0)
-    other.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None, timeout=5)
+    other.execute("BEGIN EXCLUSIVE")  # another process holding the database
     try:
-        from app.web.state import STATE
-        client.app[STATE].store.busy_timeout = 0.1
-        client.app[STATE].store._conn.execute("PRAGMA busy_timeout=100")  # type: ignore[union-attr]
         status, body = await post(client, GOOD)
         assert status == 503 and "retry" in body["error"]
         ready = await client.get("/readyz")

@@ -27,8 +27,10 @@ run: $(STAMP)
 system-deps:
 	@bash scripts/system-deps.sh
 
+LINTED := app tests bench demo deploy
+
 test: $(TESTSTAMP) system-deps
-	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider
 
@@ -36,8 +38,8 @@ test-fast: $(TESTSTAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -m 'not slow'
 
 lint: $(TESTSTAMP)
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(TESTSTAMP)
 	$(BIN)/mypy

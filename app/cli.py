@@ -57,8 +57,10 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     if args.verify_receivers is not None:
         want = [r for r in args.verify_receivers.split(",") if r]
         if want != receivers:
-            print(f"WARNING: expected receivers {','.join(want)!r}, got {','.join(receivers)!r}",
-                  file=sys.stderr)
+            print(
+                f"WARNING: expected receivers {','.join(want)!r}, got {','.join(receivers)!r}",
+                file=sys.stderr,
+            )
             return 1
     return 0
 
@@ -82,15 +84,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
-                shutdown_timeout=config.server.shutdown_timeout, handle_signals=True)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=config.server.shutdown_timeout,
+        handle_signals=True,
+    )
     return 0
 
 
 def _banner(config_path: str, host: str, port: int) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     url = f"http://{shown}:{port}"
-    print(f"""
+    print(
+        f"""
 alertmedic {__version__} on {url} (config: {config_path})
 
   Send a test alert:   curl -sS -H 'Authorization: Bearer local-demo-token' \\
@@ -100,7 +110,9 @@ alertmedic {__version__} on {url} (config: {config_path})
   See it delivered:    tail -f data/inbox.log      (the example's 'file' receiver)
   Health and metrics:  {url}/readyz   {url}/metrics
   Stop:                Ctrl-C (undelivered notifications stay in data/alertmedic.db)
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -114,8 +126,10 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         store = open_store(loaded.config.storage)
         await store.start()
         try:
-            return {"pending": await store.pending_count(),
-                    "dead_letters": await store.dead_letters(limit=args.limit)}
+            return {
+                "pending": await store.pending_count(),
+                "dead_letters": await store.dead_letters(limit=args.limit),
+            }
         finally:
             await store.close()
 
@@ -136,16 +150,18 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check-config", help="validate a configuration file and list every problem")
     c.add_argument("file")
-    c.add_argument("--strict", action="store_true",
-                   help="also fail when a secret file (*_file) cannot be read")
+    c.add_argument(
+        "--strict", action="store_true", help="also fail when a secret file (*_file) cannot be read"
+    )
     c.set_defaults(func=cmd_check_config)
 
     r = sub.add_parser("routes", help="routing tools")
     rsub = r.add_subparsers(dest="routes_command", required=True)
     t = rsub.add_parser("test", help="print the receivers an alert with these labels reaches")
     t.add_argument("--config", required=True)
-    t.add_argument("--verify-receivers", default=None,
-                   help="comma-separated receivers expected; exit 1 when different")
+    t.add_argument(
+        "--verify-receivers", default=None, help="comma-separated receivers expected; exit 1 when different"
+    )
     t.add_argument("labels", nargs="*", metavar="label=value")
     t.set_defaults(func=cmd_routes_test)
 

@@ -224,8 +224,7 @@ class SlackConfig(Strict):
         _one_of(self, "app_token", "app_token_file", required=False)
         if hook == app:
             raise ValueError(
-                "set either api_url/api_url_file (incoming webhook) or app_token/app_token_file "
-                "(bot token)"
+                "set either api_url/api_url_file (incoming webhook) or app_token/app_token_file (bot token)"
             )
         if app and not self.channel:
             raise ValueError("channel is required with app_token")
@@ -506,7 +505,7 @@ def secret_files(config: Config) -> Iterator[tuple[str, Path]]:
         if isinstance(node, BaseModel):
             for name in type(node).model_fields:
                 value = getattr(node, name)
-                key = (type(node).model_fields[name].alias or name)
+                key = type(node).model_fields[name].alias or name
                 sub = f"{path}.{key}" if path else key
                 if name.endswith("_file") and isinstance(value, Path):
                     yield sub, value
@@ -525,8 +524,9 @@ class Loaded:
     warnings: list[tuple[str, str]]
 
 
-def parse_config(text: str, *, env: Mapping[str, str] | None = None, source: str = "<config>",
-                 check_files: bool = True) -> Loaded:
+def parse_config(
+    text: str, *, env: Mapping[str, str] | None = None, source: str = "<config>", check_files: bool = True
+) -> Loaded:
     """Validate YAML text. Raises ConfigError with every problem found.
 
     With `check_files`, unreadable secret files are problems; otherwise they come back as
@@ -560,8 +560,9 @@ def parse_config(text: str, *, env: Mapping[str, str] | None = None, source: str
     return Loaded(config, warnings)
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None,
-                check_files: bool = True) -> Loaded:
+def load_config(
+    path: str | Path, *, env: Mapping[str, str] | None = None, check_files: bool = True
+) -> Loaded:
     """Read and validate a config file."""
     p = Path(path)
     try:

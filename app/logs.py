@@ -41,8 +41,7 @@ class JSONFormatter(logging.Formatter):
         return self.scrub(json.dumps(out, default=str, ensure_ascii=False))
 
 
-def setup_logging(*, level: str = "info", secrets: Iterable[str] = (),
-                  stream: TextIO | None = None) -> None:
+def setup_logging(*, level: str = "info", secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JSONFormatter(secrets))
     root = logging.getLogger()

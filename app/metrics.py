@@ -20,42 +20,50 @@ class Metrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.build_info = Gauge(
-            "alertmedic_build_info", "Constant 1, labelled with the running version.",
-            ["version"], registry=r,
+            "alertmedic_build_info",
+            "Constant 1, labelled with the running version.",
+            ["version"],
+            registry=r,
         )
         self.build_info.labels(version=__version__).set(1)
         self.webhooks = Counter(
             "alertmedic_webhooks_received_total",
             "Alertmanager webhook requests by outcome "
             "(accepted, unauthorized, too_large, bad_json, invalid, store_unavailable).",
-            ["outcome"], registry=r,
+            ["outcome"],
+            registry=r,
         )
         self.alerts = Counter(
             "alertmedic_alerts_received_total",
-            "Alerts inside webhook requests by status (firing, resolved) and outcome "
-            "(accepted, rejected).",
-            ["status", "outcome"], registry=r,
+            "Alerts inside webhook requests by status (firing, resolved) and outcome (accepted, rejected).",
+            ["status", "outcome"],
+            registry=r,
         )
         self.notifications = Counter(
             "alertmedic_notifications_total",
             "Notifications by receiver, integration and outcome "
             "(enqueued, duplicate, delivered, dead, unrouted).",
-            ["receiver", "integration", "outcome"], registry=r,
+            ["receiver", "integration", "outcome"],
+            registry=r,
         )
         self.retries = Counter(
             "alertmedic_delivery_retries_total",
             "Delivery attempts that failed and were scheduled again.",
-            ["receiver", "integration", "reason"], registry=r,
+            ["receiver", "integration", "reason"],
+            registry=r,
         )
         self.dead_letters = Counter(
             "alertmedic_dead_letters_total",
             "Deliveries given up (permanent error or retry horizon exceeded).",
-            ["receiver", "integration", "reason"], registry=r,
+            ["receiver", "integration", "reason"],
+            registry=r,
         )
         self.delivery_latency = Histogram(
             "alertmedic_delivery_latency_seconds",
             "Time from webhook accepted to provider confirmed, per integration.",
-            ["integration"], buckets=LATENCY_BUCKETS, registry=r,
+            ["integration"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.outbox_depth = Gauge(
             "alertmedic_outbox_depth",

@@ -54,12 +54,15 @@ def body_template() -> str:
             '"annotations":{"summary":"benchmark alert","description":"load test"},'
             '"startsAt":"2026-11-24T10:00:00Z","endsAt":"0001-01-01T00:00:00Z",'
             '"generatorURL":"http://prometheus.local:9090/graph?g0.expr=up",'
-            f'"fingerprint":"@ID@-{j}"}}')
-    return ('{"version":"4","groupKey":"{}:{run=\\"@ID@\\"}","truncatedAlerts":0,'
-            '"status":"firing","receiver":"alertmedic","groupLabels":{"run":"@ID@"},'
-            '"commonLabels":{"alertname":"BenchAlert","severity":"critical","namespace":"prod"},'
-            '"commonAnnotations":{},"externalURL":"http://alertmanager.local:9093",'
-            f'"alerts":[{",".join(alerts)}]}}')
+            f'"fingerprint":"@ID@-{j}"}}'
+        )
+    return (
+        '{"version":"4","groupKey":"{}:{run=\\"@ID@\\"}","truncatedAlerts":0,'
+        '"status":"firing","receiver":"alertmedic","groupLabels":{"run":"@ID@"},'
+        '"commonLabels":{"alertname":"BenchAlert","severity":"critical","namespace":"prod"},'
+        '"commonAnnotations":{},"externalURL":"http://alertmanager.local:9093",'
+        f'"alerts":[{",".join(alerts)}]}}'
+    )
 
 
 TEMPLATE = body_template()
@@ -78,8 +81,9 @@ class Counter:
         return gid, TEMPLATE.replace("@ID@", gid).replace("@RUN@", prefix).encode()
 
 
-async def closed_loop(session: aiohttp.ClientSession, url: str, seconds: float, counter: Counter,
-                      prefix: str) -> float:
+async def closed_loop(
+    session: aiohttp.ClientSession, url: str, seconds: float, counter: Counter, prefix: str
+) -> float:
     """CONCURRENCY workers POST back to back for `seconds`; returns requests/s that got 2xx."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     deadline = time.perf_counter() + seconds
@@ -100,8 +104,9 @@ async def closed_loop(session: aiohttp.ClientSession, url: str, seconds: float, 
     return (counter.ok - start_ok) / (time.perf_counter() - t0)
 
 
-async def open_loop(session: aiohttp.ClientSession, url: str, rate: float, seconds: float,
-                    counter: Counter, prefix: str) -> None:
+async def open_loop(
+    session: aiohttp.ClientSession, url: str, rate: float, seconds: float, counter: Counter, prefix: str
+) -> None:
     """Requests at a fixed rate (not waiting for answers), remembering when each was sent."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     n = int(rate * seconds)
@@ -171,8 +176,7 @@ def spawn(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
 
 
 def machine() -> str:
-    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines()
-               if line.startswith("MemTotal"))
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     gib = int(mem.split()[1]) / 1024 / 1024
     return f"{os.cpu_count()} cores, {gib:.0f} GiB RAM, Python {sys.version.split()[0]}"
 
@@ -181,41 +185,51 @@ async def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="alertmedic-bench-", dir=ROOT / "bench"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        bare_port, sink_port, am_port = free_port(), free_port(), free_port()
+        bare_port, sink_port, am_port, only_port = (free_port() for _ in range(4))
         sink = f"http://127.0.0.1:{sink_port}"
-        (work / "config.yml").write_text(f"""
+        py = sys.executable
+
+        def service(name: str, port: int, receiver: str) -> subprocess.Popen[bytes]:
+            (work / f"{name}.yml").write_text(f"""
 server:
-  listen: "127.0.0.1:{am_port}"
+  listen: "127.0.0.1:{port}"
   auth: {{bearer_token: {TOKEN}}}
-storage: {{url: "sqlite:///{work}/state.db"}}
-receivers:
-  - name: sink
-    webhook_configs: [{{url: "{sink}/", max_in_flight: 8}}]
+storage: {{url: "sqlite:///{work}/{name}.db"}}
+receivers: [{receiver}]
 route: {{receiver: sink}}
 """)
-        py = sys.executable
+            args = [py, "-m", "app", "serve", "--config", str(work / f"{name}.yml"), "--log-level", "warning"]
+            return spawn(args, ROOT)
+
         procs.append(spawn([py, "-m", "bench.peers", "bare", str(bare_port)], ROOT))
         procs.append(spawn([py, "-m", "bench.peers", "sink", str(sink_port)], ROOT))
-        service = spawn([py, "-m", "app", "serve", "--config", str(work / "config.yml"),
-                         "--log-level", "warning"], ROOT)
-        procs.append(service)
+        full = service(
+            "full", am_port, f'{{name: sink, webhook_configs: [{{url: "{sink}/", max_in_flight: 8}}]}}'
+        )
+        # the same service with a receiver that has no integrations: ingest and durability only
+        only = service("ingest-only", only_port, "{name: sink}")
+        procs += [full, only]
         await wait_http(f"http://127.0.0.1:{bare_port}/")
         await wait_http(f"{sink}/stats")
         await wait_http(f"http://127.0.0.1:{am_port}/readyz")
+        await wait_http(f"http://127.0.0.1:{only_port}/readyz")
         await asyncio.sleep(1.0)
-        idle_rss = rss_mb(service.pid)
+        idle_rss = rss_mb(full.pid)
 
         bare_url = f"http://127.0.0.1:{bare_port}/"
         am_url = f"http://127.0.0.1:{am_port}/webhook/alertmanager"
         counter = Counter()
         bare_rps: list[float] = []
         am_rps: list[float] = []
+        only_rps: list[float] = []
+        only_url = f"http://127.0.0.1:{only_port}/webhook/alertmanager"
         delivered_rate: list[float] = []
         conn = aiohttp.TCPConnector(limit=CONCURRENCY * 4)
         async with aiohttp.ClientSession(connector=conn) as session:
             # warm-up of both, not measured
             await closed_loop(session, bare_url, 0.5, Counter(), "w")
             await closed_loop(session, am_url, 0.5, counter, "w")
+            await closed_loop(session, only_url, 0.5, Counter(), "w")
             accepted_before = counter.ok
             await drain(session, sink, accepted_before * ALERTS_PER_GROUP)
             for r in range(ROUNDS):
@@ -225,6 +239,7 @@ route: {{receiver: sink}}
                 am_rps.append(await closed_loop(session, am_url, ROUND_SECONDS, counter, f"r{r}-"))
                 t_done = await drain(session, sink, counter.ok * ALERTS_PER_GROUP)
                 delivered_rate.append((counter.ok - before) * ALERTS_PER_GROUP / (t_done - t0))
+                only_rps.append(await closed_loop(session, only_url, ROUND_SECONDS, Counter(), f"o{r}-"))
             sustained = statistics.median(am_rps)
 
             # latency at half the sustained rate
@@ -234,9 +249,11 @@ route: {{receiver: sink}}
             await drain(session, sink, lat_counter.ok * ALERTS_PER_GROUP)
             seen = (await sink_stats(session, sink, keys=True))["first_seen"]
             assert isinstance(seen, dict)
-            lat = sorted((seen[f'{{}}:{{run="{gid}"}}'] - t) * 1000
-                         for gid, t in lat_counter.sent_at.items()
-                         if f'{{}}:{{run="{gid}"}}' in seen)
+            lat = sorted(
+                (seen[f'{{}}:{{run="{gid}"}}'] - t) * 1000
+                for gid, t in lat_counter.sent_at.items()
+                if f'{{}}:{{run="{gid}"}}' in seen
+            )
             p50 = lat[len(lat) // 2]
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
 
@@ -249,25 +266,46 @@ route: {{receiver: sink}}
             await drain(session, sink, 0)
             total_alerts += fill.ok * ALERTS_PER_GROUP
             await asyncio.sleep(2.0)
-            loaded_rss = rss_mb(service.pid)
+            loaded_rss = rss_mb(full.pid)
             failed = counter.failed + lat_counter.failed + fill.failed
 
         ratio = statistics.median(am_rps) / statistics.median(bare_rps)
         rows = [
             ("machine", machine(), ""),
-            ("bare handler, requests/s (median of rounds)", f"{statistics.median(bare_rps):.0f}",
-             " ".join(f"{x:.0f}" for x in bare_rps)),
-            ("alertmedic ingest, requests/s (10 alerts each)", f"{sustained:.0f}",
-             " ".join(f"{x:.0f}" for x in am_rps)),
+            (
+                "bare handler, requests/s (median of rounds)",
+                f"{statistics.median(bare_rps):.0f}",
+                " ".join(f"{x:.0f}" for x in bare_rps),
+            ),
+            (
+                "alertmedic ingest, requests/s (10 alerts each)",
+                f"{sustained:.0f}",
+                " ".join(f"{x:.0f}" for x in am_rps),
+            ),
             ("ratio alertmedic / bare (target >= 0.5)", f"{ratio:.2f}", ""),
-            ("delivered alerts/s (ingest round + drain)", f"{statistics.median(delivered_rate):.0f}",
-             " ".join(f"{x:.0f}" for x in delivered_rate)),
-            (f"latency sent->delivered at {sustained / 2:.0f} req/s, p50 ms", f"{p50:.1f}",
-             f"{len(lat)} groups"),
+            (
+                "context: ingest only (no integrations), requests/s",
+                f"{statistics.median(only_rps):.0f}",
+                " ".join(f"{x:.0f}" for x in only_rps)
+                + f"  ratio {statistics.median(only_rps) / statistics.median(bare_rps):.2f}",
+            ),
+            (
+                "delivered alerts/s (ingest round + drain)",
+                f"{statistics.median(delivered_rate):.0f}",
+                " ".join(f"{x:.0f}" for x in delivered_rate),
+            ),
+            (
+                f"latency sent->delivered at {sustained / 2:.0f} req/s, p50 ms",
+                f"{p50:.1f}",
+                f"{len(lat)} groups",
+            ),
             ("latency p99 ms (target < 50)", f"{p99:.1f}", ""),
             ("RSS idle MB (target < 120)", f"{idle_rss:.1f}", ""),
-            (f"RSS after {total_alerts} alerts MB (growth target < 50)", f"{loaded_rss:.1f}",
-             f"growth {loaded_rss - idle_rss:+.1f}"),
+            (
+                f"RSS after {total_alerts} alerts MB (growth target < 50)",
+                f"{loaded_rss:.1f}",
+                f"growth {loaded_rss - idle_rss:+.1f}",
+            ),
             ("failed requests", str(failed), ""),
         ]
         width = max(len(r[0]) for r in rows)

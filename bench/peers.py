@@ -1,7 +1,7 @@
 """The benchmark's peer processes: a bare JSON handler (the baseline) and a delivery sink.
 
-    python -m bench.peers bare PORT   # POST / parses the JSON body and answers 200
-    python -m bench.peers sink PORT   # POST / records (groupKey, alerts, time); GET /stats
+python -m bench.peers bare PORT   # POST / parses the JSON body and answers 200
+python -m bench.peers sink PORT   # POST / records (groupKey, alerts, time); GET /stats
 """
 
 from __future__ import annotations
@@ -56,5 +56,6 @@ def sink_app() -> web.Application:
 
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
-    web.run_app(bare_app() if kind == "bare" else sink_app(), host="127.0.0.1", port=port,
-                print=None, access_log=None)
+    web.run_app(
+        bare_app() if kind == "bare" else sink_app(), host="127.0.0.1", port=port, print=None, access_log=None
+    )

@@ -93,19 +93,36 @@ class Model:
     def __init__(self, *, rng: random.Random | None = None) -> None:
         self.rng = rng or random.Random()  # a simulation: no cryptography
         self.registry = CollectorRegistry()
-        self.requests = Counter("model_requests_total", "Prediction requests served, by HTTP status.",
-                                ["status"], registry=self.registry)
-        self.latency = Histogram("model_latency_seconds", "Prediction request latency.",
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.confidence = Histogram("model_prediction_confidence", "Confidence of each prediction (0..1).",
-                                    buckets=CONFIDENCE_BUCKETS, registry=self.registry)
-        self.drift_share = Gauge("model_drift_share", "Share of drifted features (0..1).",
-                                 registry=self.registry)
-        self.accuracy = Gauge("model_accuracy", "Accuracy from the last evaluation (0..1).",
-                              registry=self.registry)
+        self.requests = Counter(
+            "model_requests_total",
+            "Prediction requests served, by HTTP status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "model_latency_seconds",
+            "Prediction request latency.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.confidence = Histogram(
+            "model_prediction_confidence",
+            "Confidence of each prediction (0..1).",
+            buckets=CONFIDENCE_BUCKETS,
+            registry=self.registry,
+        )
+        self.drift_share = Gauge(
+            "model_drift_share", "Share of drifted features (0..1).", registry=self.registry
+        )
+        self.accuracy = Gauge(
+            "model_accuracy", "Accuracy from the last evaluation (0..1).", registry=self.registry
+        )
         self.f1 = Gauge("model_f1", "F1 score from the last evaluation (0..1).", registry=self.registry)
-        self.data_updated = Gauge("model_data_last_updated_timestamp_seconds",
-                                  "Unix time the input data was last refreshed.", registry=self.registry)
+        self.data_updated = Gauge(
+            "model_data_last_updated_timestamp_seconds",
+            "Unix time the input data was last refreshed.",
+            registry=self.registry,
+        )
         for status in ("200", "503"):  # both series exist from the start: rates, not absences
             self.requests.labels(status=status)
         self.faults = HEALTHY
@@ -204,11 +221,18 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.json_response({
-        **_state(request.app[MODEL]),
-        "endpoints": ["POST /predict", "GET /metrics", "POST /inject?latency=&errors=&drift=&accuracy=&f1="
-                      "&data_age=", "POST /reset", "GET /healthz"],
-    })
+    return web.json_response(
+        {
+            **_state(request.app[MODEL]),
+            "endpoints": [
+                "POST /predict",
+                "GET /metrics",
+                "POST /inject?latency=&errors=&drift=&accuracy=&f1=&data_age=",
+                "POST /reset",
+                "GET /healthz",
+            ],
+        }
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

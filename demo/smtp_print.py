@@ -45,17 +45,23 @@ def parse_mail(envelope: Envelope) -> Mail:
     assert isinstance(message, EmailMessage)
     part = message.get_body(preferencelist=("plain",))
     text = part.get_content() if part is not None else "(no text/plain part)"
-    return Mail(received_at=datetime.now().astimezone().isoformat(timespec="seconds"),
-                mail_from=str(envelope.mail_from), rcpt_tos=[str(r) for r in envelope.rcpt_tos],
-                subject=str(message.get("Subject", "(no subject)")), text=str(text).rstrip())
+    return Mail(
+        received_at=datetime.now().astimezone().isoformat(timespec="seconds"),
+        mail_from=str(envelope.mail_from),
+        rcpt_tos=[str(r) for r in envelope.rcpt_tos],
+        subject=str(message.get("Subject", "(no subject)")),
+        text=str(text).rstrip(),
+    )
 
 
 def format_mail(mail: Mail, number: int) -> str:
     """The block printed for one mail."""
     when = mail.received_at[11:19]
-    return (f"===== mail #{number} received {when} =====\n"
-            f"From: {mail.mail_from}\nTo: {', '.join(mail.rcpt_tos)}\nSubject: {mail.subject}\n\n"
-            f"{mail.text}\n===== end of mail #{number} =====\n")
+    return (
+        f"===== mail #{number} received {when} =====\n"
+        f"From: {mail.mail_from}\nTo: {', '.join(mail.rcpt_tos)}\nSubject: {mail.subject}\n\n"
+        f"{mail.text}\n===== end of mail #{number} =====\n"
+    )
 
 
 def read_mails(path: Path) -> list[Mail]:
@@ -90,8 +96,7 @@ class PrintingHandler:
         return "250 Message accepted for delivery"
 
 
-async def serve(host: str, port: int, handler: PrintingHandler,
-                stop: asyncio.Event | None = None) -> None:
+async def serve(host: str, port: int, handler: PrintingHandler, stop: asyncio.Event | None = None) -> None:
     """Serve until `stop` is set (or SIGINT / SIGTERM when `stop` is None)."""
     loop = asyncio.get_running_loop()
     if stop is None:

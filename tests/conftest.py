@@ -21,8 +21,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 TOKEN = "test-webhook-token"
 
 
-def make_config(tmp_path: Path, receivers: list[dict[str, Any]], route: dict[str, Any],
-                **extra: Any) -> Config:
+def make_config(
+    tmp_path: Path, receivers: list[dict[str, Any]], route: dict[str, Any], **extra: Any
+) -> Config:
     """A validated Config with bearer auth TOKEN and SQLite under tmp_path."""
     raw: dict[str, Any] = {
         "server": {"listen": "127.0.0.1:0", "auth": {"bearer_token": TOKEN}},

@@ -7,8 +7,15 @@ from typing import Any
 ZERO = "0001-01-01T00:00:00Z"
 
 
-def alert(name: str, fingerprint: str, *, status: str = "firing", severity: str = "critical",
-          namespace: str = "prod", **labels: str) -> dict[str, Any]:
+def alert(
+    name: str,
+    fingerprint: str,
+    *,
+    status: str = "firing",
+    severity: str = "critical",
+    namespace: str = "prod",
+    **labels: str,
+) -> dict[str, Any]:
     return {
         "status": status,
         "labels": {"alertname": name, "severity": severity, "namespace": namespace, **labels},

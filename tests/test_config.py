@@ -69,8 +69,10 @@ def test_issue_example_is_accepted_as_written() -> None:
     assert c.route.routes[0].receiver == "oncall"
     # The secret files of the example do not exist here: warnings, not errors, for check-config.
     assert {p for p, _ in loaded.warnings} == {
-        "server.auth.bearer_token_file", "receivers[0].slack_configs[0].app_token_file",
-        "receivers[0].email_configs[0].auth_password_file"}
+        "server.auth.bearer_token_file",
+        "receivers[0].slack_configs[0].app_token_file",
+        "receivers[0].email_configs[0].auth_password_file",
+    }
 
 
 def test_missing_secret_files_are_errors_when_serving() -> None:
@@ -81,9 +83,11 @@ def test_missing_secret_files_are_errors_when_serving() -> None:
 
 
 def test_every_problem_listed_with_its_yaml_path() -> None:
-    text = (ISSUE_EXAMPLE.replace("max_body_bytes:", "max_body_bytez:")
-            .replace("receiver: team-slack", "receiver: team-slak")
-            .replace("chat_id: -1001234567890", "chat_id: not-a-number"))
+    text = (
+        ISSUE_EXAMPLE.replace("max_body_bytes:", "max_body_bytez:")
+        .replace("receiver: team-slack", "receiver: team-slak")
+        .replace("chat_id: -1001234567890", "chat_id: not-a-number")
+    )
     with pytest.raises(ConfigError) as err:
         parse_config(text, env=ENV, check_files=False)
     problems = dict(err.value.problems)
@@ -95,13 +99,14 @@ def test_every_problem_listed_with_its_yaml_path() -> None:
 def test_unset_environment_variable_is_named() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(ISSUE_EXAMPLE, env={}, check_files=False)
-    assert ("receivers[0].telegram_configs[0].bot_token",
-            "environment variable TELEGRAM_BOT_TOKEN is not set") in err.value.problems
+    assert (
+        "receivers[0].telegram_configs[0].bot_token",
+        "environment variable TELEGRAM_BOT_TOKEN is not set",
+    ) in err.value.problems
 
 
 def test_dollar_dollar_is_a_literal_dollar() -> None:
-    c = parse_config(ISSUE_EXAMPLE.replace("${TELEGRAM_BOT_TOKEN}", "abc$$def"),
-                     check_files=False).config
+    c = parse_config(ISSUE_EXAMPLE.replace("${TELEGRAM_BOT_TOKEN}", "abc$$def"), check_files=False).config
     tg = c.receivers[0].telegram_configs[0]
     assert tg.bot_token is not None and tg.bot_token.get_secret_value() == "abc$def"
 
@@ -120,11 +125,17 @@ def test_secrets_never_in_repr_or_errors(tmp_path: Path) -> None:
     assert ENV["TELEGRAM_BOT_TOKEN"] in secret_values(c)
 
 
-@pytest.mark.parametrize(("snippet", "path", "message"), [
-    ("auth: {}", "server.auth", "one of bearer_token, bearer_token_file, basic_auth is required"),
-    ("auth: {bearer_token: a, basic_auth: {username: u, password: p}}", "server.auth",
-     "set only one of bearer_token, bearer_token_file, basic_auth"),
-])
+@pytest.mark.parametrize(
+    ("snippet", "path", "message"),
+    [
+        ("auth: {}", "server.auth", "one of bearer_token, bearer_token_file, basic_auth is required"),
+        (
+            "auth: {bearer_token: a, basic_auth: {username: u, password: p}}",
+            "server.auth",
+            "set only one of bearer_token, bearer_token_file, basic_auth",
+        ),
+    ],
+)
 def test_server_auth_is_mandatory_and_single(snippet: str, path: str, message: str) -> None:
     text = f"server:\n  {snippet}\nreceivers: [{{name: a}}]\nroute: {{receiver: a}}\n"
     with pytest.raises(ConfigError) as err:
@@ -150,8 +161,14 @@ route:
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd, env={"PATH": "/usr/bin:/bin", **ENV})
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **ENV},
+    )
 
 
 def test_check_config_cli(tmp_path: Path) -> None:
@@ -161,8 +178,11 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "OK" in r.stdout
     bad = tmp_path / "bad.yml"
-    bad.write_text(ISSUE_EXAMPLE.replace("receiver: team-slack", "receiver: team-slak")
-                   .replace("max_body_bytes:", "max_body_bytez:"))
+    bad.write_text(
+        ISSUE_EXAMPLE.replace("receiver: team-slack", "receiver: team-slak").replace(
+            "max_body_bytes:", "max_body_bytez:"
+        )
+    )
     r = _cli("check-config", str(bad))
     assert r.returncode == 1
     assert "route.routes[1].receiver: unknown receiver 'team-slak'" in r.stderr
@@ -199,8 +219,9 @@ def test_deployed_config_keeps_the_watchdog_away_from_people(overlay: str) -> No
     from app.core.plan import Router
 
     root = Path(__file__).resolve().parent.parent
-    cm = yaml.safe_load((root / "deploy/kubernetes/overlays" / overlay / "alertmedic/configmap.yaml")
-                        .read_text())
+    cm = yaml.safe_load(
+        (root / "deploy/kubernetes/overlays" / overlay / "alertmedic/configmap.yaml").read_text()
+    )
     config = parse_config(cm["data"]["config.yml"], check_files=False).config
     rules = yaml.safe_load((root / "rules/watchdog.rules.yml").read_text())
     [watchdog] = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "Watchdog"]

@@ -19,8 +19,17 @@ ALLOWED = {
     "logs": {"logs"},
     "cli": {"web", "store", "core", "config", "logs", "cli"},
 }
-IO_LIBRARIES = {"aiohttp", "telegram", "aiosmtplib", "kubernetes", "sqlite3", "socket", "httpx",
-                "asyncio", "subprocess"}
+IO_LIBRARIES = {
+    "aiohttp",
+    "telegram",
+    "aiosmtplib",
+    "kubernetes",
+    "sqlite3",
+    "socket",
+    "httpx",
+    "asyncio",
+    "subprocess",
+}
 
 
 def layer_of(path: Path) -> str:
@@ -54,12 +63,19 @@ def test_imports_point_downward() -> None:
 
 
 def test_core_does_no_io() -> None:
-    problems = [f"{p.name} imports {m}" for p in (APP / "core").rglob("*.py")
-                for m in imports(p) if m.split(".")[0] in IO_LIBRARIES]
+    problems = [
+        f"{p.name} imports {m}"
+        for p in (APP / "core").rglob("*.py")
+        for m in imports(p)
+        if m.split(".")[0] in IO_LIBRARIES
+    ]
     assert problems == []
 
 
 def test_every_module_has_a_docstring() -> None:
-    missing = [str(p.relative_to(APP)) for p in APP.rglob("*.py")
-               if ast.get_docstring(ast.parse(p.read_text())) is None]
+    missing = [
+        str(p.relative_to(APP))
+        for p in APP.rglob("*.py")
+        if ast.get_docstring(ast.parse(p.read_text())) is None
+    ]
     assert missing == []

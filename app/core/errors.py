@@ -1,8 +1,8 @@
 """What a delivery failure means for the engine. Adapters translate provider errors into these.
 
-    DeliveryError
-     ├── RetryableError   try again later; `retry_after` when the provider said how long
-     └── PermanentError   give up now: dead-letter with the reason
+DeliveryError
+ ├── RetryableError   try again later; `retry_after` when the provider said how long
+ └── PermanentError   give up now: dead-letter with the reason
 """
 
 from __future__ import annotations

@@ -251,9 +251,7 @@ def _parse_one(token: str, text: str, at: int) -> Matcher:
             _compile_anchored(value)
         except _RegexError as exc:
             pos = where[min(exc.position, len(where) - 1)]
-            raise MatcherError(
-                f"invalid regular expression {value!r}: {exc.reason}", text, pos
-            ) from None
+            raise MatcherError(f"invalid regular expression {value!r}: {exc.reason}", text, pos) from None
     return Matcher(name, op, value)
 
 

@@ -53,8 +53,13 @@ def build_destinations(config: Config) -> dict[str, list[Destination]]:
     out: dict[str, list[Destination]] = {}
     for r in config.receivers:
         out[r.name] = [
-            Destination(destination_id(r.name, kind, i), r.name, kind, cfg.send_resolved,
-                        getattr(cfg, "max_in_flight", 1))
+            Destination(
+                destination_id(r.name, kind, i),
+                r.name,
+                kind,
+                cfg.send_resolved,
+                getattr(cfg, "max_in_flight", 1),
+            )
             for kind, i, cfg in r.integrations()
         ]
     return out

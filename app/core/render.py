@@ -64,20 +64,44 @@ EMAIL_MAX_ALERTS = 500
 SEVERITY_COLOURS = {"critical": "#E01E5A", "warning": "#ECB22E", "info": "#36C5F0"}
 RESOLVED_COLOUR = "#2EB67D"
 _SEVERITY_ALIASES = {
-    "critical": "critical", "page": "critical", "error": "critical", "high": "critical",
-    "warning": "warning", "warn": "warning", "medium": "warning",
-    "info": "info", "informational": "info", "low": "info", "none": "info", "debug": "info",
+    "critical": "critical",
+    "page": "critical",
+    "error": "critical",
+    "high": "critical",
+    "warning": "warning",
+    "warn": "warning",
+    "medium": "warning",
+    "info": "info",
+    "informational": "info",
+    "low": "info",
+    "none": "info",
+    "debug": "info",
 }
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 KEY_LABELS = ("severity", "namespace", "deployment", "pod", "instance")
 """Labels each alert shows in the default templates, in this order."""
 
-CONTEXT_NAMES = frozenset({
-    "group", "status", "alerts", "firing", "resolved", "more", "num_firing", "num_resolved",
-    "kind", "group_labels", "common_labels", "common_annotations", "external_url", "receiver",
-    "title", "now",
-})
+CONTEXT_NAMES = frozenset(
+    {
+        "group",
+        "status",
+        "alerts",
+        "firing",
+        "resolved",
+        "more",
+        "num_firing",
+        "num_resolved",
+        "kind",
+        "group_labels",
+        "common_labels",
+        "common_annotations",
+        "external_url",
+        "receiver",
+        "title",
+        "now",
+    }
+)
 
 
 # --- small pure helpers ---------------------------------------------------------------------
@@ -325,8 +349,9 @@ _EMAIL_TEXT = _default("email.txt.j2", html=False)
 _EMAIL_HTML = _default("email.html.j2", html=True)
 
 
-def _context(group: Group, *, kind: RenderKind, shown: Sequence[Alert], more: int,
-             now: datetime) -> dict[str, Any]:
+def _context(
+    group: Group, *, kind: RenderKind, shown: Sequence[Alert], more: int, now: datetime
+) -> dict[str, Any]:
     return {
         "group": group,
         "status": group.status,
@@ -411,8 +436,9 @@ class TelegramText:
     """Why the configured template was not used (the default was rendered instead)."""
 
 
-def _fit_telegram(template: Template, group: Group, *, kind: RenderKind, now: datetime,
-                  limit: int) -> TelegramText:
+def _fit_telegram(
+    template: Template, group: Group, *, kind: RenderKind, now: datetime, limit: int
+) -> TelegramText:
     ordered = _ordered(group)
     n = len(ordered)
     cache: dict[int, str] = {}
@@ -441,8 +467,14 @@ def _fit_telegram(template: Template, group: Group, *, kind: RenderKind, now: da
     return TelegramText(text, None, shown, more)
 
 
-def render_telegram(group: Group, *, kind: RenderKind = "new", template: Template | None = None,
-                    now: datetime | None = None, limit: int = TELEGRAM_LIMIT) -> TelegramText:
+def render_telegram(
+    group: Group,
+    *,
+    kind: RenderKind = "new",
+    template: Template | None = None,
+    now: datetime | None = None,
+    limit: int = TELEGRAM_LIMIT,
+) -> TelegramText:
     """The message for Telegram's HTML parse mode, at most `limit` visible UTF-16 units.
 
     Alerts are shown firing first; the largest prefix that fits is kept and the template is told
@@ -517,8 +549,9 @@ class SlackMessage:
         return {"text": self.text, "attachments": self.attachments}
 
 
-def _slack_blocks(group: Group, *, kind: RenderKind, now: datetime, title: Template | None,
-                  text: Template | None) -> SlackMessage:
+def _slack_blocks(
+    group: Group, *, kind: RenderKind, now: datetime, title: Template | None, text: Template | None
+) -> SlackMessage:
     ordered = _ordered(group)
     n = len(ordered)
     base = _context(group, kind=kind, shown=ordered, more=group.truncatedAlerts, now=now)
@@ -533,11 +566,11 @@ def _slack_blocks(group: Group, *, kind: RenderKind, now: datetime, title: Templ
         context_parts.append(f"receiver {slack_escape(group.receiver)}")
     if _is_http(group.externalURL):
         context_parts.append(f"<{slack_url(group.externalURL)}|Alertmanager>")
-    context = {"type": "context",
-               "elements": [{"type": "mrkdwn", "text": " · ".join(context_parts)}]}
-    header = {"type": "header",
-              "text": {"type": "plain_text", "text": _ellipsize(heading, SLACK_HEADER_LIMIT),
-                       "emoji": True}}
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context_parts)}]}
+    header = {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _ellipsize(heading, SLACK_HEADER_LIMIT), "emoji": True},
+    }
     room = SLACK_BLOCK_LIMIT - 2
     cache: dict[int, list[str]] = {}
 
@@ -569,8 +602,14 @@ def _slack_blocks(group: Group, *, kind: RenderKind, now: datetime, title: Templ
     return SlackMessage(heading, [attachment], k, n - k + group.truncatedAlerts)
 
 
-def render_slack(group: Group, *, kind: RenderKind = "new", title: Template | None = None,
-                 text: Template | None = None, now: datetime | None = None) -> SlackMessage:
+def render_slack(
+    group: Group,
+    *,
+    kind: RenderKind = "new",
+    title: Template | None = None,
+    text: Template | None = None,
+    now: datetime | None = None,
+) -> SlackMessage:
     """A Block Kit message: a coloured attachment with a header, sections and a context line.
 
     By default each alert is one section (split on line boundaries past 3000 characters); a
@@ -605,9 +644,15 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def render_email(group: Group, *, kind: RenderKind = "new", text: Template | None = None,
-                 html: Template | None = None, headers: Mapping[str, Template] | None = None,
-                 now: datetime | None = None) -> EmailContent:
+def render_email(
+    group: Group,
+    *,
+    kind: RenderKind = "new",
+    text: Template | None = None,
+    html: Template | None = None,
+    headers: Mapping[str, Template] | None = None,
+    now: datetime | None = None,
+) -> EmailContent:
     """Subject, plain-text and HTML bodies. Header values are templates too (`Subject` among
     them, matched case-insensitively), folded onto one line so they cannot inject headers."""
     now = now or datetime.now(UTC)

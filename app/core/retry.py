@@ -13,8 +13,9 @@ class RetryPolicy:
     horizon: float = 86400.0
     """Seconds after acceptance past which a delivery is dead-lettered instead of retried."""
 
-    def delay(self, attempt: int, *, retry_after: float | None = None,
-              rand: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, *, retry_after: float | None = None, rand: random.Random | None = None
+    ) -> float:
         """Seconds before attempt `attempt + 1`, given `attempt` failures so far (>= 1).
 
         Equal jitter: half the exponential step is fixed, half random, so retries of many

@@ -56,7 +56,6 @@ class Lane:
     """Delivery records queued to the store and not yet confirmed committed."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    busy: bool = False
 
 
 class Dispatcher:
@@ -91,13 +90,16 @@ class Dispatcher:
         for dest in await self.store.pending_destinations() - set(self.lanes):
             rows = await self.store.next_batch(dest, limit=1_000_000)
             for row in rows:
-                await self.store.mark_dead(row.id, reason="destination no longer configured",
-                                           now=self.clock())
+                await self.store.mark_dead(
+                    row.id, reason="destination no longer configured", now=self.clock()
+                )
             receiver, _, rest = dest.partition("/")
             integration = rest.split("[", 1)[0]
             self.metrics.dead_letters.labels(receiver, integration, "unconfigured").inc(len(rows))
-            log.error("dead-lettered notifications of a removed destination",
-                      extra={"destination": dest, "count": len(rows)})
+            log.error(
+                "dead-lettered notifications of a removed destination",
+                extra={"destination": dest, "count": len(rows)},
+            )
         for lane in self.lanes.values():
             lane.task = asyncio.create_task(self._run(lane), name=f"lane {lane.destination.id}")
         self.metrics.workers.set(len(self.lanes))
@@ -106,7 +108,8 @@ class Dispatcher:
     @property
     def running(self) -> bool:
         return not self._stopping.is_set() and all(
-            lane.task is not None and not lane.task.done() for lane in self.lanes.values())
+            lane.task is not None and not lane.task.done() for lane in self.lanes.values()
+        )
 
     def notify(self, destination: str) -> None:
         lane = self.lanes.get(destination)
@@ -126,39 +129,28 @@ class Dispatcher:
             t.cancel()
         if pending:
             await asyncio.wait(pending)
-            log.warning("stopped with sends still in flight; they stay in the outbox",
-                        extra={"count": len(pending)})
+            log.warning(
+                "stopped with sends still in flight; they stay in the outbox", extra={"count": len(pending)}
+            )
         self.metrics.workers.set(0)
 
     # --- a lane ----------------------------------------------------------------------------
 
     async def _run(self, lane: Lane) -> None:
-        refs: dict[str, dict[str, Any] | None] = {}
         try:
             while not self._stopping.is_set():
-                lane.wake.clear()
                 try:
-                    rows = await self.store.next_batch(lane.destination.id, limit=self.batch)
-                    if not rows:
-                        refs.clear()
-                        await self._flush_marks(lane)
-                        await lane.wake.wait()
-                        continue
                     if lane.destination.max_in_flight == 1:
-                        for row in rows:
-                            if self._stopping.is_set():
-                                return
-                            refs[row.group_key] = await self._deliver(
-                                lane, row, refs.get(row.group_key, row.message_ref))
+                        await self._run_in_order(lane)
                     else:
-                        await self._deliver_concurrently(lane, rows, refs)
+                        await self._run_concurrently(lane)
                 except _Stopping:
                     return
                 except Exception as exc:
                     # The store failed (or a bug): keep the lane alive, re-read from the outbox.
-                    log.exception("delivery lane error", extra={
-                        "destination": lane.destination.id, "error": str(exc)})
-                    refs.clear()
+                    log.exception(
+                        "delivery lane error", extra={"destination": lane.destination.id, "error": str(exc)}
+                    )
                     while lane.marks:  # their failures are this error; retrieve, don't raise
                         mark = lane.marks.popleft()
                         if isinstance(mark, asyncio.Future):
@@ -171,33 +163,83 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await self._flush_marks(lane)
 
-    async def _deliver_concurrently(self, lane: Lane, rows: list[OutboxRow],
-                                    refs: dict[str, dict[str, Any] | None]) -> None:
-        """Up to `max_in_flight` rows at once; rows of one alert group still go in order."""
+    async def _run_in_order(self, lane: Lane) -> None:
+        """One row at a time, strictly in acceptance order."""
+        refs: dict[str, dict[str, Any] | None] = {}
+        while not self._stopping.is_set():
+            lane.wake.clear()
+            rows = await self.store.next_batch(lane.destination.id, limit=self.batch)
+            if not rows:
+                refs.clear()
+                await self._flush_marks(lane)
+                await lane.wake.wait()
+                continue
+            for row in rows:
+                if self._stopping.is_set():
+                    return
+                refs[row.group_key] = await self._deliver(lane, row, refs.get(row.group_key, row.message_ref))
+
+    async def _run_concurrently(self, lane: Lane) -> None:
+        """Up to `max_in_flight` rows at once, started in acceptance order; the rows of one alert
+        group still go one after the other. Rows are read past a cursor, so new ones start as
+        soon as a slot frees, without waiting for slower rows of other groups."""
         slots = asyncio.Semaphore(lane.destination.max_in_flight)
         last: dict[str, asyncio.Task[None]] = {}
+        refs: dict[str, dict[str, Any] | None] = {}
+        tasks: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+        cursor = 0
+
+        def finished(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if (
+                not task.cancelled()
+                and (exc := task.exception()) is not None
+                and not isinstance(exc, _Stopping)
+            ):
+                failures.append(exc)  # the lane restarts from the outbox, cursor reset
+                lane.wake.set()
 
         async def one(row: OutboxRow, before: asyncio.Task[None] | None) -> None:
             try:
                 if before is not None:
-                    await asyncio.shield(before)
-                refs[row.group_key] = await self._deliver(
-                    lane, row, refs.get(row.group_key, row.message_ref))
+                    await asyncio.wait([before])
+                refs[row.group_key] = await self._deliver(lane, row, refs.get(row.group_key, row.message_ref))
             finally:
                 slots.release()
+                if last.get(row.group_key) is asyncio.current_task():
+                    del last[row.group_key]
+                    refs.pop(row.group_key, None)
 
-        tasks = []
-        for row in rows:
-            if self._stopping.is_set():
-                break
-            await slots.acquire()
-            task = asyncio.create_task(one(row, last.get(row.group_key)))
-            last[row.group_key] = task
-            tasks.append(task)
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
+        try:
+            while not self._stopping.is_set():
+                if failures:
+                    raise failures[0]
+                lane.wake.clear()
+                rows = await self.store.next_batch(lane.destination.id, limit=self.batch, after=cursor)
+                if not rows:
+                    if not tasks:
+                        await self._flush_marks(lane)
+                    await lane.wake.wait()
+                    continue
+                for row in rows:
+                    await slots.acquire()
+                    if self._stopping.is_set():
+                        slots.release()
+                        return
+                    task = asyncio.create_task(one(row, last.get(row.group_key)))
+                    last[row.group_key] = task
+                    tasks.add(task)
+                    task.add_done_callback(finished)
+                    cursor = row.id
+        except asyncio.CancelledError:
+            for t in tasks:
+                t.cancel()
+            raise
+        finally:
+            # Rows still in flight finish (or are cancelled with the lane); the rest stay pending.
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, or raise _Stopping as soon as the dispatcher stops."""
@@ -209,8 +251,9 @@ class Dispatcher:
             return
         raise _Stopping
 
-    async def _deliver(self, lane: Lane, row: OutboxRow,
-                       previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    async def _deliver(
+        self, lane: Lane, row: OutboxRow, previous: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         """Deliver one row until it succeeds, is dead-lettered, or the dispatcher stops.
 
         Returns the thread's message reference after this row.
@@ -218,43 +261,20 @@ class Dispatcher:
         dest = lane.destination
         labels = (dest.receiver, dest.integration)
         await self._sleep(row.next_attempt_at - self.clock())
-        delivery = Delivery(dest.id, "new" if row.kind == "new" else "update",
-                            Group.model_validate_json(row.payload), previous)
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
-            return self.policy.delay(row.attempts + state.attempt_number, retry_after=retry_after)
-
-        def stop(state: RetryCallState) -> bool:
-            return self.policy.gives_up(accepted_at=row.accepted_at, now=self.clock(),
-                                        next_delay=state.upcoming_sleep)
-
-        async def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            reason = getattr(exc, "reason", type(exc).__name__)
-            attempts = row.attempts + state.attempt_number
-            self.metrics.retries.labels(*labels, reason).inc()
-            if isinstance(exc, RetryableError) and exc.retry_after:
-                for lim in lane.sink.rate_limits():
-                    self.limiter.penalise(lim.key, self.clock() + exc.retry_after)
-            log.warning("delivery failed, will retry", extra={
-                "destination": dest.id, "group_key": row.group_key, "attempt": attempts,
-                "retry_in": round(state.upcoming_sleep, 3), "error": str(exc), "reason": reason})
-            try:
-                await self.store.mark_retry(row.id, attempts=attempts,
-                                            next_attempt_at=self.clock() + state.upcoming_sleep,
-                                            error=str(exc))
-            except StoreUnavailable as err:  # the retry still happens; only its record is lost
-                log.error("cannot record a retry", extra={"destination": dest.id, "error": str(err)})
-
-        retrying = AsyncRetrying(
-            retry=retry_if_not_exception_type((PermanentError, _Stopping, asyncio.CancelledError)),
-            wait=wait, stop=stop, before_sleep=before_sleep, sleep=self._sleep, reraise=True,
+        delivery = Delivery(
+            dest.id,
+            "new" if row.kind == "new" else "update",
+            Group.model_validate_json(row.payload),
+            previous,
         )
-        lane.busy = True
+
         try:
-            ref: dict[str, Any] | None = await retrying(self._attempt, lane, delivery)
+            try:  # the common case, without the retry machinery
+                ref = await self._attempt(lane, delivery)
+            except (_Stopping, PermanentError):
+                raise
+            except Exception as first:
+                ref = await self._retry(lane, row, delivery, first)
         except _Stopping:
             raise
         except Exception as exc:
@@ -263,19 +283,30 @@ class Dispatcher:
             self.metrics.dead_letters.labels(*labels, reason).inc()
             self.metrics.notifications.labels(*labels, "dead").inc()
             self.metrics.outbox_depth.dec()
-            log.error("delivery dead-lettered", extra={
-                "destination": dest.id, "group_key": row.group_key, "reason": reason,
-                "error": f"{why}: {exc}"})
+            log.error(
+                "delivery dead-lettered",
+                extra={
+                    "destination": dest.id,
+                    "group_key": row.group_key,
+                    "reason": reason,
+                    "error": f"{why}: {exc}",
+                },
+            )
             await self.store.mark_dead(row.id, reason=f"{why}: {exc}", now=self.clock())
             return previous
-        finally:
-            lane.busy = False
         now = self.clock()
         self.metrics.delivery_latency.labels(dest.integration).observe(max(0.0, now - row.accepted_at))
         self.metrics.notifications.labels(*labels, "delivered").inc()
         self.metrics.outbox_depth.dec()
-        log.info("delivered", extra={"destination": dest.id, "group_key": row.group_key,
-                                     "kind": row.kind, "latency": round(now - row.accepted_at, 4)})
+        log.info(
+            "delivered",
+            extra={
+                "destination": dest.id,
+                "group_key": row.group_key,
+                "kind": row.kind,
+                "latency": round(now - row.accepted_at, 4),
+            },
+        )
         lane.marks.append(self.store.mark_delivered(row, ref=ref, now=now))
         while len(lane.marks) > MAX_PENDING_MARKS:
             await lane.marks.popleft()
@@ -285,6 +316,71 @@ class Dispatcher:
         """Wait until every delivery record of the lane is committed."""
         while lane.marks:
             await lane.marks.popleft()
+
+    async def _retry(
+        self, lane: Lane, row: OutboxRow, delivery: Delivery, first: BaseException
+    ) -> dict[str, Any] | None:
+        """After a first failed attempt: tenacity drives the retries (the first failure is
+        handed to it as attempt 1, so it is not sent twice)."""
+        dest = lane.destination
+        labels = (dest.receiver, dest.integration)
+        pending = [first]
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+            return self.policy.delay(row.attempts + state.attempt_number, retry_after=retry_after)
+
+        def stop(state: RetryCallState) -> bool:
+            return self.policy.gives_up(
+                accepted_at=row.accepted_at, now=self.clock(), next_delay=state.upcoming_sleep
+            )
+
+        async def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            reason = getattr(exc, "reason", type(exc).__name__)
+            attempts = row.attempts + state.attempt_number
+            self.metrics.retries.labels(*labels, reason).inc()
+            if isinstance(exc, RetryableError) and exc.retry_after:
+                for lim in lane.sink.rate_limits():
+                    self.limiter.penalise(lim.key, self.clock() + exc.retry_after)
+            log.warning(
+                "delivery failed, will retry",
+                extra={
+                    "destination": dest.id,
+                    "group_key": row.group_key,
+                    "attempt": attempts,
+                    "retry_in": round(state.upcoming_sleep, 3),
+                    "error": str(exc),
+                    "reason": reason,
+                },
+            )
+            try:
+                await self.store.mark_retry(
+                    row.id,
+                    attempts=attempts,
+                    next_attempt_at=self.clock() + state.upcoming_sleep,
+                    error=str(exc),
+                )
+            except StoreUnavailable as err:  # the retry still happens; only its record is lost
+                log.error("cannot record a retry", extra={"destination": dest.id, "error": str(err)})
+
+        retrying = AsyncRetrying(
+            retry=retry_if_not_exception_type((PermanentError, _Stopping, asyncio.CancelledError)),
+            wait=wait,
+            stop=stop,
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+
+        async def attempt() -> dict[str, Any] | None:
+            if pending:
+                raise pending.pop()
+            return await self._attempt(lane, delivery)
+
+        result: dict[str, Any] | None = await retrying(attempt)
+        return result
 
     async def _attempt(self, lane: Lane, delivery: Delivery) -> dict[str, Any] | None:
         limits = [(lim.key, lim.per_second, lim.burst) for lim in lane.sink.rate_limits()]

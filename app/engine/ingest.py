@@ -44,10 +44,17 @@ class Ingestor:
         if not log.isEnabledFor(logging.INFO):
             return result
         if result.enqueued or result.duplicates:
-            log.info("accepted", extra={
-                "group_key": msg.groupKey, "alerts": len(msg.alerts),
-                "enqueued": [d for d, _ in result.enqueued], "duplicates": result.duplicates})
+            log.info(
+                "accepted",
+                extra={
+                    "group_key": msg.groupKey,
+                    "alerts": len(msg.alerts),
+                    "enqueued": [d for d, _ in result.enqueued],
+                    "duplicates": result.duplicates,
+                },
+            )
         else:
-            log.info("accepted, nothing to send", extra={"group_key": msg.groupKey,
-                                                          "alerts": len(msg.alerts)})
+            log.info(
+                "accepted, nothing to send", extra={"group_key": msg.groupKey, "alerts": len(msg.alerts)}
+            )
         return result

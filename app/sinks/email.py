@@ -25,8 +25,15 @@ from app.sinks.webhook import scrub
 log = logging.getLogger(__name__)
 
 IMPLICIT_TLS_PORT = 465
-_RESERVED_HEADERS = {"message-id", "in-reply-to", "references", "date", "mime-version",
-                     "content-type", "content-transfer-encoding"}
+_RESERVED_HEADERS = {
+    "message-id",
+    "in-reply-to",
+    "references",
+    "date",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+}
 """Headers the sink owns; a configured header of these names is ignored."""
 MAX_REFERENCES = 20
 """References kept in a thread's chain (the first and the most recent ones)."""
@@ -58,7 +65,8 @@ def _classify(exc: BaseException) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         text = "smtp: recipients refused: " + "; ".join(
-            f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients
+        )
         if codes and all(400 <= c < 500 for c in codes):
             return RetryableError(text, reason="smtp_4xx")
         return PermanentError(text, reason="rejected")
@@ -84,8 +92,7 @@ async def _open_socket(host: str, port: int, connect_timeout: float) -> socket.s
     """A connected TCP socket, for implicit TLS with a `server_name` other than the host."""
     loop = asyncio.get_running_loop()
     last: OSError = OSError(f"cannot resolve {host}")
-    for family, kind, proto, _, address in await loop.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM):
+    for family, kind, proto, _, address in await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
         try:
@@ -107,8 +114,7 @@ class EmailSink:
 
     integration = "email"
 
-    def __init__(self, config: EmailConfig, *, send_timeout: float,
-                 implicit_tls: bool | None = None) -> None:
+    def __init__(self, config: EmailConfig, *, send_timeout: float, implicit_tls: bool | None = None) -> None:
         """`implicit_tls` None: implicit TLS exactly when the smarthost port is 465."""
         self._config = config
         self._host, self._port = split_listen(config.smarthost)
@@ -120,17 +126,17 @@ class EmailSink:
         if not self._recipients:
             raise ValueError(f"no recipient address in {config.to!r}")
         self._domain = _domain(config.from_)
-        self._text: Template | None = (
-            compile_template(config.text, html=False) if config.text else None)
-        self._html: Template | None = (
-            compile_template(config.html, html=True) if config.html else None)
+        self._text: Template | None = compile_template(config.text, html=False) if config.text else None
+        self._html: Template | None = compile_template(config.html, html=True) if config.html else None
         self._headers: dict[str, Template] = {
-            name: compile_template(value, html=False) for name, value in config.headers.items()
+            name: compile_template(value, html=False)
+            for name, value in config.headers.items()
             if name.lower() not in _RESERVED_HEADERS
         }
         tls = config.tls_config
-        self._tls = tls_context(ca_file=str(tls.ca_file) if tls.ca_file else None,
-                                insecure_skip_verify=tls.insecure_skip_verify)
+        self._tls = tls_context(
+            ca_file=str(tls.ca_file) if tls.ca_file else None, insecure_skip_verify=tls.insecure_skip_verify
+        )
         self._server_name = tls.server_name or self._host
 
     def rate_limits(self) -> list[RateLimit]:
@@ -146,11 +152,15 @@ class EmailSink:
 
     def build(self, delivery: Delivery) -> tuple[EmailMessage, MessageRef]:
         """The message for a delivery and the thread reference it will leave behind."""
-        content = render_email(delivery.group, kind=delivery.kind, text=self._text,
-                               html=self._html, headers=self._headers)
+        content = render_email(
+            delivery.group, kind=delivery.kind, text=self._text, html=self._html, headers=self._headers
+        )
         if content.template_error:
-            log.warning("%s: email template failed, used the default: %s",
-                        delivery.destination, content.template_error)
+            log.warning(
+                "%s: email template failed, used the default: %s",
+                delivery.destination,
+                content.template_error,
+            )
         message_id = make_msgid(domain=self._domain)
         message = EmailMessage()
         try:
@@ -166,7 +176,7 @@ class EmailSink:
                 # show the group's history (firing, more firing, resolved) as one thread.
                 chain = [str(r) for r in previous.get("references") or []]
                 chain.append(str(previous["message_id"]))
-                references = chain[:1] + chain[1:][-(MAX_REFERENCES - 1):]
+                references = chain[:1] + chain[1:][-(MAX_REFERENCES - 1) :]
                 message["In-Reply-To"] = str(previous["message_id"])
                 message["References"] = " ".join(references)
             for name, value in content.headers.items():
@@ -178,8 +188,7 @@ class EmailSink:
             message.set_content(content.text)
             message.add_alternative(content.html, subtype="html")
         except (ValueError, TypeError) as exc:
-            raise PermanentError(f"email: cannot build the message: {exc}",
-                                 reason="bad_request") from None
+            raise PermanentError(f"email: cannot build the message: {exc}", reason="bad_request") from None
         return message, {"message_id": message_id, "references": references}
 
     async def _transmit(self, message: EmailMessage) -> None:
@@ -189,27 +198,41 @@ class EmailSink:
         try:
             if implicit and self._server_name != self._host:
                 sock = await _open_socket(self._host, self._port, self._timeout)
-                smtp = aiosmtplib.SMTP(hostname=self._server_name, sock=sock, use_tls=True,
-                                       tls_context=self._tls, local_hostname=config.hello,
-                                       timeout=self._timeout)
+                smtp = aiosmtplib.SMTP(
+                    hostname=self._server_name,
+                    sock=sock,
+                    use_tls=True,
+                    tls_context=self._tls,
+                    local_hostname=config.hello,
+                    timeout=self._timeout,
+                )
             else:
-                smtp = aiosmtplib.SMTP(hostname=self._host, port=self._port, use_tls=implicit,
-                                       start_tls=False, tls_context=self._tls if implicit else None,
-                                       local_hostname=config.hello, timeout=self._timeout)
+                smtp = aiosmtplib.SMTP(
+                    hostname=self._host,
+                    port=self._port,
+                    use_tls=implicit,
+                    start_tls=False,
+                    tls_context=self._tls if implicit else None,
+                    local_hostname=config.hello,
+                    timeout=self._timeout,
+                )
             await smtp.connect()
             if not implicit and config.require_tls:
                 await smtp.ehlo()
                 if not smtp.supports_extension("starttls"):
-                    raise PermanentError("smtp: the server does not offer STARTTLS and "
-                                         "require_tls is set", reason="tls")
+                    raise PermanentError(
+                        "smtp: the server does not offer STARTTLS and require_tls is set", reason="tls"
+                    )
                 await smtp.starttls(tls_context=self._tls, server_hostname=self._server_name)
             if config.auth_username:
                 await smtp.login(config.auth_username, self._password or "")
-            refused, _ = await smtp.send_message(message, sender=self._sender,
-                                                 recipients=self._recipients)
+            refused, _ = await smtp.send_message(message, sender=self._sender, recipients=self._recipients)
             if refused:
-                log.warning("email to %s: some recipients refused: %s", config.to,
-                            "; ".join(f"{k}: {v.code} {v.message}" for k, v in refused.items()))
+                log.warning(
+                    "email to %s: some recipients refused: %s",
+                    config.to,
+                    "; ".join(f"{k}: {v.code} {v.message}" for k, v in refused.items()),
+                )
             await smtp.quit()
         except DeliveryError:
             raise

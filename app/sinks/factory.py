@@ -29,8 +29,7 @@ from app.sinks.webhook import WebhookSink
 log = logging.getLogger(__name__)
 
 
-def build_sinks(config: Config, *, session: aiohttp.ClientSession,
-                send_timeout: float) -> dict[str, Sink]:
+def build_sinks(config: Config, *, session: aiohttp.ClientSession, send_timeout: float) -> dict[str, Sink]:
     """A Sink per configured integration. Reads secret files; opens no connection.
 
     Destinations with the same Telegram token (and API URL) share one `telegram.Bot`, so its
@@ -43,16 +42,22 @@ def build_sinks(config: Config, *, session: aiohttp.ClientSession,
         for kind, index, integration in receiver.integrations():
             destination = destination_id(receiver.name, kind, index)
             try:
-                sinks[destination] = _build(integration, bots=bots, session=session,
-                                            send_timeout=send_timeout)
+                sinks[destination] = _build(
+                    integration, bots=bots, session=session, send_timeout=send_timeout
+                )
             except (OSError, ValueError) as exc:
                 detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                 raise ValueError(f"{destination}: {detail}") from None
     return sinks
 
 
-def _build(integration: IntegrationConfig, *, bots: dict[tuple[str, str], TelegramBot],
-           session: aiohttp.ClientSession, send_timeout: float) -> Sink:
+def _build(
+    integration: IntegrationConfig,
+    *,
+    bots: dict[tuple[str, str], TelegramBot],
+    session: aiohttp.ClientSession,
+    send_timeout: float,
+) -> Sink:
     if isinstance(integration, TelegramConfig):
         token = read_secret(integration.bot_token, integration.bot_token_file)
         if not token:
@@ -60,8 +65,7 @@ def _build(integration: IntegrationConfig, *, bots: dict[tuple[str, str], Telegr
         api_url = str(integration.api_url).rstrip("/")
         bot = bots.get((token, api_url))
         if bot is None:
-            bot = bots[(token, api_url)] = TelegramBot(token, api_url=api_url,
-                                                       send_timeout=send_timeout)
+            bot = bots[(token, api_url)] = TelegramBot(token, api_url=api_url, send_timeout=send_timeout)
         return TelegramSink(integration, bot=bot)
     if isinstance(integration, SlackConfig):
         return SlackSink(integration, session=session, send_timeout=send_timeout)
@@ -76,8 +80,7 @@ def _build(integration: IntegrationConfig, *, bots: dict[tuple[str, str], Telegr
 
 async def close_sinks(sinks: Mapping[str, Sink]) -> None:
     """Close every sink (shared bots shut down with their last user); failures are logged."""
-    results = await asyncio.gather(*(sink.aclose() for sink in sinks.values()),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(sink.aclose() for sink in sinks.values()), return_exceptions=True)
     for destination, result in zip(sinks, results, strict=True):
         if isinstance(result, BaseException):
             log.warning("%s: closing failed: %s", destination, result)

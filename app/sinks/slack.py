@@ -23,21 +23,36 @@ from app.sinks.webhook import USER_AGENT, parse_retry_after, scrub
 log = logging.getLogger(__name__)
 
 _RETRYABLE = {
-    "ratelimited": "rate_limited", "rate_limited": "rate_limited",
-    "internal_error": "server_error", "fatal_error": "server_error",
-    "service_unavailable": "server_error", "request_timeout": "timeout",
+    "ratelimited": "rate_limited",
+    "rate_limited": "rate_limited",
+    "internal_error": "server_error",
+    "fatal_error": "server_error",
+    "service_unavailable": "server_error",
+    "request_timeout": "timeout",
 }
 _PERMANENT = {
-    "invalid_auth": "unauthorized", "not_authed": "unauthorized", "invalid_token": "unauthorized",
-    "account_inactive": "unauthorized", "token_revoked": "unauthorized",
+    "invalid_auth": "unauthorized",
+    "not_authed": "unauthorized",
+    "invalid_token": "unauthorized",
+    "account_inactive": "unauthorized",
+    "token_revoked": "unauthorized",
     "token_expired": "unauthorized",
-    "no_permission": "forbidden", "missing_scope": "forbidden", "not_in_channel": "forbidden",
-    "is_archived": "forbidden", "channel_is_archived": "forbidden",
-    "restricted_action": "forbidden", "action_prohibited": "forbidden",
-    "channel_not_found": "not_found", "no_service": "not_found",
-    "invalid_blocks": "bad_request", "invalid_blocks_format": "bad_request",
-    "invalid_attachments": "bad_request", "msg_too_long": "bad_request", "no_text": "bad_request",
-    "invalid_payload": "bad_request", "invalid_arguments": "bad_request",
+    "no_permission": "forbidden",
+    "missing_scope": "forbidden",
+    "not_in_channel": "forbidden",
+    "is_archived": "forbidden",
+    "channel_is_archived": "forbidden",
+    "restricted_action": "forbidden",
+    "action_prohibited": "forbidden",
+    "channel_not_found": "not_found",
+    "no_service": "not_found",
+    "invalid_blocks": "bad_request",
+    "invalid_blocks_format": "bad_request",
+    "invalid_attachments": "bad_request",
+    "msg_too_long": "bad_request",
+    "no_text": "bad_request",
+    "invalid_payload": "bad_request",
+    "invalid_arguments": "bad_request",
     "too_many_attachments": "bad_request",
 }
 _CANNOT_UPDATE = {"message_not_found", "cant_update_message", "edit_window_closed"}
@@ -59,14 +74,11 @@ class SlackSink:
 
     integration = "slack"
 
-    def __init__(self, config: SlackConfig, *, session: aiohttp.ClientSession,
-                 send_timeout: float) -> None:
+    def __init__(self, config: SlackConfig, *, session: aiohttp.ClientSession, send_timeout: float) -> None:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=send_timeout)
-        self._title: Template | None = (
-            compile_template(config.title, html=False) if config.title else None)
-        self._text: Template | None = (
-            compile_template(config.text, html=False) if config.text else None)
+        self._title: Template | None = compile_template(config.title, html=False) if config.title else None
+        self._text: Template | None = compile_template(config.text, html=False) if config.text else None
         self._token: str | None = None
         self._hook: str | None = None
         if config.uses_bot_token:
@@ -87,38 +99,54 @@ class SlackSink:
         return [RateLimit(f"slack:channel:{self._bucket}", 1.0, 1)]
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
-        message = render_slack(delivery.group, kind=delivery.kind, title=self._title,
-                               text=self._text)
+        message = render_slack(delivery.group, kind=delivery.kind, title=self._title, text=self._text)
         if message.template_error:
-            log.warning("%s: Slack template failed, sent the default: %s",
-                        delivery.destination, message.template_error)
+            log.warning(
+                "%s: Slack template failed, sent the default: %s",
+                delivery.destination,
+                message.template_error,
+            )
         payload = message.payload()
         if self._hook is not None:
             await self._webhook(payload)
             return None
         previous = delivery.previous
-        if (delivery.kind == "update" and previous
-                and previous.get("channel") and previous.get("ts")):
+        if delivery.kind == "update" and previous and previous.get("channel") and previous.get("ts"):
             try:
-                return await self._api_call("chat.update", {
-                    "channel": previous["channel"], "ts": previous["ts"], **payload})
+                return await self._api_call(
+                    "chat.update", {"channel": previous["channel"], "ts": previous["ts"], **payload}
+                )
             except _CannotUpdate:
-                log.info("%s: previous Slack message cannot be updated, posting a new one",
-                         delivery.destination)
-        return await self._api_call("chat.postMessage", {
-            "channel": self._channel, "unfurl_links": False, "unfurl_media": False, **payload})
+                log.info(
+                    "%s: previous Slack message cannot be updated, posting a new one", delivery.destination
+                )
+        return await self._api_call(
+            "chat.postMessage",
+            {"channel": self._channel, "unfurl_links": False, "unfurl_media": False, **payload},
+        )
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is shared and owned by the caller."""
 
-    async def _post(self, url: str, body: dict[str, Any],
-                    headers: dict[str, str]) -> tuple[int, float | None, str]:
+    async def _post(
+        self, url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, float | None, str]:
         try:
-            async with self._session.post(url, data=json.dumps(body), headers={
+            async with self._session.post(
+                url,
+                data=json.dumps(body),
+                headers={
                     "Content-Type": "application/json; charset=utf-8",
-                    "User-Agent": USER_AGENT, **headers}, timeout=self._timeout) as resp:
-                return (resp.status, parse_retry_after(resp.headers.get("Retry-After")),
-                        await resp.text(errors="replace"))
+                    "User-Agent": USER_AGENT,
+                    **headers,
+                },
+                timeout=self._timeout,
+            ) as resp:
+                return (
+                    resp.status,
+                    parse_retry_after(resp.headers.get("Retry-After")),
+                    await resp.text(errors="replace"),
+                )
         except TimeoutError:
             raise RetryableError("slack: timed out", reason="timeout") from None
         except aiohttp.ClientError as exc:
@@ -134,8 +162,13 @@ class SlackSink:
             return RetryableError(message, reason="server_error", retry_after=retry_after)
         if detail in _PERMANENT:
             return PermanentError(message, reason=_PERMANENT[detail])
-        reason = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                  410: "not_found"}.get(status, "http_error")
+        reason = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            410: "not_found",
+        }.get(status, "http_error")
         return PermanentError(message, reason=reason)
 
     async def _webhook(self, payload: dict[str, Any]) -> None:
@@ -146,7 +179,8 @@ class SlackSink:
 
     async def _api_call(self, method: str, body: dict[str, Any]) -> MessageRef:
         status, retry_after, text = await self._post(
-            f"{self._api}/{method}", body, {"Authorization": f"Bearer {self._token}"})
+            f"{self._api}/{method}", body, {"Authorization": f"Bearer {self._token}"}
+        )
         if status != 200:
             raise self._http_error(status, retry_after, text)
         try:
@@ -154,13 +188,16 @@ class SlackSink:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise RetryableError(f"slack: {method} answered with something other than JSON",
-                                 reason="server_error")
+            raise RetryableError(
+                f"slack: {method} answered with something other than JSON", reason="server_error"
+            )
         if not data.get("ok"):
             error = str(data.get("error") or "unknown_error")
             if method == "chat.update" and error in _CANNOT_UPDATE:
                 raise _CannotUpdate(error)
             detail = "; ".join(str(e) for e in data.get("errors") or [])[:300]
             raise _api_error(error, scrub(detail, self._secrets))
-        return {"channel": str(data.get("channel") or body["channel"]),
-                "ts": str(data.get("ts") or body.get("ts") or "")}
+        return {
+            "channel": str(data.get("channel") or body["channel"]),
+            "ts": str(data.get("ts") or body.get("ts") or ""),
+        }

@@ -67,8 +67,14 @@ class _RedactFilter(logging.Filter):
 _REDACT = _RedactFilter()
 
 
-_REDACTED_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot", "telegram.BaseRequest",
-                     "telegram.HTTPXRequest")
+_REDACTED_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "telegram",
+    "telegram.Bot",
+    "telegram.BaseRequest",
+    "telegram.HTTPXRequest",
+)
 """Loggers that may print a Bot API URL (a logger's filters apply to its own records only)."""
 
 
@@ -93,8 +99,7 @@ class TelegramBot:
     Initialized lazily on first use; shut down when the last sink using it closes.
     """
 
-    def __init__(self, token: str, *, api_url: str, send_timeout: float,
-                 pool_size: int = 16) -> None:
+    def __init__(self, token: str, *, api_url: str, send_timeout: float, pool_size: int = 16) -> None:
         _install_redaction()
         self.id = bot_id(token)
         self._token = token
@@ -106,8 +111,7 @@ class TelegramBot:
             write_timeout=send_timeout,
             pool_timeout=send_timeout,
         )
-        self.bot = Bot(token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
-                       request=request)
+        self.bot = Bot(token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot", request=request)
         self._lock = asyncio.Lock()
         self._initialized = False
         self._users = 0
@@ -140,12 +144,16 @@ class _EditFailed(Exception):
 
 
 _SERVER_ERROR = re.compile(
-    r"\(5\d\d\)|internal server error|bad gateway|service unavailable|gateway timeout",
-    re.IGNORECASE)
+    r"\(5\d\d\)|internal server error|bad gateway|service unavailable|gateway timeout", re.IGNORECASE
+)
 _PARSE_ERROR = "can't parse entities"
 _NOT_MODIFIED = "message is not modified"
-_CANNOT_EDIT = ("message to edit not found", "message can't be edited",
-                "there is no text in the message to edit", "message_id_invalid")
+_CANNOT_EDIT = (
+    "message to edit not found",
+    "message can't be edited",
+    "there is no text in the message to edit",
+    "message_id_invalid",
+)
 
 
 class TelegramSink:
@@ -179,22 +187,23 @@ class TelegramSink:
     async def send(self, delivery: Delivery) -> MessageRef | None:
         text = render_telegram(delivery.group, kind=delivery.kind, template=self._template)
         if text.template_error:
-            log.warning("%s: message template failed, sent the default: %s",
-                        delivery.destination, text.template_error)
+            log.warning(
+                "%s: message template failed, sent the default: %s", delivery.destination, text.template_error
+            )
         previous = delivery.previous
         if delivery.kind == "update" and previous and previous.get("message_id") is not None:
             try:
                 return await self._deliver(delivery, text, previous=previous)
             except _EditFailed:
-                log.info("%s: previous message cannot be edited, sending a new one",
-                         delivery.destination)
+                log.info("%s: previous message cannot be edited, sending a new one", delivery.destination)
         return await self._deliver(delivery, text, previous=None)
 
     async def aclose(self) -> None:
         await self._bot.release()
 
-    async def _deliver(self, delivery: Delivery, rendered: TelegramText, *,
-                       previous: MessageRef | None) -> MessageRef | None:
+    async def _deliver(
+        self, delivery: Delivery, rendered: TelegramText, *, previous: MessageRef | None
+    ) -> MessageRef | None:
         try:
             bot = await self._bot.ready()
         except TelegramError as exc:
@@ -209,14 +218,19 @@ class TelegramSink:
             try:
                 if message_id is None:
                     sent = await bot.send_message(
-                        chat_id, text, parse_mode=parse_mode,
+                        chat_id,
+                        text,
+                        parse_mode=parse_mode,
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
                         message_thread_id=self._config.message_thread_id,
                         disable_notification=self._config.disable_notifications,
                     )
                 else:
                     result = await bot.edit_message_text(
-                        text, chat_id=chat_id, message_id=int(message_id), parse_mode=parse_mode,
+                        text,
+                        chat_id=chat_id,
+                        message_id=int(message_id),
+                        parse_mode=parse_mode,
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
                     )
                     sent = result if isinstance(result, Message) else None
@@ -224,8 +238,12 @@ class TelegramSink:
                 if migrated_to is not None:
                     raise PermanentError("chat migrated twice", reason="chat_migrated") from None
                 migrated_to = exc.new_chat_id
-                log.warning("%s: Telegram chat %s became supergroup %s; update chat_id in the "
-                            "configuration", delivery.destination, chat_id, migrated_to)
+                log.warning(
+                    "%s: Telegram chat %s became supergroup %s; update chat_id in the configuration",
+                    delivery.destination,
+                    chat_id,
+                    migrated_to,
+                )
                 if chat_id == self._chat_id:
                     self._chat_id = migrated_to
                 # A message in the old group cannot be edited from the new one: send anew.
@@ -234,8 +252,11 @@ class TelegramSink:
             except BadRequest as exc:
                 description = exc.message.lower()
                 if _PARSE_ERROR in description and parse_mode is not None and not plain_retried:
-                    log.warning("%s: Telegram rejected the HTML (%s); resending as plain text",
-                                delivery.destination, self._bot.scrub(exc.message))
+                    log.warning(
+                        "%s: Telegram rejected the HTML (%s); resending as plain text",
+                        delivery.destination,
+                        self._bot.scrub(exc.message),
+                    )
                     plain_retried = True
                     text = cut_utf16(telegram_plain(text), TELEGRAM_LIMIT)
                     parse_mode = None

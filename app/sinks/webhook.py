@@ -7,10 +7,8 @@ appears in an exception message.
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import aiohttp
 
@@ -47,46 +45,22 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-def webhook_body(group: Group, *, max_alerts: int = 0) -> dict[str, Any]:
-    """The Alertmanager webhook payload (version 4) for `group`.
+def webhook_json(group: Group, *, max_alerts: int = 0) -> str:
+    """The Alertmanager webhook payload (version 4) for `group`, as JSON text.
 
     With `max_alerts` > 0 only that many alerts are sent and `truncatedAlerts` counts the rest,
-    as Alertmanager does.
+    as Alertmanager does. The Group's own serialisation already has the v4 field names and
+    RFC 3339 UTC times (`0001-01-01T00:00:00Z` for a firing alert's end), so this is one
+    pydantic dump, not a rebuild per alert.
     """
-    alerts = group.alerts
-    truncated = group.truncatedAlerts
-    if max_alerts and len(alerts) > max_alerts:
-        truncated += len(alerts) - max_alerts
-        alerts = alerts[:max_alerts]
-    return {
-        "version": "4",
-        "groupKey": group.groupKey,
-        "truncatedAlerts": truncated,
-        "status": group.status,
-        "receiver": group.receiver,
-        "groupLabels": group.groupLabels,
-        "commonLabels": group.commonLabels,
-        "commonAnnotations": group.commonAnnotations,
-        "externalURL": group.externalURL,
-        "alerts": [
-            {
-                "status": a.status,
-                "labels": a.labels,
-                "annotations": a.annotations,
-                "startsAt": _iso(a.startsAt),
-                "endsAt": _iso(a.endsAt),
-                "generatorURL": a.generatorURL,
-                "fingerprint": a.fingerprint,
+    if max_alerts and len(group.alerts) > max_alerts:
+        group = group.model_copy(
+            update={
+                "alerts": group.alerts[:max_alerts],
+                "truncatedAlerts": group.truncatedAlerts + len(group.alerts) - max_alerts,
             }
-            for a in alerts
-        ],
-    }
-
-
-def _iso(when: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, as Alertmanager writes it (`0001-01-01T00:00:00Z` too)."""
-    text = when.astimezone(UTC).isoformat() if when.year > 1 else when.isoformat()
-    return text.replace("+00:00", "Z")
+        )
+    return '{"version":"4",' + group.model_dump_json()[1:]
 
 
 class WebhookSink:
@@ -94,8 +68,7 @@ class WebhookSink:
 
     integration = "webhook"
 
-    def __init__(self, config: WebhookConfig, *, session: aiohttp.ClientSession,
-                 send_timeout: float) -> None:
+    def __init__(self, config: WebhookConfig, *, session: aiohttp.ClientSession, send_timeout: float) -> None:
         url = read_secret(config.url, config.url_file)
         if not url:
             raise ValueError("webhook url is empty")
@@ -107,8 +80,9 @@ class WebhookSink:
         self._secrets = [url]
         http = config.http_config
         if http.authorization is not None:
-            credentials = read_secret(http.authorization.credentials,
-                                      http.authorization.credentials_file) or ""
+            credentials = (
+                read_secret(http.authorization.credentials, http.authorization.credentials_file) or ""
+            )
             self._headers["Authorization"] = f"{http.authorization.type} {credentials}"
             self._secrets.append(credentials)
         elif http.basic_auth is not None:
@@ -122,10 +96,11 @@ class WebhookSink:
         return []
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
-        body = json.dumps(webhook_body(delivery.group, max_alerts=self._max_alerts))
+        body = webhook_json(delivery.group, max_alerts=self._max_alerts)
         try:
-            async with self._session.post(self._url, data=body, headers=self._headers,
-                                          timeout=self._timeout) as resp:
+            async with self._session.post(
+                self._url, data=body, headers=self._headers, timeout=self._timeout
+            ) as resp:
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 detail = (await resp.text(errors="replace"))[:200]
@@ -141,8 +116,14 @@ class WebhookSink:
             raise RetryableError(message, reason="rate_limited", retry_after=retry_after)
         if status >= 500:
             raise RetryableError(message, reason="server_error", retry_after=retry_after)
-        reason = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
-                  404: "not_found", 410: "not_found", 413: "too_large"}.get(status, "http_error")
+        reason = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            410: "not_found",
+            413: "too_large",
+        }.get(status, "http_error")
         raise PermanentError(message, reason=reason)
 
     async def aclose(self) -> None:

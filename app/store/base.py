@@ -45,12 +45,11 @@ class Store(Protocol):
         """Record the notifications `plans` imply, durably, in one transaction; dedup by thread."""
         ...
 
-    async def next_batch(self, destination: str, *, limit: int) -> list[OutboxRow]:
-        """Pending rows of one destination in acceptance order."""
+    async def next_batch(self, destination: str, *, limit: int, after: int = 0) -> list[OutboxRow]:
+        """Pending rows of one destination in acceptance order, with ids above `after`."""
         ...
 
-    def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None,
-                       now: float) -> Awaitable[None]:
+    def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None, now: float) -> Awaitable[None]:
         """Record a delivery. Takes its place in the store's order at the call, so a lane can
         send the next row while the record commits; later reads see it."""
         ...

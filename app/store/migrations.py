@@ -38,8 +38,7 @@ MIGRATIONS: list[str] = [
 
 
 def current_version(conn: sqlite3.Connection) -> int:
-    has_meta = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
     if not has_meta:
         return 0
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -50,16 +49,21 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the newest version; return it. Refuse a database from the future."""
     version = current_version(conn)
     if version > len(MIGRATIONS):
-        raise RuntimeError(f"database schema v{version} is newer than this alertmedic "
-                           f"(v{len(MIGRATIONS)}); upgrade alertmedic")
+        raise RuntimeError(
+            f"database schema v{version} is newer than this alertmedic "
+            f"(v{len(MIGRATIONS)}); upgrade alertmedic"
+        )
     for target in range(version + 1, len(MIGRATIONS) + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             for stmt in MIGRATIONS[target - 1].split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
-            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
-                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(target),))
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(target),),
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -29,6 +29,8 @@ T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
 
 _MAX_BATCH = 512
+CHECKPOINT_EVERY = 1.0
+"""Seconds between background WAL checkpoints."""
 
 
 class _Job:
@@ -61,6 +63,8 @@ class SQLiteStore:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -83,11 +87,33 @@ class SQLiteStore:
         self._thread = threading.Thread(target=run, name="alertmedic-sqlite", daemon=True)
         self._thread.start()
         await ready
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_forever, name="alertmedic-sqlite-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_forever(self) -> None:
+        """Copy the WAL back into the database off the writer thread.
+
+        The writer never checkpoints (`wal_autocheckpoint=0`): a checkpoint's fsync of the
+        database file would stall every webhook waiting for a commit. PASSIVE checkpoints here
+        never block the writer; the WAL is truncated when the store closes.
+        """
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return
+        with contextlib.closing(conn):
+            while not self._stop_checkpoints.wait(CHECKPOINT_EVERY):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=self.busy_timeout)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+        )
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
@@ -98,6 +124,9 @@ class SQLiteStore:
         if self._closed:
             return
         self._closed = True
+        self._stop_checkpoints.set()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.join, 10)
         self._queue.put(None)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 10)
@@ -125,6 +154,8 @@ class SQLiteStore:
             self._run_batch(conn, jobs)
             if stop:
                 break
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
         # Anything queued after close: fail it rather than leave a caller waiting forever.
         while True:
@@ -133,8 +164,7 @@ class SQLiteStore:
             except queue.Empty:
                 break
             if job is not None:
-                job.loop.call_soon_threadsafe(
-                    _settle, [(job, False, StoreUnavailable("store is closed"))])
+                job.loop.call_soon_threadsafe(_settle, [(job, False, StoreUnavailable("store is closed"))])
 
     def _run_batch(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         results: list[tuple[_Job, bool, Any]] = []
@@ -185,8 +215,15 @@ class SQLiteStore:
         prepared = []
         for p in plans:
             firing = frozenset(a.fingerprint for a in p.group.alerts if a.status == "firing")
-            prepared.append((p.destination.id, p.group.groupKey, signature(p.group.alerts), firing,
-                             p.group.model_dump_json()))
+            prepared.append(
+                (
+                    p.destination.id,
+                    p.group.groupKey,
+                    signature(p.group.alerts),
+                    firing,
+                    p.group.model_dump_json(),
+                )
+            )
 
         def op(conn: sqlite3.Connection) -> IngestResult:
             enqueued: list[tuple[str, int]] = []
@@ -194,9 +231,10 @@ class SQLiteStore:
             for dest, group_key, sig, firing, payload in prepared:
                 row = conn.execute(
                     "SELECT signature, firing, accepted_at FROM threads"
-                    " WHERE group_key = ? AND destination = ?", (group_key, dest)).fetchone()
-                prev = None if row is None else ThreadState(
-                    row[0], frozenset(json.loads(row[1])), row[2])
+                    " WHERE group_key = ? AND destination = ?",
+                    (group_key, dest),
+                ).fetchone()
+                prev = None if row is None else ThreadState(row[0], frozenset(json.loads(row[1])), row[2])
                 decision = decide(prev, sig=sig, firing=firing, now=now, window=dedup_window)
                 if decision == "duplicate":
                     duplicates.append(dest)
@@ -207,56 +245,70 @@ class SQLiteStore:
                     " ON CONFLICT (group_key, destination) DO UPDATE SET signature = excluded.signature,"
                     " firing = excluded.firing, accepted_at = excluded.accepted_at,"
                     " updated_at = excluded.updated_at",
-                    (group_key, dest, sig, json.dumps(sorted(firing)), now, now))
+                    (group_key, dest, sig, json.dumps(sorted(firing)), now, now),
+                )
                 cur = conn.execute(
                     "INSERT INTO outbox (destination, group_key, kind, payload, accepted_at,"
                     " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (dest, group_key, decision, payload, now, now))
+                    (dest, group_key, decision, payload, now, now),
+                )
                 assert cur.lastrowid is not None
                 enqueued.append((dest, cur.lastrowid))
             return IngestResult(enqueued, duplicates)
 
         return await self._submit(op, durable=True)
 
-    async def next_batch(self, destination: str, *, limit: int) -> list[OutboxRow]:
+    async def next_batch(self, destination: str, *, limit: int, after: int = 0) -> list[OutboxRow]:
         def op(conn: sqlite3.Connection) -> list[OutboxRow]:
             rows = conn.execute(
                 "SELECT o.id, o.destination, o.group_key, o.kind, o.payload, o.accepted_at,"
                 " o.attempts, o.next_attempt_at, t.message_ref FROM outbox o"
                 " LEFT JOIN threads t ON t.group_key = o.group_key AND t.destination = o.destination"
-                " WHERE o.destination = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?",
-                (destination, limit)).fetchall()
-            return [OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-                              json.loads(r[8]) if r[8] else None) for r in rows]
+                " WHERE o.destination = ? AND o.state = 'pending' AND o.id > ? ORDER BY o.id LIMIT ?",
+                (destination, after, limit),
+            ).fetchall()
+            return [
+                OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]) if r[8] else None)
+                for r in rows
+            ]
 
         return await self._submit(op)
 
-    def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None,
-                       now: float) -> asyncio.Future[None]:
+    def mark_delivered(
+        self, row: OutboxRow, *, ref: dict[str, Any] | None, now: float
+    ) -> asyncio.Future[None]:
         """Queued at once, in order with later operations; await the result to know it is done."""
         ref_json = None if ref is None else json.dumps(ref, separators=(",", ":"))
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE outbox SET state = 'delivered', finished_at = ?, last_error = NULL"
-                         " WHERE id = ?", (now, row.id))
+            conn.execute(
+                "UPDATE outbox SET state = 'delivered', finished_at = ?, last_error = NULL WHERE id = ?",
+                (now, row.id),
+            )
             if ref_json is not None:
-                conn.execute("UPDATE threads SET message_ref = ?, updated_at = ?"
-                             " WHERE group_key = ? AND destination = ?",
-                             (ref_json, now, row.group_key, row.destination))
+                conn.execute(
+                    "UPDATE threads SET message_ref = ?, updated_at = ?"
+                    " WHERE group_key = ? AND destination = ?",
+                    (ref_json, now, row.group_key, row.destination),
+                )
 
         return self._enqueue(op)
 
     async def mark_retry(self, row_id: int, *, attempts: int, next_attempt_at: float, error: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?"
-                         " WHERE id = ?", (attempts, next_attempt_at, error[:2000], row_id))
+            conn.execute(
+                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (attempts, next_attempt_at, error[:2000], row_id),
+            )
 
         await self._submit(op)
 
     async def mark_dead(self, row_id: int, *, reason: str, now: float) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE outbox SET state = 'dead', finished_at = ?, last_error = ?"
-                         " WHERE id = ?", (now, reason[:2000], row_id))
+            conn.execute(
+                "UPDATE outbox SET state = 'dead', finished_at = ?, last_error = ? WHERE id = ?",
+                (now, reason[:2000], row_id),
+            )
 
         await self._submit(op)
 
@@ -268,8 +320,9 @@ class SQLiteStore:
 
     async def pending_destinations(self) -> set[str]:
         def op(conn: sqlite3.Connection) -> set[str]:
-            return {r[0] for r in conn.execute(
-                "SELECT DISTINCT destination FROM outbox WHERE state = 'pending'")}
+            return {
+                r[0] for r in conn.execute("SELECT DISTINCT destination FROM outbox WHERE state = 'pending'")
+            }
 
         return await self._submit(op)
 
@@ -281,12 +334,15 @@ class SQLiteStore:
 
     async def purge(self, *, older_than: float) -> int:
         def op(conn: sqlite3.Connection) -> int:
-            n = conn.execute("DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?",
-                             (older_than,)).rowcount
+            n = conn.execute(
+                "DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (older_than,)
+            ).rowcount
             n += conn.execute(
                 "DELETE FROM threads WHERE updated_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o"
                 " WHERE o.group_key = threads.group_key AND o.destination = threads.destination"
-                " AND o.state = 'pending')", (older_than,)).rowcount
+                " AND o.state = 'pending')",
+                (older_than,),
+            ).rowcount
             return int(n)
 
         return await self._submit(op)
@@ -297,7 +353,9 @@ class SQLiteStore:
         def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
                 "SELECT id, destination, group_key, accepted_at, finished_at, attempts, last_error"
-                " FROM outbox WHERE state = 'dead' ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+                " FROM outbox WHERE state = 'dead' ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
             keys = ("id", "destination", "group_key", "accepted_at", "finished_at", "attempts", "error")
             return [dict(zip(keys, r, strict=True)) for r in rows]
 

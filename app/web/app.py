@@ -29,8 +29,9 @@ log = logging.getLogger("alertmedic")
 PURGE_EVERY = 3600.0
 
 
-def create_app(config: Config, *, metrics: Metrics | None = None,
-               clock: Callable[[], float] = time.time) -> web.Application:
+def create_app(
+    config: Config, *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
+) -> web.Application:
     """Build the service. Resources start with the app and stop with it, in reverse order."""
     state = State(config, metrics or Metrics(), Credentials.from_config(config.server.auth))
     app = web.Application(client_max_size=config.server.max_body_bytes)
@@ -44,22 +45,27 @@ def create_app(config: Config, *, metrics: Metrics | None = None,
         router = Router.from_config(config)
         store = open_store(config.storage)
         await store.start()
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
-            total=config.delivery.send_timeout))
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.delivery.send_timeout))
         sinks = build_sinks(config, session=session, send_timeout=config.delivery.send_timeout)
         destinations = {d.id: d for ds in router.destinations.values() for d in ds}
         dispatcher = Dispatcher(
-            store, sinks, destinations, metrics=state.metrics, clock=clock,
-            policy=RetryPolicy(config.delivery.retry_initial, config.delivery.retry_max,
-                               config.delivery.retry_horizon),
-            send_timeout=config.delivery.send_timeout)
+            store,
+            sinks,
+            destinations,
+            metrics=state.metrics,
+            clock=clock,
+            policy=RetryPolicy(
+                config.delivery.retry_initial, config.delivery.retry_max, config.delivery.retry_horizon
+            ),
+            send_timeout=config.delivery.send_timeout,
+        )
         state.store, state.dispatcher = store, dispatcher
-        state.ingestor = Ingestor(router, store, dispatcher, state.metrics,
-                                  config.delivery.dedup_window, clock)
+        state.ingestor = Ingestor(
+            router, store, dispatcher, state.metrics, config.delivery.dedup_window, clock
+        )
         await dispatcher.start()
         purger = asyncio.create_task(_purge_forever(state, clock), name="purge")
-        log.info("started", extra={"listen": config.server.listen,
-                                   "destinations": sorted(destinations)})
+        log.info("started", extra={"listen": config.server.listen, "destinations": sorted(destinations)})
         try:
             yield
         finally:

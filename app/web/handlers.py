@@ -16,8 +16,12 @@ from app.web.state import STATE
 log = logging.getLogger("alertmedic.web")
 
 
-def _error(status: int, error: str, problems: list[dict[str, str]] | None = None,
-           headers: dict[str, str] | None = None) -> web.Response:
+def _error(
+    status: int,
+    error: str,
+    problems: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body: dict[str, Any] = {"status": "error", "error": error}
     if problems:
         body["problems"] = problems
@@ -29,8 +33,9 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     m = state.metrics.webhooks
     if not state.credentials.check(request.headers.get("Authorization")):
         m.labels("unauthorized").inc()
-        return _error(401, "missing or invalid credentials",
-                      headers={"WWW-Authenticate": 'Bearer realm="alertmedic"'})
+        return _error(
+            401, "missing or invalid credentials", headers={"WWW-Authenticate": 'Bearer realm="alertmedic"'}
+        )
     limit = state.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         m.labels("too_large").inc()
@@ -48,8 +53,7 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
             m.labels("bad_json").inc()
             return _error(400, f"malformed JSON: {errors[0]['msg']}")
         m.labels("invalid").inc()
-        problems = [{"field": field_path(e["loc"]) or "(body)", "message": e["msg"]}
-                    for e in errors[:50]]
+        problems = [{"field": field_path(e["loc"]) or "(body)", "message": e["msg"]} for e in errors[:50]]
         log.warning("rejected an invalid webhook", extra={"problems": problems[:5]})
         return _error(422, "payload is not an Alertmanager v4 webhook message", problems)
     try:
@@ -58,18 +62,20 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
         m.labels("store_unavailable").inc()
         for a in msg.alerts:
             state.metrics.alerts.labels(a.status, "rejected").inc()
-        log.error("cannot record a webhook; asking Alertmanager to retry",
-                  extra={"group_key": msg.groupKey, "error": str(exc)})
-        return _error(503, "the store cannot take notifications now; retry",
-                      headers={"Retry-After": "5"})
+        log.error(
+            "cannot record a webhook; asking Alertmanager to retry",
+            extra={"group_key": msg.groupKey, "error": str(exc)},
+        )
+        return _error(503, "the store cannot take notifications now; retry", headers={"Retry-After": "5"})
     m.labels("accepted").inc()
     firing = sum(1 for a in msg.alerts if a.status == "firing")
     if firing:
         state.metrics.alerts.labels("firing", "accepted").inc(firing)
     if firing < len(msg.alerts):
         state.metrics.alerts.labels("resolved", "accepted").inc(len(msg.alerts) - firing)
-    return web.json_response({"status": "accepted", "notifications": len(result.enqueued),
-                              "duplicates": len(result.duplicates)})
+    return web.json_response(
+        {"status": "accepted", "notifications": len(result.enqueued), "duplicates": len(result.duplicates)}
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -11,8 +11,13 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def alert(fp: str, status: str = "firing", **annotations: str) -> Alert:
-    return Alert(status=status, labels={"alertname": "X", "fp": fp}, annotations=annotations,  # type: ignore[arg-type]
-                 startsAt=T0, fingerprint=fp)
+    return Alert(
+        status=status,
+        labels={"alertname": "X", "fp": fp},
+        annotations=annotations,  # type: ignore[arg-type]
+        startsAt=T0,
+        fingerprint=fp,
+    )
 
 
 def test_signature_ignores_order_and_annotations() -> None:

@@ -426,9 +426,7 @@ def test_legacy_match_and_match_re() -> None:
     assert not matches_all(ms, {"severity": "critical", "service": "xbaz"})
     # match_re values are anchored like matchers: "foo1|foo2|baz" alone behaves the same.
     assert matchers_from_legacy({}, {"service": "foo1|foo2|baz"})[0].matches({"service": "baz"})
-    assert not matchers_from_legacy({}, {"service": "foo1|foo2|baz"})[0].matches(
-        {"service": "bazz"}
-    )
+    assert not matchers_from_legacy({}, {"service": "foo1|foo2|baz"})[0].matches({"service": "bazz"})
     assert matchers_from_legacy({}, {}) == []
 
 
@@ -523,9 +521,7 @@ def _amtool_render(inputs: list[str], tmp_path: Path) -> tuple[list[bool], dict[
     for i, s in enumerate(inputs):
         path = tmp_path / f"one{i}.yml"
         path.write_text(config([s]))
-        run = subprocess.run(
-            [amtool, "check-config", str(path)], capture_output=True, text=True, check=False
-        )
+        run = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
         accepted.append("SUCCESS" in run.stdout)
     good = [s for s, ok in zip(inputs, accepted, strict=True) if ok]
     path = tmp_path / "all.yml"
@@ -545,9 +541,7 @@ def _amtool_render(inputs: list[str], tmp_path: Path) -> tuple[list[bool], dict[
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("amtool") is None, reason="needs amtool (Debian prometheus-alertmanager)"
-)
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="needs amtool (Debian prometheus-alertmanager)")
 def test_agrees_with_amtool(tmp_path: Path) -> None:
     inputs = [t for t, expected in VALID if expected] + [t for t, _, _ in INVALID]
     inputs += [f'x=~"{r}"'.replace("\\", "\\\\") for r, _, _ in GO_REGEX if '"' not in r]

@@ -35,7 +35,7 @@ from app.core.render import _largest_fitting as largest_fitting
 from tests.fakes.telegram_html import parse_telegram_html
 from tests.sinks.groups import EXTERNAL_URL, T0, firing, make_alert, make_group, resolved
 
-EVIL = '<script>alert("x")</script> & \'quoted\' <b>'
+EVIL = "<script>alert(\"x\")</script> & 'quoted' <b>"
 
 
 class _TagBalance(HTMLParser):
@@ -136,8 +136,7 @@ def test_telegram_default_message_content() -> None:
     assert "severity: critical" in plain and "deployment: model-api" in plain
     assert "Started 2026-11-24 10:00:00 UTC" in plain
     assert "ended 2026-11-24 10:05:00 UTC (lasted 5m)" in plain
-    assert '<a href="http://prometheus.local:9090/graph?g0.expr=latency+%3E+2">source</a>' in (
-        out.text)
+    assert '<a href="http://prometheus.local:9090/graph?g0.expr=latency+%3E+2">source</a>' in (out.text)
     assert '<a href="https://runbooks.local/latency">runbook</a>' in out.text
     # Only the firing alert gets a silence link.
     assert out.text.count(">silence</a>") == 1
@@ -150,13 +149,16 @@ def test_telegram_firing_alerts_first() -> None:
     group = make_group([make_alert(0, status="resolved"), make_alert(1)])
     plain = telegram_plain(render_telegram(group).text)
     assert plain.index("🔥 p99 latency above 2s on model-api-1") < plain.index(
-        "✅ p99 latency above 2s on model-api-0")
+        "✅ p99 latency above 2s on model-api-0"
+    )
 
 
 def test_telegram_escapes_labels_and_annotations() -> None:
-    alert = make_alert(0, labels={"namespace": EVIL, "deployment": "a&b"},
-                       annotations={"summary": EVIL, "description": EVIL,
-                                    "runbook_url": 'https://x/?a="><script>'})
+    alert = make_alert(
+        0,
+        labels={"namespace": EVIL, "deployment": "a&b"},
+        annotations={"summary": EVIL, "description": EVIL, "runbook_url": 'https://x/?a="><script>'},
+    )
     out = render_telegram(make_group([alert]))
     assert "<script>" not in out.text and "&lt;script&gt;" in out.text
     assert "a&amp;b" in out.text
@@ -218,7 +220,9 @@ def test_telegram_single_huge_alert_is_truncated_not_dropped() -> None:
 def test_telegram_override_template_is_autoescaped() -> None:
     template = compile_template(
         "{{ title }}: {% for a in alerts %}<i>{{ a.labels.namespace }}</i>{% endfor %}"
-        "{% if more %} +{{ more }}{% endif %}", html=True)
+        "{% if more %} +{{ more }}{% endif %}",
+        html=True,
+    )
     alert = make_alert(0, labels={"namespace": "<ns>"})
     out = render_telegram(make_group([alert]), template=template)
     assert out.template_error is None
@@ -228,7 +232,9 @@ def test_telegram_override_template_is_autoescaped() -> None:
 def test_telegram_override_cut_uses_more() -> None:
     template = compile_template(
         "{% for a in alerts %}{{ a.annotations.description }}\n{% endfor %}"
-        "{% if more %}(+{{ more }}){% endif %}", html=True)
+        "{% if more %}(+{{ more }}){% endif %}",
+        html=True,
+    )
     alerts = [make_alert(i, annotations={"description": "d" * 1000}) for i in range(10)]
     out = render_telegram(make_group(alerts), template=template)
     assert out.shown == 4 and out.more == 6
@@ -248,32 +254,43 @@ def test_empty_override_falls_back_to_default() -> None:
     assert "[FIRING:1]" in out.text
 
 
-@pytest.mark.parametrize("source", ["{{ group.__class__.__mro__ }}", "{{ alerts.append(1) }}",
-                                    "{{ group.alerts[0].labels.update({'a': 'b'}) }}"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ group.__class__.__mro__ }}",
+        "{{ alerts.append(1) }}",
+        "{{ group.alerts[0].labels.update({'a': 'b'}) }}",
+    ],
+)
 def test_sandbox_blocks_internals_and_mutation(source: str) -> None:
     out = render_slack(firing(1), text=compile_template(source, html=False))
     assert out.template_error is not None and "SecurityError" in out.template_error
     assert out.text.startswith("🔥 [FIRING:1]")  # the default was sent instead
 
 
-@pytest.mark.parametrize(("source", "fragment"), [
-    ("{{ title ", "line 1"),
-    ("{% for a in alerts %}", "line 1"),
-    ("{{ nope }}", "unknown template variable(s) nope"),
-    ("{{ title | no_such_filter }}", "no_such_filter"),
-])
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("{{ title ", "line 1"),
+        ("{% for a in alerts %}", "line 1"),
+        ("{{ nope }}", "unknown template variable(s) nope"),
+        ("{{ title | no_such_filter }}", "no_such_filter"),
+    ],
+)
 def test_compile_template_errors_are_value_errors(source: str, fragment: str) -> None:
     with pytest.raises(ValueError, match=re.escape(fragment)):
         compile_template(source, html=True)
 
 
 def test_compile_template_accepts_documented_context() -> None:
-    source = ("{{ group.groupKey }}{{ status }}{{ alerts|length }}{{ firing|length }}"
-              "{{ resolved|length }}{{ more }}{{ kind }}{{ group_labels }}{{ common_labels }}"
-              "{{ common_annotations }}{{ external_url }}{{ title }}{{ receiver }}"
-              "{{ num_firing }}{{ num_resolved }}{{ now | fmt_time }}"
-              "{% for a in alerts %}{{ a.startsAt | since }}{{ a | duration }}"
-              "{{ a | silence_url }}{{ a.name | slack_escape }}{% endfor %}")
+    source = (
+        "{{ group.groupKey }}{{ status }}{{ alerts|length }}{{ firing|length }}"
+        "{{ resolved|length }}{{ more }}{{ kind }}{{ group_labels }}{{ common_labels }}"
+        "{{ common_annotations }}{{ external_url }}{{ title }}{{ receiver }}"
+        "{{ num_firing }}{{ num_resolved }}{{ now | fmt_time }}"
+        "{% for a in alerts %}{{ a.startsAt | since }}{{ a | duration }}"
+        "{{ a | silence_url }}{{ a.name | slack_escape }}{% endfor %}"
+    )
     compile_template(source, html=False)
 
 
@@ -306,10 +323,15 @@ def test_slack_default_message() -> None:
     assert payload["attachments"][0]["color"] == SEVERITY_COLOURS["critical"]  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("severity", "colour"), [
-    ("critical", SEVERITY_COLOURS["critical"]), ("warning", SEVERITY_COLOURS["warning"]),
-    ("info", SEVERITY_COLOURS["info"]), ("weird", SEVERITY_COLOURS["warning"]),
-])
+@pytest.mark.parametrize(
+    ("severity", "colour"),
+    [
+        ("critical", SEVERITY_COLOURS["critical"]),
+        ("warning", SEVERITY_COLOURS["warning"]),
+        ("info", SEVERITY_COLOURS["info"]),
+        ("weird", SEVERITY_COLOURS["warning"]),
+    ],
+)
 def test_slack_colour_by_severity(severity: str, colour: str) -> None:
     group = make_group([make_alert(0, labels={"severity": severity})])
     assert render_slack(group).attachments[0]["color"] == colour
@@ -342,11 +364,12 @@ def test_slack_header_is_capped() -> None:
 
 def test_slack_text_override_is_split_into_sections_on_lines() -> None:
     text = compile_template(
-        "{% for a in alerts %}{{ a.name }} {{ a.annotations.description }}\n{% endfor %}",
-        html=False)
+        "{% for a in alerts %}{{ a.name }} {{ a.annotations.description }}\n{% endfor %}", html=False
+    )
     alerts = [make_alert(i, annotations={"description": "w" * 900}) for i in range(10)]
-    out = render_slack(make_group(alerts), text=text,
-                       title=compile_template("Custom {{ num_firing }}", html=False))
+    out = render_slack(
+        make_group(alerts), text=text, title=compile_template("Custom {{ num_firing }}", html=False)
+    )
     sections = _section_texts(out.payload())
     assert out.text == "Custom 10" and out.template_error is None
     assert all(utf16_len(s) <= SLACK_SECTION_LIMIT for s in sections)
@@ -367,8 +390,9 @@ def test_split_mrkdwn_cuts_long_lines_outside_links_and_entities() -> None:
 
 
 def test_slack_huge_override_is_truncated_to_block_limit() -> None:
-    text = compile_template("{{ 'line\n' * 0 }}{% for i in range(60) %}{{ 'z' * 2999 }}\n"
-                            "{% endfor %}", html=False)
+    text = compile_template(
+        "{{ 'line\n' * 0 }}{% for i in range(60) %}{{ 'z' * 2999 }}\n{% endfor %}", html=False
+    )
     out = render_slack(firing(1), text=text)
     assert len(_blocks(out.payload())) == SLACK_BLOCK_LIMIT
     assert _section_texts(out.payload())[-1] == "… (truncated)"
@@ -378,8 +402,7 @@ def test_slack_huge_override_is_truncated_to_block_limit() -> None:
 
 
 def test_email_default_subject_and_bodies() -> None:
-    group = make_group([make_alert(0, annotations={"summary": EVIL}),
-                        make_alert(1, status="resolved")])
+    group = make_group([make_alert(0, annotations={"summary": EVIL}), make_alert(1, status="resolved")])
     out = render_email(group)
     assert out.subject == "[FIRING:1] ModelLatencyHigh (prod)"
     assert EVIL in out.text
@@ -402,14 +425,15 @@ def test_email_resolved_subject() -> None:
 
 def test_email_overrides_and_header_templates() -> None:
     headers = {
-        "subject": compile_template("{{ status|upper }} {{ common_labels.alertname }}\nX",
-                                    html=False),
+        "subject": compile_template("{{ status|upper }} {{ common_labels.alertname }}\nX", html=False),
         "X-Team": compile_template("team-{{ common_labels.namespace }}", html=False),
     }
     out = render_email(
-        firing(2), headers=headers,
+        firing(2),
+        headers=headers,
         text=compile_template("{{ alerts|length }} alerts", html=False),
-        html=compile_template("<p>{{ common_labels.severity }} {{ '<x>' }}</p>", html=True))
+        html=compile_template("<p>{{ common_labels.severity }} {{ '<x>' }}</p>", html=True),
+    )
     assert out.subject == "FIRING ModelLatencyHigh X"  # folded onto one line
     assert out.headers == {"X-Team": "team-prod"}
     assert out.text == "2 alerts\n"
@@ -432,16 +456,17 @@ _label_text = st.text(min_size=0, max_size=400)
     values=st.lists(st.tuples(_label_text, _label_text, _label_text), min_size=1, max_size=25),
     group_value=st.text(min_size=0, max_size=5000),
 )
-def test_telegram_always_fits_and_is_balanced(values: list[tuple[str, str, str]],
-                                              group_value: str) -> None:
+def test_telegram_always_fits_and_is_balanced(values: list[tuple[str, str, str]], group_value: str) -> None:
     alerts = [
-        make_alert(i, labels={"namespace": ns or "x", "pod": pod or "p"},
-                   annotations={"summary": summary, "description": summary * 5})
+        make_alert(
+            i,
+            labels={"namespace": ns or "x", "pod": pod or "p"},
+            annotations={"summary": summary, "description": summary * 5},
+        )
         for i, (ns, pod, summary) in enumerate(values)
     ]
     group = make_group(alerts, group_labels={"alertname": "A", "extra": group_value})
-    group = group.model_copy(update={"commonLabels": {**group.commonLabels,
-                                                      "namespace": group_value or "n"}})
+    group = group.model_copy(update={"commonLabels": {**group.commonLabels, "namespace": group_value or "n"}})
     out = render_telegram(group)
     if out.parse_mode == "HTML":
         assert telegram_length(out.text) <= TELEGRAM_LIMIT

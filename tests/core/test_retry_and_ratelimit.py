@@ -57,8 +57,10 @@ def test_limiter_burst_and_penalty() -> None:
     assert lim.reserve([("c", 1.0, 1)], now=1.0) == pytest.approx(9.0)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("30s", 30), ("5m", 300), ("1h30m", 5400), ("100ms", 0.1), ("0", 0), (12, 12), ("2d", 172800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("100ms", 0.1), ("0", 0), (12, 12), ("2d", 172800)],
+)
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 

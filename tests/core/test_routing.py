@@ -252,9 +252,7 @@ route:
         (CONF_ROUTING, {"test": "volovina"}, ["default"]),
     ],
 )
-def test_continue_keeps_tree_order(
-    source: str, labels: dict[str, str], receivers: list[str]
-) -> None:
+def test_continue_keeps_tree_order(source: str, labels: dict[str, str], receivers: list[str]) -> None:
     assert match(tree(source), labels) == receivers
 
 
@@ -411,9 +409,7 @@ def test_validate() -> None:
 
 
 def test_validate_root() -> None:
-    assert validate(Route(None), ["a"]) == [
-        ("route.receiver", "the root route must have a receiver")
-    ]
+    assert validate(Route(None), ["a"]) == [("route.receiver", "the root route must have a receiver")]
     assert validate(Route(""), ["a"]) == [("route.receiver", "the root route must have a receiver")]
     assert validate(Route("b"), ["a"]) == [("route.receiver", "unknown receiver 'b'")]
     # The other root rules of Alertmanager's config loader.
@@ -495,9 +491,7 @@ def test_without_continue_exactly_one_result(tree_: Route, labels: dict[str, str
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("amtool") is None, reason="needs amtool (Debian prometheus-alertmanager)"
-)
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="needs amtool (Debian prometheus-alertmanager)")
 def test_agrees_with_amtool(tmp_path: Path) -> None:
     amtool = shutil.which("amtool")
     assert amtool is not None

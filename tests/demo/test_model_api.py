@@ -4,6 +4,7 @@ traffic) and the SMTP printer."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from email.message import EmailMessage
@@ -20,8 +21,13 @@ from demo.stack import smtp_ready
 from tests.e2e.proc import free_port
 
 CONTRACT = [  # rules/README.md, "Metric contract"
-    "model_requests_total", "model_latency_seconds_bucket", "model_prediction_confidence_bucket",
-    "model_drift_share", "model_accuracy", "model_f1", "model_data_last_updated_timestamp_seconds",
+    "model_requests_total",
+    "model_latency_seconds_bucket",
+    "model_prediction_confidence_bucket",
+    "model_drift_share",
+    "model_accuracy",
+    "model_f1",
+    "model_data_last_updated_timestamp_seconds",
 ]
 
 
@@ -53,7 +59,7 @@ async def test_metrics_follow_the_contract_and_injection_changes_them(aiohttp_cl
     assert time.time() - sample(text, "model_data_last_updated_timestamp_seconds") > 89_000
 
     r = await client.post("/reset")
-    assert (await r.json()) == {"faults": HEALTHY.__dict__, "healthy": True}
+    assert (await r.json()) == {"faults": dataclasses.asdict(HEALTHY), "healthy": True}
     r = await client.post("/predict")
     body = await r.json()
     assert r.status == 200 and 0 <= body["confidence"] <= 1
@@ -61,8 +67,14 @@ async def test_metrics_follow_the_contract_and_injection_changes_them(aiohttp_cl
 
 async def test_inject_rejects_what_it_does_not_know(aiohttp_client: Any) -> None:
     client = await aiohttp_client(create_app(rps=0))
-    for query, words in [("latency=-1", "outside"), ("errors=2", "outside"), ("latency=nan", "outside"),
-                         ("latency=fast", "not a number"), ("latncy=2", "unknown"), ("", "nothing")]:
+    for query, words in [
+        ("latency=-1", "outside"),
+        ("errors=2", "outside"),
+        ("latency=nan", "outside"),
+        ("latency=fast", "not a number"),
+        ("latncy=2", "unknown"),
+        ("", "nothing"),
+    ]:
         r = await client.post(f"/inject?{query}")
         assert r.status == 400, query
         assert words in (await r.json())["error"], query

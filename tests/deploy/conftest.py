@@ -50,9 +50,7 @@ def real_kustomize() -> tuple[str, ...] | None:
 def render_real(directory: Path) -> list[Obj]:
     cmd = real_kustomize()
     assert cmd is not None
-    out = subprocess.run(
-        [*cmd, str(directory)], capture_output=True, text=True, timeout=120, check=False
-    )
+    out = subprocess.run([*cmd, str(directory)], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
@@ -105,9 +103,7 @@ def promtool_check_rules(tmp_path: Path) -> Callable[[list[Obj]], None]:
     def check(groups: list[Obj]) -> None:
         path = tmp_path / "rules.yml"
         path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-        out = subprocess.run(
-            [exe, "check", "rules", str(path)], capture_output=True, text=True, timeout=120
-        )
+        out = subprocess.run([exe, "check", "rules", str(path)], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stdout + out.stderr
 
     return check

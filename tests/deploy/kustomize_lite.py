@@ -112,14 +112,10 @@ def _apply_patch(resources: list[Obj], patch: Obj, origin: str) -> None:
         raise Unsupported(f"{origin}: only strategic-merge patches (a single object) are supported")
     name = patch.get("metadata", {}).get("name")
     matches = [
-        i
-        for i, r in enumerate(resources)
-        if r["kind"] == patch["kind"] and r["metadata"]["name"] == name
+        i for i, r in enumerate(resources) if r["kind"] == patch["kind"] and r["metadata"]["name"] == name
     ]
     if len(matches) != 1:
-        raise ValueError(
-            f"{origin}: patch for {patch['kind']}/{name} matches {len(matches)} objects"
-        )
+        raise ValueError(f"{origin}: patch for {patch['kind']}/{name} matches {len(matches)} objects")
     i = matches[0]
     merged = _merge(resources[i], {k: v for k, v in patch.items() if k != "apiVersion"})
     resources[i] = merged
@@ -190,9 +186,7 @@ def build(directory: Path) -> list[Obj]:
         if entry.get("includeSelectors") or entry.get("includeTemplates") or entry.get("fields"):
             raise Unsupported(f"{path}: labels with selectors/templates/fields")
         for r in resources:
-            r["metadata"].setdefault("labels", {}).update(
-                {str(a): str(b) for a, b in entry["pairs"].items()}
-            )
+            r["metadata"].setdefault("labels", {}).update({str(a): str(b) for a, b in entry["pairs"].items()})
 
     images = k.get("images", [])
     if images:

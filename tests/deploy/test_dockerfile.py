@@ -72,9 +72,7 @@ def _parse() -> tuple[dict[str, str], list[Stage]]:
         if keyword == "FROM":
             m = re.fullmatch(r"(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", rest, re.IGNORECASE)
             assert m, rest
-            base = re.sub(
-                r"\$\{(\w+)\}|\$(\w+)", lambda v: global_args[v.group(1) or v.group(2)], m.group(1)
-            )
+            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda v: global_args[v.group(1) or v.group(2)], m.group(1))
             stages.append(Stage(base=base, name=m.group(2)))
         elif not stages:
             assert keyword == "ARG", f"{keyword} before the first FROM"
@@ -146,9 +144,7 @@ def test_runs_as_numeric_non_root_user() -> None:
 def test_entrypoint_cmd_and_port() -> None:
     final = _final()
     assert [json.loads(a) for a in final.args("ENTRYPOINT")] == [["alertmedic"]]
-    assert [json.loads(a) for a in final.args("CMD")] == [
-        ["serve", "--config", "/etc/alertmedic/config.yml"]
-    ]
+    assert [json.loads(a) for a in final.args("CMD")] == [["serve", "--config", "/etc/alertmedic/config.yml"]]
     assert final.args("EXPOSE") == ["9095"]
 
 

@@ -136,9 +136,7 @@ def test_lite_renderer_matches_real_kustomize(overlay: str) -> None:
 
 
 def test_lite_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
-    (tmp_path / "kustomization.yaml").write_text(
-        "resources: []\ncommonLabels: {a: b}\n", encoding="utf-8"
-    )
+    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n", encoding="utf-8")
     with pytest.raises(kustomize_lite.Unsupported):
         kustomize_lite.build(tmp_path)
 
@@ -168,9 +166,7 @@ def test_role_grants_exactly_the_remediation_verbs(overlay: str, objects: list[O
         for v in ("get", "list", "watch", "patch")
     }
     expected |= {
-        ("apps", r, v)
-        for r in ("deployments/scale", "statefulsets/scale")
-        for v in ("get", "patch")
+        ("apps", r, v) for r in ("deployments/scale", "statefulsets/scale") for v in ("get", "patch")
     }
     expected |= {("", "pods", v) for v in ("get", "list", "delete")}
     expected |= {("batch", "cronjobs", "get"), ("batch", "jobs", "create")}
@@ -189,9 +185,7 @@ def test_rolebinding_binds_alertmedic_service_account(overlay: str, objects: lis
         "kind": "Role",
         "name": "alertmedic-remediation",
     }
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "alertmedic", "namespace": home}
-    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "alertmedic", "namespace": home}]
     sa = one(objects, "ServiceAccount", "alertmedic")
     assert sa["metadata"]["namespace"] == home
     assert _pod_spec(objects)["serviceAccountName"] == "alertmedic"
@@ -313,9 +307,7 @@ def test_service_selects_the_pod_on_the_webhook_port(objects: list[Obj]) -> None
     svc = one(objects, "Service", "alertmedic")
     pod_labels = one(objects, "Deployment", "alertmedic")["spec"]["template"]["metadata"]["labels"]
     assert svc["spec"]["selector"].items() <= pod_labels.items()
-    assert svc["spec"]["ports"] == [
-        {"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}
-    ]
+    assert svc["spec"]["ports"] == [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]
 
 
 def test_pod_disruption_budget_selects_the_pod(objects: list[Obj]) -> None:
@@ -336,11 +328,7 @@ def test_network_policy_admits_only_the_monitoring_namespace(objects: list[Obj])
     assert np["ingress"] == [
         {
             "from": [
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
-                    }
-                }
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
             ],
             "ports": [{"protocol": "TCP", "port": PORT}],
         }

@@ -19,14 +19,23 @@ from tests.e2e.proc import free_port, wait_ready
 def binary() -> str:
     path = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if path is None:
-        pytest.fail("the Alertmanager binary is missing: install Debian's prometheus-alertmanager "
-                    "(`make system-deps` does it)", pytrace=False)
+        pytest.fail(
+            "the Alertmanager binary is missing: install Debian's prometheus-alertmanager "
+            "(`make system-deps` does it)",
+            pytrace=False,
+        )
     return path
 
 
 class Alertmanager:
-    def __init__(self, tmp_path: Path, config: dict[str, Any], *, port: int | None = None,
-                 extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        config: dict[str, Any],
+        *,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         """`port` None: a free loopback port. `extra_args` are appended to the command line."""
         self.dir = tmp_path / "alertmanager"
         self.dir.mkdir(exist_ok=True)
@@ -41,11 +50,19 @@ class Alertmanager:
 
     async def start(self) -> None:
         log = (self.dir / "log").open("ab")
-        self.proc = subprocess.Popen([
-            binary(), f"--config.file={self.dir / 'alertmanager.yml'}",
-            f"--storage.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
-            "--cluster.listen-address=", "--log.level=debug", *self.extra_args,
-        ], stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [
+                binary(),
+                f"--config.file={self.dir / 'alertmanager.yml'}",
+                f"--storage.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                "--log.level=debug",
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         await wait_ready(f"{self.url}/-/ready", self.proc, self.dir / "log")
 

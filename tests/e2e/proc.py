@@ -25,8 +25,7 @@ def free_port() -> int:
         return port
 
 
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, *,
-                     timeout: float = 20) -> None:
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float = 20) -> None:
     """Poll `url` until it answers 200; fail early, with the log's tail, if `proc` exits."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as s:
@@ -64,7 +63,11 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--config", str(self.config_path)],
-            cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         log.close()
         await wait_ready(f"{self.url}/readyz", self.proc, self.log_path)
 

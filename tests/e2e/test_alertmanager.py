@@ -23,29 +23,53 @@ pytestmark = pytest.mark.slow
 
 
 async def test_alertmanager_to_telegram_slack_email_and_resolve_in_place(
-        aiohttp_server: Any, tmp_path: Path, fake_telegram: FakeTelegram, fake_slack: FakeSlack,
-        smtp_server: FakeSMTP, webhook_sink: WebhookSink) -> None:
+    aiohttp_server: Any,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    smtp_server: FakeSMTP,
+    webhook_sink: WebhookSink,
+) -> None:
     hook = fake_slack.add_webhook("#team")
-    config = make_config(tmp_path, receivers(fake_telegram, fake_slack, smtp_server,
-                                             webhook_sink, hook), ROUTE)
+    config = make_config(
+        tmp_path, receivers(fake_telegram, fake_slack, smtp_server, webhook_sink, hook), ROUTE
+    )
     port = free_port()
     await aiohttp_server(create_app(config), host="127.0.0.1", port=port)
     (tmp_path / "token").write_text(TOKEN + "\n")
-    am = Alertmanager(tmp_path, {
-        "route": {"receiver": "alertmedic", "group_by": ["alertname", "namespace", "severity"],
-                  "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
-        "receivers": [{"name": "alertmedic", "webhook_configs": [{
-            "url": f"http://127.0.0.1:{port}/webhook/alertmanager", "send_resolved": True,
-            "http_config": {"authorization": {"credentials_file": str(tmp_path / "token")}},
-        }]}],
-    })
+    am = Alertmanager(
+        tmp_path,
+        {
+            "route": {
+                "receiver": "alertmedic",
+                "group_by": ["alertname", "namespace", "severity"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "alertmedic",
+                    "webhook_configs": [
+                        {
+                            "url": f"http://127.0.0.1:{port}/webhook/alertmanager",
+                            "send_resolved": True,
+                            "http_config": {"authorization": {"credentials_file": str(tmp_path / "token")}},
+                        }
+                    ],
+                }
+            ],
+        },
+    )
     await am.start()
     try:
-        await am.post_alerts([
-            am_alert("ModelLatencyHigh", "critical", deployment="model-api"),
-            am_alert("DataDriftHigh", "warning", deployment="model-api"),
-            am_alert("ModelInfo", "info"),
-        ])
+        await am.post_alerts(
+            [
+                am_alert("ModelLatencyHigh", "critical", deployment="model-api"),
+                am_alert("DataDriftHigh", "warning", deployment="model-api"),
+                am_alert("ModelInfo", "info"),
+            ]
+        )
         # critical -> Telegram + Slack (bot) + email
         await fake_telegram.wait_for_messages(CHAT, 1, timeout=20)
         await fake_slack.wait_for_messages(1, channel="#oncall", timeout=20)
@@ -61,8 +85,9 @@ async def test_alertmanager_to_telegram_slack_email_and_resolve_in_place(
         assert mail.message["Subject"].startswith("[FIRING:1] ModelLatencyHigh")
 
         # resolve: Telegram and Slack edit the original message; email threads a reply
-        await am.post_alerts([am_alert("ModelLatencyHigh", "critical", resolved=True,
-                                       deployment="model-api")])
+        await am.post_alerts(
+            [am_alert("ModelLatencyHigh", "critical", resolved=True, deployment="model-api")]
+        )
         await eventually(lambda: fake_telegram.messages(CHAT)[0].edited, timeout=20)
         await eventually(lambda: fake_slack.messages("#oncall")[0].edited, timeout=20)
         await smtp_server.wait_for_messages(2, timeout=20)

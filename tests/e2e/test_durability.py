@@ -27,11 +27,13 @@ def config(tmp_path: Path, tg: FakeTelegram, sink: WebhookSink) -> dict[str, Any
         "server": {"auth": {"bearer_token": TOKEN}, "shutdown_timeout": "5s"},
         "storage": {"url": f"sqlite:///{tmp_path}/state.db"},
         "delivery": {"retry_initial": "200ms", "retry_max": "1s"},
-        "receivers": [{
-            "name": "oncall",
-            "telegram_configs": [{"bot_token": tg.token, "chat_id": CHAT, "api_url": tg.url}],
-            "webhook_configs": [{"url": sink.url_for("/hook")}],
-        }],
+        "receivers": [
+            {
+                "name": "oncall",
+                "telegram_configs": [{"bot_token": tg.token, "chat_id": CHAT, "api_url": tg.url}],
+                "webhook_configs": [{"url": sink.url_for("/hook")}],
+            }
+        ],
         "route": {"receiver": "oncall"},
     }
 
@@ -40,20 +42,23 @@ async def send_groups(url: str, n: int) -> None:
     async with aiohttp.ClientSession() as s:
         for i in range(n):
             body = message(f"group-{i}", [alert(f"Alert{i}", f"fp{i}")])
-            async with s.post(f"{url}/webhook/alertmanager", json=body,
-                              headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+            async with s.post(
+                f"{url}/webhook/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as r:
                 assert r.status == 200, await r.text()
 
 
 def delivered_groups(tg: FakeTelegram, sink: WebhookSink) -> tuple[Counter[str], Counter[str]]:
-    tg_groups = Counter(m.visible_text.split("Alert", 1)[1].split()[0].rstrip(":)")
-                        for m in tg.messages(CHAT))
+    tg_groups = Counter(
+        m.visible_text.split("Alert", 1)[1].split()[0].rstrip(":)") for m in tg.messages(CHAT)
+    )
     hook_groups = Counter(d.json["groupKey"] for d in sink.deliveries)
     return tg_groups, hook_groups
 
 
 async def test_kill_9_with_pending_deliveries_then_exactly_once(
-        tmp_path: Path, fake_telegram: FakeTelegram, webhook_sink: WebhookSink) -> None:
+    tmp_path: Path, fake_telegram: FakeTelegram, webhook_sink: WebhookSink
+) -> None:
     n = 6
     svc = ServiceProcess(tmp_path, config(tmp_path, fake_telegram, webhook_sink))
     await svc.start()
@@ -88,7 +93,8 @@ async def test_kill_9_with_pending_deliveries_then_exactly_once(
 
 
 async def test_sigterm_finishes_in_flight_and_keeps_the_rest(
-        tmp_path: Path, fake_telegram: FakeTelegram, webhook_sink: WebhookSink) -> None:
+    tmp_path: Path, fake_telegram: FakeTelegram, webhook_sink: WebhookSink
+) -> None:
     svc = ServiceProcess(tmp_path, config(tmp_path, fake_telegram, webhook_sink))
     await svc.start()
     try:
@@ -105,8 +111,11 @@ async def test_sigterm_finishes_in_flight_and_keeps_the_rest(
         await asyncio.sleep(1.2)
         assert len(fake_telegram.messages(CHAT)) == 4
         # every delivery line names the group and destination
-        deliveries = [e for e in (json.loads(x) for x in svc.log_lines() if x.startswith("{"))
-                      if e["msg"] == "delivered"]
+        deliveries = [
+            e
+            for e in (json.loads(x) for x in svc.log_lines() if x.startswith("{"))
+            if e["msg"] == "delivered"
+        ]
         assert deliveries and all({"group_key", "destination"} <= set(e) for e in deliveries)
         assert fake_telegram.token not in svc.log_path.read_text()
     finally:

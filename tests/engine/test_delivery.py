@@ -38,37 +38,56 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def receivers(tg: FakeTelegram, slack: FakeSlack, smtp: FakeSMTP, sink: WebhookSink,
-              hook_url: str) -> list[dict[str, Any]]:
+def receivers(
+    tg: FakeTelegram, slack: FakeSlack, smtp: FakeSMTP, sink: WebhookSink, hook_url: str
+) -> list[dict[str, Any]]:
     return [
-        {"name": "oncall",
-         "telegram_configs": [{"bot_token": tg.token, "chat_id": CHAT, "api_url": tg.url}],
-         "slack_configs": [{"app_token": slack.token, "channel": "#oncall",
-                            "app_url": f"{slack.url}/api"}],
-         "email_configs": [{"to": "oncall@example.com", "from": "alertmedic@example.com",
-                            "smarthost": f"127.0.0.1:{smtp.port}", "require_tls": False}]},
+        {
+            "name": "oncall",
+            "telegram_configs": [{"bot_token": tg.token, "chat_id": CHAT, "api_url": tg.url}],
+            "slack_configs": [
+                {"app_token": slack.token, "channel": "#oncall", "app_url": f"{slack.url}/api"}
+            ],
+            "email_configs": [
+                {
+                    "to": "oncall@example.com",
+                    "from": "alertmedic@example.com",
+                    "smarthost": f"127.0.0.1:{smtp.port}",
+                    "require_tls": False,
+                }
+            ],
+        },
         {"name": "team-slack", "slack_configs": [{"api_url": hook_url}]},
         {"name": "downstream", "webhook_configs": [{"url": sink.url_for("/alerts")}]},
     ]
 
 
-ROUTE = {"receiver": "downstream", "routes": [
-    {"matchers": ['severity="critical"'], "receiver": "oncall"},
-    {"matchers": ['severity="warning"'], "receiver": "team-slack"},
-]}
+ROUTE = {
+    "receiver": "downstream",
+    "routes": [
+        {"matchers": ['severity="critical"'], "receiver": "oncall"},
+        {"matchers": ['severity="warning"'], "receiver": "team-slack"},
+    ],
+}
 
 Start = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-def start(aiohttp_client: Any, tmp_path: Path, fake_telegram: FakeTelegram, fake_slack: FakeSlack,
-          smtp_server: FakeSMTP, webhook_sink: WebhookSink) -> Start:
+def start(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    smtp_server: FakeSMTP,
+    webhook_sink: WebhookSink,
+) -> Start:
     hook = fake_slack.add_webhook("#team")
 
     async def go(**extra: Any) -> Client:
         config: Config = make_config(
-            tmp_path, receivers(fake_telegram, fake_slack, smtp_server, webhook_sink, hook),
-            ROUTE, **extra)
+            tmp_path, receivers(fake_telegram, fake_slack, smtp_server, webhook_sink, hook), ROUTE, **extra
+        )
         client: Client = await aiohttp_client(create_app(config))
         return client
 
@@ -76,29 +95,44 @@ def start(aiohttp_client: Any, tmp_path: Path, fake_telegram: FakeTelegram, fake
 
 
 async def post(client: Client, body: dict[str, Any]) -> dict[str, Any]:
-    resp = await client.post("/webhook/alertmanager", json=body,
-                             headers={"Authorization": f"Bearer {TOKEN}"})
+    resp = await client.post("/webhook/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert resp.status == 200, await resp.text()
     out: dict[str, Any] = await resp.json()
     return out
 
 
-CRIT = message('{}:{alertname="ModelLatencyHigh"}', [
-    alert("ModelLatencyHigh", "fp1", deployment="model-api"),
-    alert("ModelLatencyHigh", "fp2", deployment="model-api", instance="b")])
+CRIT = message(
+    '{}:{alertname="ModelLatencyHigh"}',
+    [
+        alert("ModelLatencyHigh", "fp1", deployment="model-api"),
+        alert("ModelLatencyHigh", "fp2", deployment="model-api", instance="b"),
+    ],
+)
 
 
 def resolved(msg: dict[str, Any]) -> dict[str, Any]:
-    out = message(msg["groupKey"], [alert(a["labels"]["alertname"], a["fingerprint"],
-                                          status="resolved", **{k: v for k, v in a["labels"].items()
-                                                                if k != "alertname"})
-                                    for a in msg["alerts"]])
+    out = message(
+        msg["groupKey"],
+        [
+            alert(
+                a["labels"]["alertname"],
+                a["fingerprint"],
+                status="resolved",
+                **{k: v for k, v in a["labels"].items() if k != "alertname"},
+            )
+            for a in msg["alerts"]
+        ],
+    )
     return out
 
 
 async def test_critical_reaches_telegram_slack_email_and_resolve_edits_in_place(
-        start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack,
-        smtp_server: FakeSMTP, webhook_sink: WebhookSink) -> None:
+    start: Start,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    smtp_server: FakeSMTP,
+    webhook_sink: WebhookSink,
+) -> None:
     client = await start()
     assert (await post(client, CRIT))["notifications"] == 3
     await fake_telegram.wait_for_messages(CHAT, 1)
@@ -126,8 +160,8 @@ async def test_critical_reaches_telegram_slack_email_and_resolve_edits_in_place(
 
 
 async def test_warning_reaches_slack_webhook_only_and_default_route(
-        start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack,
-        webhook_sink: WebhookSink) -> None:
+    start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack, webhook_sink: WebhookSink
+) -> None:
     client = await start()
     await post(client, message("w", [alert("DriftHigh", "w1", severity="warning")]))
     await post(client, message("i", [alert("Info", "i1", severity="info")]))
@@ -140,7 +174,8 @@ async def test_warning_reaches_slack_webhook_only_and_default_route(
 
 
 async def test_ha_duplicates_collapse_and_repeats_are_delivered(
-        start: Start, webhook_sink: WebhookSink) -> None:
+    start: Start, webhook_sink: WebhookSink
+) -> None:
     client = await start(delivery={"dedup_window": "1s"})
     msg = message("g", [alert("Info", "i1", severity="info")])
     results = await asyncio.gather(*(post(client, msg) for _ in range(5)))
@@ -151,12 +186,12 @@ async def test_ha_duplicates_collapse_and_repeats_are_delivered(
     assert (await post(client, msg))["notifications"] == 1
     await webhook_sink.wait_until(lambda: len(webhook_sink.deliveries) == 2)
     text = await (await client.get("/metrics")).text()
-    assert ('alertmedic_notifications_total{integration="webhook",outcome="duplicate",'
-            'receiver="downstream"} 4.0') in text
+    assert (
+        'alertmedic_notifications_total{integration="webhook",outcome="duplicate",receiver="downstream"} 4.0'
+    ) in text
 
 
-async def test_retries_then_delivers_honouring_retry_after(
-        start: Start, webhook_sink: WebhookSink) -> None:
+async def test_retries_then_delivers_honouring_retry_after(start: Start, webhook_sink: WebhookSink) -> None:
     client = await start()
     webhook_sink.fail_next(1, status=503)
     webhook_sink.fail_next(1, status=429, retry_after=1)
@@ -170,16 +205,17 @@ async def test_retries_then_delivers_honouring_retry_after(
 
 
 async def test_permanent_failure_is_dead_lettered_and_others_still_deliver(
-        start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack,
-        smtp_server: FakeSMTP) -> None:
+    start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack, smtp_server: FakeSMTP
+) -> None:
     client = await start()
     fake_telegram.block(CHAT)
     await post(client, CRIT)
     await fake_slack.wait_for_messages(1, channel="#oncall")
     await smtp_server.wait_for_messages(1)
     state = client.app[STATE]
-    await eventually(lambda: state.metrics.dead_letters.labels(
-        "oncall", "telegram", "forbidden")._value.get() == 1)
+    await eventually(
+        lambda: state.metrics.dead_letters.labels("oncall", "telegram", "forbidden")._value.get() == 1
+    )
     for _ in range(100):  # the outcomes are recorded just after the providers answered
         if await state.store.pending_count() == 0:
             break
@@ -194,8 +230,10 @@ async def test_retry_horizon_dead_letters(start: Start, webhook_sink: WebhookSin
     webhook_sink.fail_next(1000, status=500)
     await post(client, message("h", [alert("Info", "i1", severity="info")]))
     state = client.app[STATE]
-    await eventually(lambda: state.metrics.dead_letters.labels(
-        "downstream", "webhook", "server_error")._value.get() == 1, timeout=10)
+    await eventually(
+        lambda: state.metrics.dead_letters.labels("downstream", "webhook", "server_error")._value.get() == 1,
+        timeout=10,
+    )
     for _ in range(100):
         if dead := await state.store.dead_letters():
             break
@@ -204,8 +242,8 @@ async def test_retry_horizon_dead_letters(start: Start, webhook_sink: WebhookSin
 
 
 async def test_a_stuck_provider_does_not_delay_the_others(
-        start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack,
-        smtp_server: FakeSMTP) -> None:
+    start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack, smtp_server: FakeSMTP
+) -> None:
     client = await start()
     fake_slack.hold()
     try:
@@ -220,8 +258,7 @@ async def test_a_stuck_provider_does_not_delay_the_others(
     await fake_slack.wait_for_messages(1, channel="#oncall")
 
 
-async def test_telegram_chat_rate_limit_spaces_messages(
-        start: Start, fake_telegram: FakeTelegram) -> None:
+async def test_telegram_chat_rate_limit_spaces_messages(start: Start, fake_telegram: FakeTelegram) -> None:
     client = await start()
     for i in range(3):
         await post(client, message(f"g{i}", [alert(f"A{i}", f"f{i}")]))
@@ -236,8 +273,9 @@ async def test_telegram_chat_rate_limit_spaces_messages(
 
 async def test_file_receiver_of_the_make_run_example(aiohttp_client: Any, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox.log"
-    config = make_config(tmp_path, [{"name": "local", "file_configs": [{"path": str(inbox)}]}],
-                         {"receiver": "local"})
+    config = make_config(
+        tmp_path, [{"name": "local", "file_configs": [{"path": str(inbox)}]}], {"receiver": "local"}
+    )
     client: Client = await aiohttp_client(create_app(config))
     await post(client, CRIT)
     await eventually(lambda: inbox.exists() and "(new message)" in inbox.read_text())
@@ -245,3 +283,27 @@ async def test_file_receiver_of_the_make_run_example(aiohttp_client: Any, tmp_pa
     await eventually(lambda: "(update)" in inbox.read_text())
     text = inbox.read_text()
     assert text.index("[FIRING:2] ModelLatencyHigh") < text.index("[RESOLVED] ModelLatencyHigh")
+
+
+async def test_concurrent_webhook_lane_keeps_each_groups_order(
+    aiohttp_client: Any, tmp_path: Path, webhook_sink: WebhookSink
+) -> None:
+    config = make_config(
+        tmp_path,
+        [{"name": "hook", "webhook_configs": [{"url": webhook_sink.url_for("/h"), "max_in_flight": 4}]}],
+        {"receiver": "hook"},
+    )
+    client: Client = await aiohttp_client(create_app(config))
+    webhook_sink.fail_next(1, status=503)  # group a's first delivery fails and is retried
+    a = message("a", [alert("A", "fa")])
+    await post(client, a)
+    await post(client, resolved(a))
+    for key in ("b", "c"):
+        await post(client, message(key, [alert(key.upper(), f"f{key}")]))
+    await webhook_sink.wait_until(lambda: len(webhook_sink.deliveries) == 4, timeout=10)
+    await asyncio.sleep(0.3)
+    order = [(d.json["groupKey"], d.json["status"]) for d in webhook_sink.deliveries]
+    assert len(order) == 4 and len(set(order)) == 4  # each exactly once
+    assert order.index(("a", "firing")) < order.index(("a", "resolved"))
+    # the retrying group did not hold the others back
+    assert order.index(("b", "firing")) < order.index(("a", "firing"))

@@ -129,9 +129,7 @@ def test_inhibition_rules() -> None:
 def _amtool_route(amtool: str, labels: dict[str, str]) -> tuple[str, str]:
     """(receiver, routing tree text) amtool resolves for an alert with `labels`."""
     args = [f"{k}={v}" for k, v in labels.items()]
-    result = run_tool(
-        amtool, "config", "routes", "test", f"--config.file={CONFIG}", "--tree", *args
-    )
+    result = run_tool(amtool, "config", "routes", "test", f"--config.file={CONFIG}", "--tree", *args)
     assert result.returncode == 0, describe(result)
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
     return lines[-1], result.stdout
@@ -218,9 +216,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length))
-                note = Notification(
-                    time.monotonic(), self.path, self.headers.get("Authorization"), body
-                )
+                note = Notification(time.monotonic(), self.path, self.headers.get("Authorization"), body)
                 with outer._cond:
                     outer._notifications.append(note)
                     outer._cond.notify_all()
@@ -400,9 +396,7 @@ def _assert_delivery(
     """Exactly `delivered` arrive (waiting a while for strays), none of `suppressed`."""
     expected = {_key(a["labels"]) for a in delivered}
     arrived = receiver.wait_for(lambda: expected <= receiver.delivered(), timeout=15)
-    assert arrived, (
-        f"missing: {expected - receiver.delivered()}\ngot: {receiver.notifications}\n{am.log()}"
-    )
+    assert arrived, f"missing: {expected - receiver.delivered()}\ngot: {receiver.notifications}\n{am.log()}"
     time.sleep(SETTLE_SECONDS)
     leaked = {_key(a["labels"]) for a in suppressed} & receiver.delivered()
     assert not leaked, f"inhibited alerts were delivered: {leaked}"
@@ -416,9 +410,7 @@ def test_critical_inhibits_warning_of_same_alert_and_object(
     am = start_alertmanager()
     latency = {"alertname": "ModelHighLatencyP95"}
     disk = {"alertname": "NodeFilesystemFillingUp"}
-    critical_latency = _alert(
-        **latency, severity="critical", namespace="ml", deployment="fraud-model"
-    )
+    critical_latency = _alert(**latency, severity="critical", namespace="ml", deployment="fraud-model")
     critical_disk = _alert(**disk, severity="critical", instance="node-2", mountpoint="/data")
     delivered = [
         critical_latency,
@@ -455,9 +447,7 @@ def test_service_down_inhibits_latency_error_and_traffic_alerts(
         _alert(alertname="ModelHighLatencyP95", severity="warning", **fraud),
         _alert(alertname="ModelHighErrorRate", severity="critical", **fraud),
         _alert(alertname="ModelLowTraffic", severity="warning", **fraud),
-        _alert(
-            alertname="ModelTargetDown", severity="warning", pod="fraud-model-7d9f8c-aaaaa", **fraud
-        ),
+        _alert(alertname="ModelTargetDown", severity="warning", pod="fraud-model-7d9f8c-aaaaa", **fraud),
     ]
     delivered = [
         down,
@@ -469,9 +459,7 @@ def test_service_down_inhibits_latency_error_and_traffic_alerts(
             deployment="churn-model",
         ),
         # Not a consequence of the outage: still reported.
-        _alert(
-            alertname="ModelDataDriftDetected", severity="warning", remediation="retrain", **fraud
-        ),
+        _alert(alertname="ModelDataDriftDetected", severity="warning", remediation="retrain", **fraud),
         _alert(
             alertname="PodRestartLoop",
             severity="warning",
@@ -497,9 +485,7 @@ def test_notifications_reach_alertmedic_with_bearer_token(
 ) -> None:
     am = start_alertmanager()
     watchdog = _alert(alertname="Watchdog", severity="none", heartbeat="true")
-    down = _alert(
-        alertname="ModelServiceDown", severity="critical", namespace="ml", deployment="fraud-model"
-    )
+    down = _alert(alertname="ModelServiceDown", severity="critical", namespace="ml", deployment="fraud-model")
     am.post_alerts([watchdog, down])
     _assert_delivery(am, receiver, [watchdog, down], [])
 
@@ -532,9 +518,7 @@ def test_heartbeat_is_resent_every_group_interval(
     am.post_alerts([_alert(alertname="Watchdog", severity="none", heartbeat="true")])
 
     def beats() -> list[float]:
-        return [
-            n.at for n in receiver.notifications if n.body["receiver"] == "alertmedic-heartbeat"
-        ]
+        return [n.at for n in receiver.notifications if n.body["receiver"] == "alertmedic-heartbeat"]
 
     assert receiver.wait_for(lambda: len(beats()) >= 4, timeout=10), (beats(), am.log())
     times = beats()

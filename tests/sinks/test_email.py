@@ -24,16 +24,23 @@ from tests.sinks.groups import EXTERNAL_URL, delivery, firing, make_alert, make_
 
 
 def make_sink(server: FakeSMTP, *, timeout: float = 5.0, **config: Any) -> EmailSink:
-    raw: dict[str, Any] = {"to": "Oncall <oncall@example.org>, ops@example.org",
-                           "from": "Alertmedic <alertmedic@alerts.example.com>",
-                           "smarthost": f"{server.host}:{server.port}", "require_tls": False}
+    raw: dict[str, Any] = {
+        "to": "Oncall <oncall@example.org>, ops@example.org",
+        "from": "Alertmedic <alertmedic@alerts.example.com>",
+        "smarthost": f"{server.host}:{server.port}",
+        "require_tls": False,
+    }
     raw.update(config)
     return EmailSink(EmailConfig.model_validate(raw), send_timeout=timeout)
 
 
 def tls_config(server: FakeSMTP, **extra: Any) -> dict[str, Any]:
-    return {"require_tls": True, "auth_username": SMTP_USERNAME, "auth_password": SMTP_PASSWORD,
-            "tls_config": {"ca_file": str(server.ca_path), **extra}}
+    return {
+        "require_tls": True,
+        "auth_username": SMTP_USERNAME,
+        "auth_password": SMTP_PASSWORD,
+        "tls_config": {"ca_file": str(server.ca_path), **extra},
+    }
 
 
 def _parts(message: EmailMessage) -> tuple[str, str]:
@@ -76,8 +83,7 @@ async def test_resolved_mail_threads_on_previous(smtp_server: FakeSMTP) -> None:
     assert m3["In-Reply-To"] == m2["Message-ID"]
     assert m3["References"] == f"{m1['Message-ID']} {m2['Message-ID']}"
     assert m3["Subject"] == "[RESOLVED] ModelLatencyHigh (prod)"
-    assert third == {"message_id": m3["Message-ID"],
-                     "references": [m1["Message-ID"], m2["Message-ID"]]}
+    assert third == {"message_id": m3["Message-ID"], "references": [m1["Message-ID"], m2["Message-ID"]]}
 
 
 async def test_starttls_and_auth(smtp_server_tls: FakeSMTP) -> None:
@@ -157,8 +163,9 @@ async def test_all_recipients_refused(smtp_server: FakeSMTP) -> None:
     assert "oncall@example.org" in str(info.value)
 
 
-async def test_some_recipients_refused_still_delivers(smtp_server: FakeSMTP,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_some_recipients_refused_still_delivers(
+    smtp_server: FakeSMTP, caplog: pytest.LogCaptureFixture
+) -> None:
     smtp_server.fail_next(1, code=550, stage="RCPT")
     assert await make_sink(smtp_server).send(delivery(firing(1))) is not None
     [mail] = await smtp_server.wait_for_messages(1)
@@ -178,11 +185,16 @@ async def test_connection_refused_is_retryable() -> None:
 
 
 async def test_custom_subject_headers_and_bodies(smtp_server: FakeSMTP) -> None:
-    sink = make_sink(smtp_server,
-                     headers={"Subject": "{{ status|upper }} {{ num_firing }} x\r\nBcc: evil",
-                              "X-Team": "sre-{{ common_labels.namespace }}",
-                              "Message-ID": "<forged@example.org>"},
-                     text="{{ alerts|length }} alerts", html="<p>{{ title }}</p>")
+    sink = make_sink(
+        smtp_server,
+        headers={
+            "Subject": "{{ status|upper }} {{ num_firing }} x\r\nBcc: evil",
+            "X-Team": "sre-{{ common_labels.namespace }}",
+            "Message-ID": "<forged@example.org>",
+        },
+        text="{{ alerts|length }} alerts",
+        html="<p>{{ title }}</p>",
+    )
     ref = await sink.send(delivery(firing(3)))
     [mail] = await smtp_server.wait_for_messages(1)
     msg = mail.message
@@ -219,21 +231,31 @@ async def smtps_server(smtp_tls_cert: tuple[Path, Path]) -> AsyncIterator[tuple[
 
 
 @pytest.mark.parametrize("server_name", [None, "localhost"])
-async def test_implicit_tls(smtps_server: tuple[int, _Collect], smtp_tls_cert: tuple[Path, Path],
-                            server_name: str | None) -> None:
+async def test_implicit_tls(
+    smtps_server: tuple[int, _Collect], smtp_tls_cert: tuple[Path, Path], server_name: str | None
+) -> None:
     port, handler = smtps_server
-    config = EmailConfig.model_validate({
-        "to": "oncall@example.org", "from": "am@example.com", "smarthost": f"127.0.0.1:{port}",
-        "tls_config": {"ca_file": str(smtp_tls_cert[0]), "server_name": server_name}})
+    config = EmailConfig.model_validate(
+        {
+            "to": "oncall@example.org",
+            "from": "am@example.com",
+            "smarthost": f"127.0.0.1:{port}",
+            "tls_config": {"ca_file": str(smtp_tls_cert[0]), "server_name": server_name},
+        }
+    )
     sink = EmailSink(config, send_timeout=5.0, implicit_tls=True)
     await sink.send(delivery(firing(1)))
     assert [e.rcpt_tos for e in handler.envelopes] == [["oncall@example.org"]]
 
 
 async def test_implicit_tls_against_plain_server_is_retryable(smtp_server: FakeSMTP) -> None:
-    config = EmailConfig.model_validate({
-        "to": "oncall@example.org", "from": "am@example.com",
-        "smarthost": f"{smtp_server.host}:{smtp_server.port}"})
+    config = EmailConfig.model_validate(
+        {
+            "to": "oncall@example.org",
+            "from": "am@example.com",
+            "smarthost": f"{smtp_server.host}:{smtp_server.port}",
+        }
+    )
     with pytest.raises(RetryableError) as info:
         await EmailSink(config, send_timeout=2.0, implicit_tls=True).send(delivery(firing(1)))
     assert info.value.reason in ("network", "timeout")

@@ -26,10 +26,15 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 def bot_sink(fake_slack: FakeSlack, session: aiohttp.ClientSession) -> SinkFactory:
-    def factory(token: str | None = None, channel: str = "#oncall", timeout: float = 5.0,
-                **config: Any) -> SlackSink:
-        cfg = SlackConfig(app_token=SecretStr(token or fake_slack.token),
-                          app_url=f"{fake_slack.url}/api", channel=channel, **config)
+    def factory(
+        token: str | None = None, channel: str = "#oncall", timeout: float = 5.0, **config: Any
+    ) -> SlackSink:
+        cfg = SlackConfig(
+            app_token=SecretStr(token or fake_slack.token),
+            app_url=f"{fake_slack.url}/api",
+            channel=channel,
+            **config,
+        )
         return SlackSink(cfg, session=session, send_timeout=timeout)
 
     return factory
@@ -66,12 +71,16 @@ async def test_update_edits_in_place(fake_slack: FakeSlack, bot_sink: SinkFactor
     assert msg.attachments is not None and msg.attachments[0]["color"] == "#2EB67D"
 
 
-@pytest.mark.parametrize("previous", [
-    {"channel": "C0000000000", "ts": "1.000001"},  # unknown channel: channel_not_found
-    None,
-])
-async def test_update_without_usable_previous(fake_slack: FakeSlack, bot_sink: SinkFactory,
-                                              previous: dict[str, str] | None) -> None:
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"channel": "C0000000000", "ts": "1.000001"},  # unknown channel: channel_not_found
+        None,
+    ],
+)
+async def test_update_without_usable_previous(
+    fake_slack: FakeSlack, bot_sink: SinkFactory, previous: dict[str, str] | None
+) -> None:
     sink = bot_sink()
     await sink.send(delivery(firing(1)))
     if previous is not None:
@@ -80,8 +89,7 @@ async def test_update_without_usable_previous(fake_slack: FakeSlack, bot_sink: S
     assert ref is not None and len(fake_slack.messages()) == 2
 
 
-async def test_update_of_foreign_message_posts_new(fake_slack: FakeSlack,
-                                                   bot_sink: SinkFactory) -> None:
+async def test_update_of_foreign_message_posts_new(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:
     other = "xoxb-111-222-OtherAppToken"
     fake_slack.add_token(other)
     ref = await bot_sink(token=other).send(delivery(firing(1)))
@@ -90,16 +98,17 @@ async def test_update_of_foreign_message_posts_new(fake_slack: FakeSlack,
     assert len(fake_slack.messages()) == 2
 
 
-async def test_many_alerts_stay_within_block_kit_limits(fake_slack: FakeSlack,
-                                                        bot_sink: SinkFactory) -> None:
+async def test_many_alerts_stay_within_block_kit_limits(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:
     await bot_sink().send(delivery(firing(150)))
     [msg] = fake_slack.messages()
     assert msg.attachments is not None and len(msg.attachments[0]["blocks"]) == 50
 
 
 async def test_custom_templates(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:
-    sink = bot_sink(title="{{ status|upper }}: {{ common_labels.alertname }}",
-                    text="{% for a in alerts %}• {{ a.labels.pod | slack_escape }}\n{% endfor %}")
+    sink = bot_sink(
+        title="{{ status|upper }}: {{ common_labels.alertname }}",
+        text="{% for a in alerts %}• {{ a.labels.pod | slack_escape }}\n{% endfor %}",
+    )
     await sink.send(delivery(firing(2)))
     [msg] = fake_slack.messages()
     assert msg.text == "FIRING: ModelLatencyHigh"
@@ -107,16 +116,14 @@ async def test_custom_templates(fake_slack: FakeSlack, bot_sink: SinkFactory) ->
     assert msg.attachments[0]["blocks"][1]["text"]["text"] == "• model-api-0\n• model-api-1"
 
 
-async def test_rate_limited_carries_retry_after(fake_slack: FakeSlack,
-                                                bot_sink: SinkFactory) -> None:
+async def test_rate_limited_carries_retry_after(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:
     fake_slack.fail_next(status=429, retry_after=5, endpoint="chat.postMessage")
     with pytest.raises(RetryableError) as info:
         await bot_sink().send(delivery(firing(1)))
     assert info.value.retry_after == 5.0 and info.value.reason == "rate_limited"
 
 
-async def test_api_level_ratelimited_is_retryable(fake_slack: FakeSlack,
-                                                  bot_sink: SinkFactory) -> None:
+async def test_api_level_ratelimited_is_retryable(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:
     fake_slack.fail_next(status=200, error="ratelimited")
     with pytest.raises(RetryableError):
         await bot_sink().send(delivery(firing(1)))
@@ -129,8 +136,7 @@ async def test_server_error_is_retryable(fake_slack: FakeSlack, bot_sink: SinkFa
     assert info.value.reason == "server_error"
 
 
-async def test_invalid_auth_is_permanent_and_scrubbed(fake_slack: FakeSlack,
-                                                      bot_sink: SinkFactory) -> None:
+async def test_invalid_auth_is_permanent_and_scrubbed(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:
     token = "xoxb-999-999-SecretButWrong"
     with pytest.raises(PermanentError) as info:
         await bot_sink(token=token).send(delivery(firing(1)))
@@ -138,14 +144,21 @@ async def test_invalid_auth_is_permanent_and_scrubbed(fake_slack: FakeSlack,
     assert token not in str(info.value)
 
 
-@pytest.mark.parametrize(("error", "reason"), [
-    ("channel_not_found", "not_found"), ("not_in_channel", "forbidden"),
-    ("is_archived", "forbidden"), ("invalid_blocks", "bad_request"),
-    ("msg_too_long", "bad_request"), ("token_revoked", "unauthorized"),
-    ("something_new", "api_error"),
-])
-async def test_api_errors_are_permanent(fake_slack: FakeSlack, bot_sink: SinkFactory,
-                                        error: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("channel_not_found", "not_found"),
+        ("not_in_channel", "forbidden"),
+        ("is_archived", "forbidden"),
+        ("invalid_blocks", "bad_request"),
+        ("msg_too_long", "bad_request"),
+        ("token_revoked", "unauthorized"),
+        ("something_new", "api_error"),
+    ],
+)
+async def test_api_errors_are_permanent(
+    fake_slack: FakeSlack, bot_sink: SinkFactory, error: str, reason: str
+) -> None:
     fake_slack.fail_next(status=200, error=error, endpoint="chat.postMessage")
     with pytest.raises(PermanentError) as info:
         await bot_sink().send(delivery(firing(1)))
@@ -177,8 +190,9 @@ async def test_timeout_is_retryable(fake_slack: FakeSlack, bot_sink: SinkFactory
 # --- incoming webhooks ----------------------------------------------------------------------
 
 
-async def test_webhook_post_and_update_posts_new(fake_slack: FakeSlack,
-                                                 hook_sink: Callable[[str], SlackSink]) -> None:
+async def test_webhook_post_and_update_posts_new(
+    fake_slack: FakeSlack, hook_sink: Callable[[str], SlackSink]
+) -> None:
     url = fake_slack.add_webhook("#alerts")
     sink = hook_sink(url)
     assert await sink.send(delivery(firing(1))) is None
@@ -187,13 +201,18 @@ async def test_webhook_post_and_update_posts_new(fake_slack: FakeSlack,
     assert first.via == "webhook" and second.text == "✅ [RESOLVED] ModelLatencyHigh (prod)"
 
 
-@pytest.mark.parametrize(("error", "reason"), [
-    ("no_service", "not_found"), ("action_prohibited", "forbidden"),
-    ("channel_is_archived", "forbidden"), ("invalid_token", "unauthorized"),
-])
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("no_service", "not_found"),
+        ("action_prohibited", "forbidden"),
+        ("channel_is_archived", "forbidden"),
+        ("invalid_token", "unauthorized"),
+    ],
+)
 async def test_webhook_errors_are_permanent_and_scrubbed(
-        fake_slack: FakeSlack, hook_sink: Callable[[str], SlackSink], error: str,
-        reason: str) -> None:
+    fake_slack: FakeSlack, hook_sink: Callable[[str], SlackSink], error: str, reason: str
+) -> None:
     url = fake_slack.add_webhook()
     fake_slack.break_webhook(url, error)
     with pytest.raises(PermanentError) as info:
@@ -202,8 +221,7 @@ async def test_webhook_errors_are_permanent_and_scrubbed(
     assert url.rsplit("/", 1)[1] not in str(info.value)
 
 
-async def test_webhook_rate_limited(fake_slack: FakeSlack,
-                                   hook_sink: Callable[[str], SlackSink]) -> None:
+async def test_webhook_rate_limited(fake_slack: FakeSlack, hook_sink: Callable[[str], SlackSink]) -> None:
     url = fake_slack.add_webhook()
     fake_slack.fail_next(status=429, retry_after=2, endpoint="webhook")
     with pytest.raises(RetryableError) as info:
@@ -212,7 +230,8 @@ async def test_webhook_rate_limited(fake_slack: FakeSlack,
 
 
 async def test_webhook_connection_refused_is_scrubbed(
-        fake_slack: FakeSlack, hook_sink: Callable[[str], SlackSink]) -> None:
+    fake_slack: FakeSlack, hook_sink: Callable[[str], SlackSink]
+) -> None:
     url = fake_slack.add_webhook()
     sink = hook_sink(url)
     await fake_slack.stop()
@@ -222,8 +241,9 @@ async def test_webhook_connection_refused_is_scrubbed(
     assert url.rsplit("/", 1)[1] not in str(info.value)
 
 
-def test_rate_limit_keys(fake_slack: FakeSlack, bot_sink: SinkFactory,
-                         hook_sink: Callable[[str], SlackSink]) -> None:
+def test_rate_limit_keys(
+    fake_slack: FakeSlack, bot_sink: SinkFactory, hook_sink: Callable[[str], SlackSink]
+) -> None:
     assert [r.key for r in bot_sink(channel="#ops").rate_limits()] == ["slack:channel:#ops"]
     url = "https://hooks.slack.invalid/services/T1/B2/secretpart"
     [limit] = hook_sink(url).rate_limits()

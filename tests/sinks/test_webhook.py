@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,7 +16,7 @@ from pydantic import SecretStr
 from app.config import WebhookConfig
 from app.core.errors import PermanentError, RetryableError
 from app.core.models import WebhookMessage
-from app.sinks.webhook import WebhookSink, parse_retry_after, webhook_body
+from app.sinks.webhook import WebhookSink, parse_retry_after, webhook_json
 from tests.fakes.webhook import WebhookSink as FakeWebhook
 from tests.sinks.groups import delivery, firing, make_alert, make_group
 
@@ -39,8 +40,7 @@ def make_sink(webhook_sink: FakeWebhook, session: aiohttp.ClientSession) -> Sink
     return factory
 
 
-async def test_posts_alertmanager_v4_body(webhook_sink: FakeWebhook,
-                                          make_sink: SinkFactory) -> None:
+async def test_posts_alertmanager_v4_body(webhook_sink: FakeWebhook, make_sink: SinkFactory) -> None:
     group = make_group([make_alert(0), make_alert(1, status="resolved")])
     assert await make_sink().send(delivery(group)) is None
     [got] = await webhook_sink.wait_for(1)
@@ -62,8 +62,7 @@ async def test_max_alerts_truncates(webhook_sink: FakeWebhook, make_sink: SinkFa
     assert len(got.json["alerts"]) == 2 and got.json["truncatedAlerts"] == 4
 
 
-async def test_bearer_credentials(webhook_sink: FakeWebhook, make_sink: SinkFactory,
-                                  tmp_path: Any) -> None:
+async def test_bearer_credentials(webhook_sink: FakeWebhook, make_sink: SinkFactory, tmp_path: Any) -> None:
     webhook_sink.token = "tok-123"
     secret_file = tmp_path / "cred"
     secret_file.write_text("tok-123\n")
@@ -73,8 +72,9 @@ async def test_bearer_credentials(webhook_sink: FakeWebhook, make_sink: SinkFact
     assert got.headers["Authorization"] == "Bearer tok-123"
 
 
-async def test_wrong_credentials_are_permanent_and_scrubbed(webhook_sink: FakeWebhook,
-                                                            make_sink: SinkFactory) -> None:
+async def test_wrong_credentials_are_permanent_and_scrubbed(
+    webhook_sink: FakeWebhook, make_sink: SinkFactory
+) -> None:
     webhook_sink.token = "right"
     sink = make_sink(http_config={"authorization": {"credentials": "wrong-secret"}})
     with pytest.raises(PermanentError) as info:
@@ -98,8 +98,9 @@ async def test_retry_after_seconds(webhook_sink: FakeWebhook, make_sink: SinkFac
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_server_errors_are_retryable(webhook_sink: FakeWebhook, make_sink: SinkFactory,
-                                           status: int) -> None:
+async def test_server_errors_are_retryable(
+    webhook_sink: FakeWebhook, make_sink: SinkFactory, status: int
+) -> None:
     webhook_sink.fail_next(status=status)
     with pytest.raises(RetryableError) as info:
         await make_sink().send(delivery(firing(1)))
@@ -107,10 +108,12 @@ async def test_server_errors_are_retryable(webhook_sink: FakeWebhook, make_sink:
     assert SECRET_QUERY not in str(info.value)
 
 
-@pytest.mark.parametrize(("status", "reason"), [
-    (400, "bad_request"), (403, "forbidden"), (404, "not_found"), (422, "http_error")])
-async def test_client_errors_are_permanent(webhook_sink: FakeWebhook, make_sink: SinkFactory,
-                                           status: int, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "reason"), [(400, "bad_request"), (403, "forbidden"), (404, "not_found"), (422, "http_error")]
+)
+async def test_client_errors_are_permanent(
+    webhook_sink: FakeWebhook, make_sink: SinkFactory, status: int, reason: str
+) -> None:
     webhook_sink.fail_next(status=status)
     with pytest.raises(PermanentError) as info:
         await make_sink().send(delivery(firing(1)))
@@ -131,8 +134,9 @@ async def test_timeout_is_retryable(webhook_sink: FakeWebhook, make_sink: SinkFa
     assert info.value.reason == "timeout"
 
 
-async def test_connection_refused_is_retryable_and_scrubbed(webhook_sink: FakeWebhook,
-                                                            make_sink: SinkFactory) -> None:
+async def test_connection_refused_is_retryable_and_scrubbed(
+    webhook_sink: FakeWebhook, make_sink: SinkFactory
+) -> None:
     sink = make_sink()
     await webhook_sink.stop()
     with pytest.raises(RetryableError) as info:
@@ -144,18 +148,49 @@ def test_parse_retry_after() -> None:
     now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after(" 1.5 ") == 1.5
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True),
-                             now=now) == 30.0
-    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True),
-                             now=now) == 0.0
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
 
 
 def test_webhook_body_keeps_alertmanager_shape() -> None:
-    body = webhook_body(firing(3), max_alerts=0)
-    assert list(body) == ["version", "groupKey", "truncatedAlerts", "status", "receiver",
-                          "groupLabels", "commonLabels", "commonAnnotations", "externalURL",
-                          "alerts"]
-    assert list(body["alerts"][0]) == ["status", "labels", "annotations", "startsAt", "endsAt",
-                                       "generatorURL", "fingerprint"]
+    body = json.loads(webhook_json(firing(3), max_alerts=0))
+    assert list(body) == [
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    ]
+    assert list(body["alerts"][0]) == [
+        "status",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    ]
+    assert body["version"] == "4"
+    assert body["alerts"][0]["endsAt"] == "0001-01-01T00:00:00Z"
+    assert body["alerts"][0]["startsAt"].endswith("Z")
+
+
+def test_webhook_body_times_are_utc_as_alertmanager_writes_them() -> None:
+    from app.core.models import WebhookMessage
+    from tests.payloads import alert, message
+
+    raw = message("g", [alert("A", "f1")])
+    raw["alerts"][0]["startsAt"] = "2026-11-24T12:00:00+02:00"
+    msg = WebhookMessage.model_validate(raw)
+    group = firing(1).model_copy(update={"alerts": msg.alerts})
+    body = json.loads(webhook_json(group))
+    assert body["alerts"][0]["startsAt"] == "2026-11-24T10:00:00Z"
+    truncated = json.loads(webhook_json(firing(3), max_alerts=2))
+    assert len(truncated["alerts"]) == 2 and truncated["truncatedAlerts"] == 1

@@ -18,12 +18,24 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def planned(group_key: str, *states: tuple[str, str], dest: Destination = DEST) -> Planned:
-    alerts = [Alert(status=s, labels={"alertname": "X", "i": fp}, startsAt=T0, fingerprint=fp)  # type: ignore[arg-type]
-              for fp, s in states]
+    alerts = [
+        Alert(status=s, labels={"alertname": "X", "i": fp}, startsAt=T0, fingerprint=fp)  # type: ignore[arg-type]
+        for fp, s in states
+    ]
     status = "firing" if any(s == "firing" for _, s in states) else "resolved"
-    return Planned(dest, Group(groupKey=group_key, status=status, receiver=dest.receiver,  # type: ignore[arg-type]
-                               groupLabels={}, commonLabels={}, commonAnnotations={},
-                               externalURL="", alerts=alerts))
+    return Planned(
+        dest,
+        Group(
+            groupKey=group_key,
+            status=status,
+            receiver=dest.receiver,  # type: ignore[arg-type]
+            groupLabels={},
+            commonLabels={},
+            commonAnnotations={},
+            externalURL="",
+            alerts=alerts,
+        ),
+    )
 
 
 @pytest.fixture
@@ -71,8 +83,7 @@ async def test_delivered_ref_is_on_the_thread(store: SQLiteStore) -> None:
 
 
 async def test_retry_and_dead(store: SQLiteStore) -> None:
-    await store.ingest([planned("g", ("a", "firing")), planned("h", ("b", "firing"))],
-                       now=0, dedup_window=60)
+    await store.ingest([planned("g", ("a", "firing")), planned("h", ("b", "firing"))], now=0, dedup_window=60)
     first, second = await store.next_batch(DEST.id, limit=5)
     await store.mark_retry(first.id, attempts=2, next_attempt_at=50, error="boom")
     [again, _] = await store.next_batch(DEST.id, limit=5)
@@ -103,8 +114,7 @@ async def test_locked_database_is_unavailable_not_lost(tmp_path: Path) -> None:
 
 
 async def test_purge_keeps_pending(store: SQLiteStore) -> None:
-    await store.ingest([planned("g", ("a", "firing")), planned("h", ("b", "firing"))],
-                       now=0, dedup_window=60)
+    await store.ingest([planned("g", ("a", "firing")), planned("h", ("b", "firing"))], now=0, dedup_window=60)
     first, _ = await store.next_batch(DEST.id, limit=5)
     await store.mark_delivered(first, ref=None, now=10)
     removed = await store.purge(older_than=1000)
@@ -130,3 +140,24 @@ async def test_schema_from_the_future_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreUnavailable, match="newer than this alertmedic"):
         await SQLiteStore(tmp_path / "x.db").start()
+
+
+async def test_wal_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
+    import asyncio
+
+    s = SQLiteStore(tmp_path / "w.db")
+    await s.start()
+    for i in range(50):
+        await s.ingest([planned(f"g{i}", ("a", "firing"))], now=0, dedup_window=60)
+    # the writer never checkpoints; the background checkpointer copies the WAL back
+    await asyncio.sleep(1.5)
+    conn = sqlite3.connect(f"file:{tmp_path / 'w.db'}?mode=ro", uri=True)
+    _busy, wal_pages, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    conn.close()
+    assert wal_pages == done  # nothing left to copy
+    await s.close()
+    wal = tmp_path / "w.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # folded back on close
+    conn = sqlite3.connect(tmp_path / "w.db")
+    assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 50
+    conn.close()

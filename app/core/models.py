@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 """Alertmanager's `endsAt` of an alert still firing (Go's zero time)."""
@@ -27,16 +27,6 @@ class Alert(_Payload):
     endsAt: datetime = ZERO_TIME
     generatorURL: str = ""
     fingerprint: str = Field(min_length=1, max_length=128)
-
-    @field_validator("startsAt", "endsAt")
-    @classmethod
-    def _utc(cls, v: datetime) -> datetime:
-        """Times are kept in UTC, so every sink writes them the way Alertmanager does."""
-        if v.tzinfo is None:
-            return v.replace(tzinfo=UTC)
-        if v.year <= 1:
-            return ZERO_TIME
-        return v.astimezone(UTC)
 
     @property
     def name(self) -> str:

@@ -36,6 +36,7 @@ CONCURRENCY = 16
 LATENCY_SECONDS = 8.0
 MEMORY_ALERTS = 100_000
 ROOT = Path(__file__).resolve().parent.parent
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 
 def free_port() -> int:
@@ -75,6 +76,14 @@ class Counter:
     failed: int = 0
     sent_at: dict[str, float] = field(default_factory=dict)
 
+    async def post(self, session: aiohttp.ClientSession, url: str, data: bytes) -> None:
+        async with session.post(url, data=data, headers=HEADERS) as resp:
+            await resp.read()
+            if resp.status < 300:
+                self.ok += 1
+            else:
+                self.failed += 1
+
     def body(self, prefix: str) -> tuple[str, bytes]:
         self.next_id += 1
         gid = f"{prefix}{self.next_id}"
@@ -85,19 +94,12 @@ async def closed_loop(
     session: aiohttp.ClientSession, url: str, seconds: float, counter: Counter, prefix: str
 ) -> float:
     """CONCURRENCY workers POST back to back for `seconds`; returns requests/s that got 2xx."""
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     deadline = time.perf_counter() + seconds
     start_ok = counter.ok
 
     async def worker() -> None:
         while time.perf_counter() < deadline:
-            _, data = counter.body(prefix)
-            async with session.post(url, data=data, headers=headers) as resp:
-                await resp.read()
-                if resp.status < 300:
-                    counter.ok += 1
-                else:
-                    counter.failed += 1
+            await counter.post(session, url, counter.body(prefix)[1])
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
@@ -108,19 +110,13 @@ async def open_loop(
     session: aiohttp.ClientSession, url: str, rate: float, seconds: float, counter: Counter, prefix: str
 ) -> None:
     """Requests at a fixed rate (not waiting for answers), remembering when each was sent."""
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     n = int(rate * seconds)
     t0 = time.perf_counter()
     tasks = []
 
     async def one(gid: str, data: bytes) -> None:
         counter.sent_at[gid] = time.time()
-        async with session.post(url, data=data, headers=headers) as resp:
-            await resp.read()
-            if resp.status < 300:
-                counter.ok += 1
-            else:
-                counter.failed += 1
+        await counter.post(session, url, data)
 
     for i in range(n):
         delay = t0 + i / rate - time.perf_counter()

@@ -18,7 +18,7 @@ from app.config import SlackConfig, read_secret
 from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.render import compile_template, render_slack
 from app.sinks.base import Delivery, MessageRef, RateLimit
-from app.sinks.webhook import USER_AGENT, parse_retry_after, scrub
+from app.sinks.webhook import USER_AGENT, http_failure, parse_retry_after, scrub
 
 log = logging.getLogger(__name__)
 
@@ -156,20 +156,9 @@ class SlackSink:
     def _http_error(self, status: int, retry_after: float | None, text: str) -> DeliveryError:
         detail = " ".join(text.split())[:200]
         message = scrub(f"slack: HTTP {status}: {detail}", self._secrets)
-        if status == 429:
-            return RetryableError(message, reason="rate_limited", retry_after=retry_after)
-        if status >= 500:
-            return RetryableError(message, reason="server_error", retry_after=retry_after)
-        if detail in _PERMANENT:
+        if status != 429 and status < 500 and detail in _PERMANENT:
             return PermanentError(message, reason=_PERMANENT[detail])
-        reason = {
-            400: "bad_request",
-            401: "unauthorized",
-            403: "forbidden",
-            404: "not_found",
-            410: "not_found",
-        }.get(status, "http_error")
-        return PermanentError(message, reason=reason)
+        return http_failure(status, message, retry_after=retry_after)
 
     async def _webhook(self, payload: dict[str, Any]) -> None:
         assert self._hook is not None

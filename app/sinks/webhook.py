@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 
 from app.config import WebhookConfig, read_secret
-from app.core.errors import PermanentError, RetryableError
+from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.models import Group
 from app.sinks.base import Delivery, MessageRef, RateLimit
 
@@ -36,6 +36,26 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+_HTTP_REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    410: "not_found",
+    413: "too_large",
+}
+
+
+def http_failure(status: int, message: str, *, retry_after: float | None) -> DeliveryError:
+    """What a non-2xx HTTP answer means: 429 and 5xx are retried (honouring Retry-After), every
+    other status is final, with a reason word for the metrics."""
+    if status == 429:
+        return RetryableError(message, reason="rate_limited", retry_after=retry_after)
+    if status >= 500:
+        return RetryableError(message, reason="server_error", retry_after=retry_after)
+    return PermanentError(message, reason=_HTTP_REASONS.get(status, "http_error"))
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -112,19 +132,7 @@ class WebhookSink:
         if 200 <= status < 300:
             return None
         message = scrub(f"webhook: HTTP {status}: {' '.join(detail.split())}", self._secrets)
-        if status == 429:
-            raise RetryableError(message, reason="rate_limited", retry_after=retry_after)
-        if status >= 500:
-            raise RetryableError(message, reason="server_error", retry_after=retry_after)
-        reason = {
-            400: "bad_request",
-            401: "unauthorized",
-            403: "forbidden",
-            404: "not_found",
-            410: "not_found",
-            413: "too_large",
-        }.get(status, "http_error")
-        raise PermanentError(message, reason=reason)
+        raise http_failure(status, message, retry_after=retry_after)
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is shared and owned by the caller."""

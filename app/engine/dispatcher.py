@@ -22,7 +22,6 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type
 
 from app.core.errors import PermanentError, RetryableError
-from app.core.models import Group
 from app.core.plan import Destination
 from app.core.ratelimit import Limiter
 from app.core.retry import RetryPolicy
@@ -264,7 +263,7 @@ class Dispatcher:
         delivery = Delivery(
             dest.id,
             "new" if row.kind == "new" else "update",
-            Group.model_validate_json(row.payload),
+            row.payload,
             previous,
         )
 

@@ -25,14 +25,35 @@ class RateLimit:
     burst: int = 1
 
 
-@dataclass(frozen=True)
 class Delivery:
-    destination: str
-    """Stable id of the configured integration, e.g. `oncall/telegram[0]`."""
-    kind: Kind
-    group: Group
-    previous: MessageRef | None
-    """The thread's last message reference, None when nothing was sent for this group yet."""
+    """One notification to deliver. The group is parsed from the outbox's JSON only when a sink
+    asks for it; a sink that forwards JSON as it is (the webhook) never pays for parsing."""
+
+    __slots__ = ("_group", "_payload", "destination", "kind", "previous")
+
+    def __init__(self, destination: str, kind: Kind, group: Group | str, previous: MessageRef | None) -> None:
+        self.destination = destination
+        """Stable id of the configured integration, e.g. `oncall/telegram[0]`."""
+        self.kind: Kind = kind
+        self.previous = previous
+        """The thread's last message reference, None when nothing was sent for this group yet."""
+        self._group = group if isinstance(group, Group) else None
+        self._payload = group if isinstance(group, str) else None
+
+    @property
+    def group(self) -> Group:
+        if self._group is None:
+            assert self._payload is not None
+            self._group = Group.model_validate_json(self._payload)
+        return self._group
+
+    @property
+    def payload(self) -> str:
+        """The group as JSON (Group field order: the Alertmanager v4 shape without `version`)."""
+        if self._payload is None:
+            assert self._group is not None
+            self._payload = self._group.model_dump_json()
+        return self._payload
 
 
 class Sink(Protocol):

@@ -70,8 +70,8 @@ def webhook_json(group: Group, *, max_alerts: int = 0) -> str:
 
     With `max_alerts` > 0 only that many alerts are sent and `truncatedAlerts` counts the rest,
     as Alertmanager does. The Group's own serialisation already has the v4 field names and
-    RFC 3339 UTC times (`0001-01-01T00:00:00Z` for a firing alert's end), so this is one
-    pydantic dump, not a rebuild per alert.
+    RFC 3339 times (`0001-01-01T00:00:00Z` for a firing alert's end), so this is one pydantic
+    dump, not a rebuild per alert (and `WebhookSink` reuses the outbox's copy of that dump).
     """
     if max_alerts and len(group.alerts) > max_alerts:
         group = group.model_copy(
@@ -116,7 +116,10 @@ class WebhookSink:
         return []
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
-        body = webhook_json(delivery.group, max_alerts=self._max_alerts)
+        if self._max_alerts:
+            body = webhook_json(delivery.group, max_alerts=self._max_alerts)
+        else:  # the outbox already holds the group's dump: no parse, no re-serialisation
+            body = '{"version":"4",' + delivery.payload[1:]
         try:
             async with self._session.post(
                 self._url, data=body, headers=self._headers, timeout=self._timeout

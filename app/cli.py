@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -84,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
+    app.on_startup.append(_settle_gc)
     web.run_app(
         app,
         host=host,
@@ -94,6 +96,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         handle_signals=True,
     )
     return 0
+
+
+async def _settle_gc(app: object) -> None:
+    """Start-up objects live for the whole process: freeze them out of the collector's scans and
+    collect less often. Full collections of a busy heap measured 24-46 ms each (the latency
+    tail); after this they are a few ms."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
+GC_THRESHOLD = 20_000
+"""Allocations between young-generation collections (CPython's default is 700)."""
 
 
 def _banner(config_path: str, host: str, port: int) -> None:

@@ -91,7 +91,7 @@ def objects(overlay: str) -> list[Obj]:
 def promtool_path() -> str:
     exe = shutil.which("promtool")
     if exe is None:
-        pytest.skip("promtool not on PATH (make system-deps installs Debian's prometheus)")
+        pytest.fail("promtool not on PATH: `make system-deps` installs Debian's prometheus", pytrace=False)
     return exe
 
 

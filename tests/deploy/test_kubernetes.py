@@ -124,13 +124,27 @@ def test_example_secret_is_not_part_of_any_kustomization() -> None:
             assert "secret" not in entry.lower(), f"{path} pulls in {entry}"
 
 
-@pytest.mark.skipif(real_kustomize() is None, reason="no kustomize v5 on PATH")
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
 def test_lite_renderer_matches_real_kustomize(overlay: str) -> None:
-    """When kustomize is present, the fallback renderer must produce the very same objects."""
+    """The fallback renderer produces the very objects kustomize v5 does.
+
+    Where a kustomize v5 is on PATH it is run now, and the committed rendering under
+    tests/deploy/golden/ must also still equal it. Elsewhere (kustomize is not installable
+    from this machine's registries) the committed rendering is the reference: after editing
+    the manifests, regenerate it with `kubectl kustomize deploy/kubernetes/overlays/<overlay>`.
+    """
     directory = KUBE / "overlays" / overlay
-    real = {_key(o): o for o in render_real(directory)}
+    golden = [d for d in yaml.safe_load_all((GOLDEN / f"{overlay}.yaml").read_text(encoding="utf-8")) if d]
+    if real_kustomize() is not None:
+        real_objects = render_real(directory)
+        assert real_objects == golden, f"regenerate tests/deploy/golden/{overlay}.yaml"
+    else:
+        real_objects = golden
+    real = {_key(o): o for o in real_objects}
     lite = {_key(o): o for o in kustomize_lite.build(directory)}
-    assert lite.keys() == real.keys()
+    assert lite.keys() == real.keys(), f"stale tests/deploy/golden/{overlay}.yaml or renderer bug"
     for key, obj in real.items():
         assert json.loads(json.dumps(lite[key])) == obj, key
 
@@ -341,11 +355,9 @@ def test_network_policy_admits_only_the_monitoring_namespace(objects: list[Obj])
 
 def test_config_is_accepted_by_the_service(objects: list[Obj]) -> None:
     """The ConfigMap passes alertmedic's own config validation (secret files are absent here)."""
-    config = pytest.importorskip("app.config")
+    from app import config
+
     text = one(objects, "ConfigMap", "alertmedic-config")["data"]["config.yml"]
-    try:
-        loaded = config.parse_config(text, env={}, check_files=False)
-    except ModuleNotFoundError as exc:  # pragma: no cover - the service is written concurrently
-        pytest.skip(f"app is incomplete: {exc}")
+    loaded = config.parse_config(text, env={}, check_files=False)
     for path, file in config.secret_files(loaded.config):
         assert str(file).startswith(SECRETS_DIR + "/"), path

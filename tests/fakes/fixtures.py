@@ -54,9 +54,9 @@ async def webhook_sink() -> AsyncIterator[WebhookSink]:
 
 @pytest.fixture(scope="session")
 def smtp_tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Self-signed cert/key for ``127.0.0.1`` (made once per session; skips without openssl)."""
+    """Self-signed cert/key for ``127.0.0.1`` (made once per session; fails without openssl)."""
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is needed to make the STARTTLS test certificate")
+        pytest.fail("the openssl CLI is needed to make the STARTTLS test certificate", pytrace=False)
     return make_self_signed_cert(tmp_path_factory.mktemp("smtp-tls"))
 
 

@@ -1,7 +1,9 @@
-"""Outbox dispatcher: one lane per destination delivers its pending rows in order.
+"""Outbox dispatcher: one lane per destination delivers its pending rows in acceptance order.
 
 A lane reads its pending rows from the store, waits for the provider's rate limit, sends through
-the destination's sink and records the outcome. Failures are retried by tenacity with the
+the destination's sink and records the outcome. A lane sends one row at a time, unless its
+destination allows `max_in_flight` > 1 (webhooks), where rows of different alert groups overlap
+and each group's rows still go in order. Failures are retried by tenacity with the
 policy of app.core.retry (exponential backoff with jitter, provider `retry_after` honoured,
 permanent errors never retried, dead letter past the horizon); each retry is persisted first, so a
 restart resumes where the process stopped. Lanes are independent: one slow or dead provider only

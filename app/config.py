@@ -29,7 +29,9 @@ from pydantic import (
 )
 
 from app.core.durations import parse_duration
+from app.core.matchers import Matcher, matchers_from_legacy, parse_matchers
 from app.core.models import field_path
+from app.core.routing import Route, validate
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in YAML as an Alertmanager duration ("30s", "5m", "1h30m")."""
@@ -384,8 +386,6 @@ class RouteConfig(Strict):
     @field_validator("matchers")
     @classmethod
     def _matchers(cls, v: list[str]) -> list[str]:
-        from app.core.matchers import parse_matchers
-
         for i, text in enumerate(v):
             try:
                 parse_matchers(text)
@@ -396,8 +396,6 @@ class RouteConfig(Strict):
     @field_validator("match_re")
     @classmethod
     def _match_re(cls, v: dict[str, str]) -> dict[str, str]:
-        from app.core.matchers import matchers_from_legacy
-
         matchers_from_legacy({}, v)
         return v
 
@@ -467,22 +465,31 @@ def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def _route_problems(raw: Any, receivers: set[str]) -> list[tuple[str, str]]:
-    """Receiver references of the route tree, checked on the raw data (so every one is listed)."""
-    problems: list[tuple[str, str]] = []
+    """The route tree's cross-references (receivers exist, root rules), checked by the core's
+    `validate` on a tree built loosely from the raw data, so they are listed even when other
+    parts of the file fail validation."""
+    return validate(_loose_route(raw), receivers) if isinstance(raw, dict) else []
 
-    def walk(node: Any, path: str, root: bool) -> None:
-        if not isinstance(node, dict):
-            return
-        name = node.get("receiver")
-        if root and not name:
-            problems.append((f"{path}.receiver", "the root route must have a receiver"))
-        elif isinstance(name, str) and name not in receivers:
-            problems.append((f"{path}.receiver", f"unknown receiver {name!r}"))
-        for i, child in enumerate(node.get("routes") or []):
-            walk(child, f"{path}.routes[{i}]", False)
 
-    walk(raw, "route", True)
-    return problems
+def _loose_route(node: Any) -> Route:
+    """A `Route` with whatever of `node` has the right shape; shape errors are pydantic's to
+    report. Non-mapping children become empty nodes so the YAML indices stay right."""
+    if not isinstance(node, dict):
+        return Route(receiver=None)
+    matchers: list[Matcher] = []
+    for text in node.get("matchers") or []:
+        with contextlib.suppress(ValueError, TypeError):
+            matchers += parse_matchers(text)
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        matchers += matchers_from_legacy(node.get("match") or {}, node.get("match_re") or {})
+    receiver = node.get("receiver")
+    children = node.get("routes")
+    return Route(
+        receiver=receiver if isinstance(receiver, str) and receiver else None,
+        matchers=tuple(matchers),
+        continue_=node.get("continue") is True,
+        routes=tuple(_loose_route(c) for c in (children if isinstance(children, list) else [])),
+    )
 
 
 def _receiver_problems(raw: Any) -> tuple[set[str], list[tuple[str, str]]]:

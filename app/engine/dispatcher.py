@@ -89,17 +89,15 @@ class Dispatcher:
     async def start(self) -> None:
         """Dead-letter rows of destinations no longer configured, then start every lane."""
         for dest in await self.store.pending_destinations() - set(self.lanes):
-            rows = await self.store.next_batch(dest, limit=1_000_000)
-            for row in rows:
-                await self.store.mark_dead(
-                    row.id, reason="destination no longer configured", now=self.clock()
-                )
+            count = await self.store.mark_dead_destination(
+                dest, reason="destination no longer configured", now=self.clock()
+            )
             receiver, _, rest = dest.partition("/")
             integration = rest.split("[", 1)[0]
-            self.metrics.dead_letters.labels(receiver, integration, "unconfigured").inc(len(rows))
+            self.metrics.dead_letters.labels(receiver, integration, "unconfigured").inc(count)
             log.error(
                 "dead-lettered notifications of a removed destination",
-                extra={"destination": dest, "count": len(rows)},
+                extra={"destination": dest, "count": count},
             )
         for lane in self.lanes.values():
             lane.task = asyncio.create_task(self._run(lane), name=f"lane {lane.destination.id}")
@@ -279,21 +277,7 @@ class Dispatcher:
         except _Stopping:
             raise
         except Exception as exc:
-            reason = getattr(exc, "reason", "error")
-            why = "permanent" if isinstance(exc, PermanentError) else "retry horizon exceeded"
-            self.metrics.dead_letters.labels(*labels, reason).inc()
-            self.metrics.notifications.labels(*labels, "dead").inc()
-            self.metrics.outbox_depth.dec()
-            log.error(
-                "delivery dead-lettered",
-                extra={
-                    "destination": dest.id,
-                    "group_key": row.group_key,
-                    "reason": reason,
-                    "error": f"{why}: {exc}",
-                },
-            )
-            await self.store.mark_dead(row.id, reason=f"{why}: {exc}", now=self.clock())
+            await self._dead_letter(lane, row, exc)
             return previous
         now = self.clock()
         self.metrics.delivery_latency.labels(dest.integration).observe(max(0.0, now - row.accepted_at))
@@ -317,6 +301,24 @@ class Dispatcher:
         """Wait until every delivery record of the lane is committed."""
         while lane.marks:
             await lane.marks.popleft()
+
+    async def _dead_letter(self, lane: Lane, row: OutboxRow, exc: Exception) -> None:
+        dest = lane.destination
+        reason = getattr(exc, "reason", "error")
+        why = "permanent" if isinstance(exc, PermanentError) else "retry horizon exceeded"
+        self.metrics.dead_letters.labels(dest.receiver, dest.integration, reason).inc()
+        self.metrics.notifications.labels(dest.receiver, dest.integration, "dead").inc()
+        self.metrics.outbox_depth.dec()
+        log.error(
+            "delivery dead-lettered",
+            extra={
+                "destination": dest.id,
+                "group_key": row.group_key,
+                "reason": reason,
+                "error": f"{why}: {exc}",
+            },
+        )
+        await self.store.mark_dead(row.id, reason=f"{why}: {exc}", now=self.clock())
 
     async def _retry(
         self, lane: Lane, row: OutboxRow, delivery: Delivery, first: BaseException

@@ -312,6 +312,18 @@ class SQLiteStore:
 
         await self._submit(op)
 
+    async def mark_dead_destination(self, destination: str, *, reason: str, now: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute(
+                    "UPDATE outbox SET state = 'dead', finished_at = ?, last_error = ?"
+                    " WHERE destination = ? AND state = 'pending'",
+                    (now, reason[:2000], destination),
+                ).rowcount
+            )
+
+        return await self._submit(op)
+
     async def pending_count(self) -> int:
         def op(conn: sqlite3.Connection) -> int:
             return int(conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0])

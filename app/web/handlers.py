@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from app.core.models import WebhookMessage, field_path
+from app.metrics import Metrics
 from app.store.base import StoreUnavailable
 from app.web.state import STATE
 
@@ -26,6 +27,14 @@ def _error(
     if problems:
         body["problems"] = problems
     return web.json_response(body, status=status, headers=headers)
+
+
+def _count_alerts(metrics: Metrics, msg: WebhookMessage, outcome: str) -> None:
+    firing = sum(1 for a in msg.alerts if a.status == "firing")
+    if firing:
+        metrics.alerts.labels("firing", outcome).inc(firing)
+    if firing < len(msg.alerts):
+        metrics.alerts.labels("resolved", outcome).inc(len(msg.alerts) - firing)
 
 
 async def alertmanager_webhook(request: web.Request) -> web.Response:
@@ -60,19 +69,14 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
         result = await state.ingestor.ingest(msg)
     except StoreUnavailable as exc:
         m.labels("store_unavailable").inc()
-        for a in msg.alerts:
-            state.metrics.alerts.labels(a.status, "rejected").inc()
+        _count_alerts(state.metrics, msg, "rejected")
         log.error(
             "cannot record a webhook; asking Alertmanager to retry",
             extra={"group_key": msg.groupKey, "error": str(exc)},
         )
         return _error(503, "the store cannot take notifications now; retry", headers={"Retry-After": "5"})
     m.labels("accepted").inc()
-    firing = sum(1 for a in msg.alerts if a.status == "firing")
-    if firing:
-        state.metrics.alerts.labels("firing", "accepted").inc(firing)
-    if firing < len(msg.alerts):
-        state.metrics.alerts.labels("resolved", "accepted").inc(len(msg.alerts) - firing)
+    _count_alerts(state.metrics, msg, "accepted")
     return web.json_response(
         {"status": "accepted", "notifications": len(result.enqueued), "duplicates": len(result.duplicates)}
     )

@@ -307,3 +307,36 @@ async def test_concurrent_webhook_lane_keeps_each_groups_order(
     assert order.index(("a", "firing")) < order.index(("a", "resolved"))
     # the retrying group did not hold the others back
     assert order.index(("b", "firing")) < order.index(("a", "firing"))
+
+
+async def test_notifications_of_a_removed_destination_are_dead_lettered(
+    aiohttp_client: Any, tmp_path: Path, webhook_sink: WebhookSink
+) -> None:
+    from app.core.models import WebhookMessage
+    from app.core.plan import Destination, Planned, Router
+    from app.store.sqlite import SQLiteStore
+
+    old = SQLiteStore(tmp_path / "state.db")
+    await old.start()
+    gone = Destination("gone/webhook[0]", "gone", "webhook", True)
+    msg = WebhookMessage.model_validate(message("g", [alert("A", "f1")]))
+    [plan] = Router.from_config(
+        make_config(
+            tmp_path, [{"name": "x", "file_configs": [{"path": str(tmp_path / "i")}]}], {"receiver": "x"}
+        )
+    ).plan(msg)
+    await old.ingest([Planned(gone, plan.group)], now=0, dedup_window=60)
+    await old.close()
+
+    config = make_config(
+        tmp_path,
+        [{"name": "hook", "webhook_configs": [{"url": webhook_sink.url_for("/h")}]}],
+        {"receiver": "hook"},
+    )
+    client: Client = await aiohttp_client(create_app(config))
+    state = client.app[STATE]
+    [dead] = await state.store.dead_letters()
+    assert dead["destination"] == "gone/webhook[0]"
+    assert dead["error"] == "destination no longer configured"
+    assert await state.store.pending_count() == 0
+    assert state.metrics.dead_letters.labels("gone", "webhook", "unconfigured")._value.get() == 1

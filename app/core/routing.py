@@ -103,9 +103,11 @@ class Muted:
 
     def __str__(self) -> str:
         names = ", ".join(repr(name) for name in self.intervals)
+        intervals = "time intervals" if len(self.intervals) > 1 else "time interval"
+        where = f"{self.receiver} muted at {yaml_path(self.path)}"
         if self.reason == "mute_time_intervals":
-            return f"{self.receiver} muted at {yaml_path(self.path)} by time interval {names}"
-        return f"{self.receiver} muted at {yaml_path(self.path)}: outside its active time intervals {names}"
+            return f"{where} by {intervals} {names}"
+        return f"{where}: outside its active {intervals} {names}"
 
 
 @dataclass(frozen=True)

@@ -208,12 +208,11 @@ def parse_time_intervals(
             name = entry.get("name") if isinstance(entry, dict) else None
             if isinstance(name, str) and name in seen:
                 problems.append((f"{path}.name", f"time interval {name!r} is not unique"))
-                continue
+            found = _named(entry, path, problems)
+            if found is not None and found[0] not in seen:
+                table[found[0]] = found[1]
             if isinstance(name, str):
                 seen.add(name)
-            found = _named(entry, path, problems)
-            if found is not None:
-                table[found[0]] = found[1]
     return table, problems
 
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.core.matchers import Matcher, MatchOp, parse_matchers
-from app.core.routing import Muted, Route, Routed, match, match_at, validate
+from app.core.routing import Muted, Route, Routed, match, match_at, match_paths, route_at, validate
 from app.core.timeintervals import parse_time_intervals
 
 
@@ -139,11 +141,11 @@ def test_match_at_paths_and_messages() -> None:
     )
     routed = match_at(ROOT, {"team": "db"}, intervals=TABLE, at=MONDAY_NIGHT)
     assert [str(m) for m in routed.muted] == [
-        "db-pager muted at route.routes[2]: outside its active time intervals 'workhours'"
+        "db-pager muted at route.routes[2]: outside its active time interval 'workhours'"
     ]
     routed = match_at(ROOT, {"team": "web"}, intervals=TABLE, at=datetime(2024, 5, 31, 20, 0, tzinfo=UTC))
     assert [str(m) for m in routed.muted] == [
-        "web muted at route.routes[3] by time interval 'maintenance', 'offhours'"
+        "web muted at route.routes[3] by time intervals 'maintenance', 'offhours'"
     ]
 
 
@@ -214,3 +216,47 @@ def test_validate_root_time_intervals() -> None:
         ("route.mute_time_intervals", "the root route must not have any mute time intervals"),
         ("route.active_time_intervals", "the root route must not have any active time intervals"),
     ]
+
+
+names = st.lists(st.sampled_from(["always", "never"]), max_size=2).map(tuple)
+timed_routes: st.SearchStrategy[Route] = st.recursive(
+    st.builds(
+        Route, st.sampled_from(["r0", "r1", None]), st.just(()), st.booleans(), st.just(()), names, names
+    ),
+    lambda children: st.builds(
+        Route,
+        st.sampled_from(["r0", "r1", None]),
+        st.lists(
+            st.builds(Matcher, st.just("x"), st.sampled_from(list(MatchOp)), st.sampled_from(["a", "b"])),
+            max_size=1,
+        ).map(tuple),
+        st.booleans(),
+        st.lists(children, max_size=3).map(tuple),
+        names,
+        names,
+    ),
+    max_leaves=10,
+)
+ALWAYS_NEVER, _ = parse_time_intervals([{"name": "always", "time_intervals": [{}]}, {"name": "never"}])
+
+
+@given(timed_routes, st.sampled_from(["", "a", "b"]))
+def test_every_result_is_notified_or_muted_by_its_own_node(tree_: Route, x: str) -> None:
+    root = Route("d", routes=tree_.routes)
+    routed = match_at(root, {"x": x}, intervals=ALWAYS_NEVER, at=MONDAY_NOON)
+    # The plain walk's results, split in two, each keeping the tree order.
+    by_path = {p: r for p, r in zip(routed.paths, routed.receivers, strict=True)}
+    by_path |= {m.path: m.receiver for m in routed.muted}
+    assert sorted(by_path) == sorted(match_paths(root, {"x": x}))
+    assert [by_path[p] for p in match_paths(root, {"x": x})] == match(root, {"x": x})
+    for m in routed.muted:
+        node = route_at(root, m.path)
+        if m.reason == "active_time_intervals":
+            assert set(node.active_time_intervals) == {"never"}
+        else:
+            assert m.intervals == ("always",)
+            assert not node.active_time_intervals or "always" in node.active_time_intervals
+    for path in routed.paths:
+        node = route_at(root, path)
+        assert "always" not in node.mute_time_intervals
+        assert not node.active_time_intervals or "always" in node.active_time_intervals

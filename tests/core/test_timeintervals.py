@@ -304,7 +304,7 @@ def test_every_problem_is_listed_in_yaml_order() -> None:
             {"name": "ok", "time_intervals": [{"weekdays": ["monday"]}]},
             {"time_intervals": [{}]},
             {"name": "bad", "time_intervals": [{"weekdays": ["x", "friday:monday"]}, {"months": ["y"]}]},
-            {"name": "ok", "time_intervals": []},
+            {"name": "ok", "time_intervals": [{"years": ["x"]}]},
             "offhours",
             {"name": 7, "intervals": []},
         ],
@@ -323,11 +323,13 @@ def test_every_problem_is_listed_in_yaml_order() -> None:
             "'y' is not a month (january to december, or 1 to 12)",
         ),
         ("time_intervals[3].name", "time interval 'ok' is not unique"),
+        ("time_intervals[3].time_intervals[0].years[0]", "'x' is not a year"),
         ("time_intervals[4]", "must be a mapping with name and time_intervals"),
         ("time_intervals[5].intervals", "unknown key"),
         ("time_intervals[5].name", "must be a string"),
     ]
-    assert list(table) == ["ok"]  # the deprecated list is read first, as in Alertmanager
+    # The deprecated list is read first, as in Alertmanager; a repeated name keeps the first.
+    assert table == {"ok": ()}
     assert parse_time_intervals({"name": "x"})[1] == [
         ("time_intervals", "must be a list of named time intervals")
     ]

@@ -606,6 +606,13 @@ def test_email_body_limit_lists_fewer_alerts_and_counts_the_rest() -> None:
     assert f"… and {EMAIL_MAX_ALERTS - shown} more" in out.text
 
 
+def test_email_custom_body_over_the_limit_falls_back_to_the_default() -> None:
+    out = render_email(firing(2), text=compile_template("{{ 'x' * 2000000 }}", html=False), now=T0)
+    assert out.template_error is not None and f"body over {EMAIL_BODY_LIMIT} bytes" in out.template_error
+    assert out.text.startswith("[FIRING:2]") and out.text.count("🔥 p99 latency") == 2
+    assert len(out.text.encode()) <= EMAIL_BODY_LIMIT
+
+
 def test_control_characters_never_reach_a_message() -> None:
     alert = make_alert(
         0,

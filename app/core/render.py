@@ -199,11 +199,18 @@ def _is_http(url: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _escaped_len(url: str) -> int:
+    """Length of `url` escaped for HTML or Slack at worst (`&` -> `&amp;`, `|` -> `%7C`, ...)."""
+    return len(url) + 4 * sum(url.count(c) for c in "&<>\"'|")
+
+
 def _usable_url(url: Any) -> bool:
-    """An http(s) URL short enough to show whole, with nothing a reader could not click."""
+    """An http(s) URL short enough to show whole, also once escaped, with nothing a reader
+    could not click."""
     return (
         isinstance(url, str)
         and is_clean_line(url, URL_LIMIT)
+        and _escaped_len(url) <= URL_LIMIT
         and " " not in url
         and REPLACEMENT not in url
         and _is_http(url)
@@ -768,6 +775,8 @@ def _slack_blocks(
     if _usable_url(group.externalURL):
         context_parts.append(f"<{slack_url(group.externalURL)}|Alertmanager>")
     context_text = " · ".join(context_parts)
+    if utf16_len(context_text) > SLACK_SECTION_LIMIT:  # a long receiver name and a long URL
+        context_text = " · ".join(context_parts[:2])
     context = {"type": "context", "elements": [{"type": "mrkdwn", "text": context_text}]}
     header_text = _ellipsize(heading, SLACK_HEADER_LIMIT)
     header = {"type": "header", "text": {"type": "plain_text", "text": header_text, "emoji": True}}

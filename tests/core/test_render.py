@@ -699,3 +699,22 @@ def test_example_alerts_are_twins() -> None:
 
 def _is_http_url(value: str) -> bool:
     return urlsplit(value).scheme in ("http", "https") and bool(urlsplit(value).netloc)
+
+
+def test_a_link_whose_escaped_form_is_over_the_limit_is_left_out() -> None:
+    # 1,817 characters, but every `&` becomes `&amp;` in HTML and Slack: 3,617 once escaped.
+    url = "https://runbooks.local/?" + "a=1&" * 450
+    group = make_group([make_alert(0, annotations={"runbook_url": url})])
+    telegram = render_telegram(group, now=T0).text
+    slack = _section_texts(render_slack(group, now=T0).payload())[0]
+    assert ">runbook</a>" not in telegram and "|runbook>" not in slack
+    assert ">source</a>" in telegram and "|source>" in slack
+    assert all(len(h) <= URL_LIMIT for h in re.findall(r'href="([^"]*)"', telegram))
+
+
+def test_slack_context_line_stays_within_its_limit() -> None:
+    external = "http://alertmanager.local/" + "p" * 2000
+    group = make_group([make_alert(0)], receiver="&" * 1000, external_url=external)
+    context = _blocks(render_slack(group, now=T0).payload())[-1]
+    text = context["elements"][0]["text"]  # type: ignore[index]
+    assert utf16_len(text) <= SLACK_SECTION_LIMIT and text.startswith("1 firing, 0 resolved · receiver &amp;")

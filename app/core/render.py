@@ -13,14 +13,16 @@ Every template (the defaults in `app/templates/` and the per-receiver overrides)
     kind                "new" (a new message) or "update" (an edit of / follow-up to one)
     group_labels, common_labels, common_annotations, external_url, receiver
     title               the default title, e.g. "[FIRING:2] ModelLatencyHigh (prod)"
-    now                 the render time (a UTC datetime)
+    now                 the render time (a UTC datetime, passed in: rendering reads no clock)
 
 Each alert has `status`, `labels`, `annotations`, `startsAt`, `endsAt`, `generatorURL`,
 `fingerprint` and `name` (its alertname). Filters, besides Jinja2's own:
 
     fmt_time            datetime -> "2024-05-01 12:00:00 UTC" ("" for Go's zero time)
-    since               datetime -> how long ago, e.g. "2h 5m"
-    duration            alert -> how long it fired; also seconds or a timedelta -> "1h 5m"
+    since               datetime -> how long ago, e.g. "2h 5m" ("" when in the future)
+    duration            alert -> how long it has fired (firing) or fired (resolved), "" when
+                        the times do not say (see `alert_duration`); also seconds or a
+                        timedelta -> "1h 5m"
     summary             alert -> its summary annotation, else its alertname
     status_emoji        alert or status -> 🔥 / ✅
     status_colour       group, alert or status -> hex colour by severity
@@ -31,12 +33,16 @@ Each alert has `status`, `labels`, `annotations`, `startsAt`, `endsAt`, `generat
     slack_url           url -> safe inside a Slack `<url|text>` link
 
 HTML templates (Telegram, email HTML) are autoescaped; plain text, Slack and headers are not.
+Templates see every label, annotation and name cleaned of control characters and cut (see
+`bounded`), so no value can push a message past a provider's limit; links too long to show
+whole are left out.
 Label and annotation lookups of missing keys render as empty strings; unknown top-level names are
 rejected by `compile_template`, so a typo fails at config load rather than at 3 a.m.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,16 +56,58 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.core.models import ZERO_TIME, Alert, Group
+from app.core.sanitize import (
+    REPLACEMENT,
+    all_clean_lines,
+    all_clean_texts,
+    clean_line,
+    clean_text,
+    is_clean_line,
+)
 
 RenderKind = Literal["new", "update"]
 
 TELEGRAM_LIMIT = 4096
-"""Characters of message text after entity parsing, counted in UTF-16 code units."""
+"""Characters of message text after entity parsing, counted in UTF-16 code units (Bot API,
+sendMessage / editMessageText: "1-4096 characters after entities parsing")."""
+TELEGRAM_HTML_LIMIT = 32 * 1024
+"""UTF-8 bytes of the HTML we send (tags and link URLs included). Telegram's own bound on the
+request is the Bot API server's 1 MiB of form parameters (tdlib tdnet/td/net/HttpReader.h,
+MAX_TOTAL_PARAMETERS_LENGTH); form encoding can triple the bytes, so 32 KiB stays far below it
+while leaving room for dozens of links next to 4096 visible characters."""
 SLACK_HEADER_LIMIT = 150
+"""Block Kit header block: plain_text of at most 150 characters."""
 SLACK_SECTION_LIMIT = 3000
+"""Block Kit section (and context element) text: at most 3000 characters."""
 SLACK_BLOCK_LIMIT = 50
+"""Blocks in one message."""
+SLACK_BLOCKS_TEXT_LIMIT = 10_000
+"""Characters of text over all blocks together. Slack refuses more with `msg_blocks_too_long`
+(undocumented; a Slack engineer put it at about 12,000 characters including block containers,
+slackapi/bolt-js#2509, and #2867 saw a refusal at 11,341): 10,000 keeps a margin."""
+SLACK_TEXT_LIMIT = 4000
+"""The top-level `text` (notification fallback): chat.postMessage asks for at most 4,000
+characters and truncates past 40,000."""
+EMAIL_SUBJECT_LIMIT = 255
+"""Characters of a subject. RFC 5322 caps a header line at 998 octets (folding allows more), but
+no mail client shows more than the first hundred or so."""
+EMAIL_HEADER_LIMIT = 998
+"""RFC 5322 2.1.1: a line, here `Name: value`, is at most 998 characters."""
+EMAIL_BODY_LIMIT = 1 << 20
+"""UTF-8 bytes of each body (text and HTML); two of them, encoded, stay well under the 10 MB
+default message size limit of Postfix (`message_size_limit`) and most providers' 20-25 MB."""
 EMAIL_MAX_ALERTS = 500
 """Alerts listed in one email; the rest are counted in `more` (nobody reads further)."""
+URL_LIMIT = 2048
+"""Characters of a link we show (source, runbook, dashboard, silence). Longer links are left out,
+never cut (a cut URL is a broken one); 2048 is the de facto safe URL length (sitemaps.org,
+browsers' address bars) and fits a Slack section many times."""
+LABEL_LIMIT = 1024
+"""Characters of a label value shown (on one line, control characters replaced)."""
+ANNOTATION_LIMIT = 4096
+"""Characters of an annotation value shown (newlines and tabs kept)."""
+NAME_LIMIT = 256
+"""Characters of a label or annotation name, and of the receiver name."""
 
 SEVERITY_COLOURS = {"critical": "#E01E5A", "warning": "#ECB22E", "info": "#36C5F0"}
 RESOLVED_COLOUR = "#2EB67D"
@@ -151,16 +199,56 @@ def _is_http(url: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _escaped_len(url: str) -> int:
+    """Length of `url` escaped for HTML or Slack at worst (`&` -> `&amp;`, `|` -> `%7C`, ...)."""
+    return len(url) + 4 * sum(url.count(c) for c in "&<>\"'|")
+
+
+def _usable_url(url: Any) -> bool:
+    """An http(s) URL short enough to show whole, also once escaped, with nothing a reader
+    could not click."""
+    return (
+        isinstance(url, str)
+        and is_clean_line(url, URL_LIMIT)
+        and _escaped_len(url) <= URL_LIMIT
+        and " " not in url
+        and REPLACEMENT not in url
+        and _is_http(url)
+    )
+
+
 def _go_quote(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 
+SILENCE_PREFIX = 64
+"""Characters of an over-long label value a silence link still matches on (as a regex prefix)."""
+
+
 def silence_url(external_url: str, labels: Mapping[str, str]) -> str:
-    """Alertmanager's "new silence" page with a filter matching exactly these labels."""
-    matchers = ",".join(f"{name}={_go_quote(value)}" for name, value in sorted(labels.items()))
-    query = quote("{" + matchers + "}", safe="")
-    return f"{external_url.rstrip('/')}/#/silences/new?filter={query}"
+    """Alertmanager's "new silence" page with a filter matching exactly these labels.
+
+    When that link would be longer than URL_LIMIT, the longest values are matched by their first
+    SILENCE_PREFIX characters (`name=~"prefix.*"`, RE2-escaped) instead, one at a time, so the
+    form still opens prefilled for a label of 500 KB; "" when even that does not fit.
+    """
+    base = f"{external_url.rstrip('/')}/#/silences/new?filter="
+    names = sorted(labels)
+    parts = {name: quote(f"{name}={_go_quote(labels[name])}", safe="") for name in names}
+
+    def url() -> str:
+        return base + quote("{", safe="") + quote(",", safe="").join(parts[n] for n in names) + quote("}")
+
+    size = len(base) + 6 + 3 * max(0, len(names) - 1) + sum(len(p) for p in parts.values())
+    for name in sorted(names, key=lambda n: len(labels[n]), reverse=True):
+        if size <= URL_LIMIT or len(labels[name]) <= SILENCE_PREFIX:
+            break
+        prefix = re.escape(labels[name][:SILENCE_PREFIX]) + ".*"
+        size -= len(parts[name])
+        parts[name] = quote(f"{name}=~{_go_quote(prefix)}", safe="")
+        size += len(parts[name])
+    return url() if size <= URL_LIMIT else ""
 
 
 def humanize(delta: timedelta) -> str:
@@ -223,17 +311,27 @@ def _fmt_time(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
 def _since(ctx: Context, value: Any) -> str:
     if not isinstance(value, datetime) or value <= ZERO_TIME:
         return ""
-    now: datetime = ctx.get("now") or datetime.now(UTC)
-    return humanize(now - value)
+    now: datetime = ctx["now"]
+    return humanize(now - value) if value <= now else ""
+
+
+def alert_duration(alert: Alert, *, now: datetime) -> timedelta | None:
+    """How long a firing alert has fired until `now`, or a resolved one fired; None when the
+    times do not say (no start, a start after `now`, or an end before the start: clock skew
+    between Prometheus servers, and "lasted 1d 5h" would be a lie)."""
+    if alert.startsAt <= ZERO_TIME:
+        return None
+    end = now if alert.status == "firing" else alert.endsAt
+    if end <= ZERO_TIME or end < alert.startsAt:
+        return None
+    return end - alert.startsAt
 
 
 @pass_context
 def _duration(ctx: Context, value: Any) -> str:
     if isinstance(value, Alert):
-        end = value.endsAt
-        if value.status == "firing" or end <= value.startsAt:
-            end = ctx.get("now") or datetime.now(UTC)
-        return humanize(end - value.startsAt)
+        delta = alert_duration(value, now=ctx["now"])
+        return "" if delta is None else humanize(delta)
     if isinstance(value, timedelta):
         return humanize(value)
     if isinstance(value, int | float):
@@ -271,12 +369,18 @@ def _key_labels(alert: Any) -> list[tuple[str, str]]:
     return [(name, alert.labels[name]) for name in KEY_LABELS if alert.labels.get(name)]
 
 
+def _original(ctx: Context, alert: Alert) -> Alert:
+    """The alert as received (its labels uncut), for the silence link that must match it."""
+    originals: Mapping[int, Alert] = ctx.get("_originals") or {}
+    return originals.get(id(alert), alert)
+
+
 @pass_context
 def _silence_url(ctx: Context, alert: Any) -> str:
     external = ctx.get("external_url")
-    if not isinstance(alert, Alert) or not _is_http(external):
+    if not isinstance(alert, Alert) or not _usable_url(external):
         return ""
-    return silence_url(external, alert.labels)
+    return silence_url(external, _original(ctx, alert).labels)
 
 
 @pass_context
@@ -284,15 +388,16 @@ def _alert_links(ctx: Context, alert: Any) -> list[tuple[str, str]]:
     if not isinstance(alert, Alert):
         return []
     links = []
-    if _is_http(alert.generatorURL):
+    if _usable_url(alert.generatorURL):
         links.append(("source", alert.generatorURL))
     for key, name in (("runbook_url", "runbook"), ("dashboard_url", "dashboard")):
         url = alert.annotations.get(key)
-        if _is_http(url):
+        if _usable_url(url):
             links.append((name, str(url)))
-    external = ctx.get("external_url")
-    if alert.status == "firing" and _is_http(external):
-        links.append(("silence", silence_url(external, alert.labels)))
+    if alert.status == "firing":
+        url = _silence_url(ctx, alert)
+        if url:
+            links.append(("silence", url))
     return links
 
 
@@ -349,8 +454,86 @@ _EMAIL_TEXT = _default("email.txt.j2", html=False)
 _EMAIL_HTML = _default("email.html.j2", html=True)
 
 
+def _clean_labels(labels: Mapping[str, str]) -> dict[str, str] | None:
+    """Labels as shown (one line each, cut), or None when they are already fine."""
+    if all_clean_lines(labels.keys(), NAME_LIMIT) and all_clean_lines(labels.values(), LABEL_LIMIT):
+        return None
+    return {clean_line(k, NAME_LIMIT): clean_line(v, LABEL_LIMIT) for k, v in labels.items()}
+
+
+def _clean_annotations(annotations: Mapping[str, str]) -> dict[str, str] | None:
+    """Annotations as shown (lines kept, cut), or None when they are already fine."""
+    if all_clean_lines(annotations.keys(), NAME_LIMIT) and all_clean_texts(
+        annotations.values(), ANNOTATION_LIMIT
+    ):
+        return None
+    return {clean_line(k, NAME_LIMIT): clean_text(v, ANNOTATION_LIMIT) for k, v in annotations.items()}
+
+
+def _bounded_alert(alert: Alert) -> Alert:
+    update: dict[str, Any] = {}
+    labels = _clean_labels(alert.labels)
+    if labels is not None:
+        update["labels"] = labels
+    annotations = _clean_annotations(alert.annotations)
+    if annotations is not None:
+        update["annotations"] = annotations
+    if alert.generatorURL and not _usable_url(alert.generatorURL):
+        update["generatorURL"] = ""
+    return alert.model_copy(update=update) if update else alert
+
+
+def _all_clean(alerts: Sequence[Alert]) -> bool:
+    """True when `_bounded_alert` would change none of `alerts` (checked in a few C-speed scans;
+    a group of 10,000 alerts is rendered often)."""
+    names = [k for a in alerts for k in a.labels] + [k for a in alerts for k in a.annotations]
+    return (
+        all_clean_lines(names, NAME_LIMIT)
+        and all_clean_lines([v for a in alerts for v in a.labels.values()], LABEL_LIMIT)
+        and all_clean_texts([v for a in alerts for v in a.annotations.values()], ANNOTATION_LIMIT)
+        and all(_usable_url(url) for url in {a.generatorURL for a in alerts} if url)
+    )
+
+
+def bounded(group: Group) -> tuple[Group, dict[int, Alert]]:
+    """The group as every template sees it: each label, annotation, name and URL cleaned of
+    control characters and cut (links too long to show dropped), so no value can blow a
+    provider's limit. Also the originals of the alerts that changed, by `id()` of the copy.
+    Alerts that need nothing are not copied, and the usual case (nothing to change) costs one
+    scan over all of them at once."""
+    originals: dict[int, Alert] = {}
+    alerts: list[Alert] = []
+    if not _all_clean(group.alerts):
+        for alert in group.alerts:
+            shown = _bounded_alert(alert)
+            if shown is not alert:
+                originals[id(shown)] = alert
+            alerts.append(shown)
+    update: dict[str, Any] = {"alerts": alerts} if originals else {}
+    for field in ("groupLabels", "commonLabels"):
+        labels = _clean_labels(getattr(group, field))
+        if labels is not None:
+            update[field] = labels
+    annotations = _clean_annotations(group.commonAnnotations)
+    if annotations is not None:
+        update["commonAnnotations"] = annotations
+    if not is_clean_line(group.receiver, NAME_LIMIT):
+        update["receiver"] = clean_line(group.receiver, NAME_LIMIT)
+    if not is_clean_line(group.groupKey, URL_LIMIT):
+        update["groupKey"] = clean_line(group.groupKey, URL_LIMIT)
+    if group.externalURL and not _usable_url(group.externalURL):
+        update["externalURL"] = ""
+    return (group.model_copy(update=update) if update else group), originals
+
+
 def _context(
-    group: Group, *, kind: RenderKind, shown: Sequence[Alert], more: int, now: datetime
+    group: Group,
+    *,
+    kind: RenderKind,
+    shown: Sequence[Alert],
+    more: int,
+    now: datetime,
+    originals: Mapping[int, Alert],
 ) -> dict[str, Any]:
     return {
         "group": group,
@@ -369,6 +552,7 @@ def _context(
         "receiver": group.receiver,
         "title": default_title(group),
         "now": now,
+        "_originals": originals,
     }
 
 
@@ -437,7 +621,13 @@ class TelegramText:
 
 
 def _fit_telegram(
-    template: Template, group: Group, *, kind: RenderKind, now: datetime, limit: int
+    template: Template,
+    group: Group,
+    *,
+    kind: RenderKind,
+    now: datetime,
+    limit: int,
+    originals: Mapping[int, Alert],
 ) -> TelegramText:
     ordered = _ordered(group)
     n = len(ordered)
@@ -446,11 +636,16 @@ def _fit_telegram(
     def render(k: int) -> str:
         if k not in cache:
             more = n - k + group.truncatedAlerts
-            ctx = _context(group, kind=kind, shown=ordered[:k], more=more, now=now)
+            ctx = _context(group, kind=kind, shown=ordered[:k], more=more, now=now, originals=originals)
             cache[k] = template.render(ctx).strip()
         return cache[k]
 
-    k = _largest_fitting(n, lambda k: telegram_length(render(k)) <= limit)
+    def fits(k: int) -> bool:
+        html = render(k)
+        # The raw HTML first: cheap, and it keeps the parse below from ever seeing a huge text.
+        return len(html.encode()) <= TELEGRAM_HTML_LIMIT and telegram_length(html) <= limit
+
+    k = _largest_fitting(n, fits)
     if k is not None and (k > 0 or n == 0):
         if not telegram_plain(render(k)).strip():
             raise ValueError("the template rendered an empty message")
@@ -472,23 +667,25 @@ def render_telegram(
     *,
     kind: RenderKind = "new",
     template: Template | None = None,
-    now: datetime | None = None,
+    now: datetime,
     limit: int = TELEGRAM_LIMIT,
 ) -> TelegramText:
-    """The message for Telegram's HTML parse mode, at most `limit` visible UTF-16 units.
+    """The message for Telegram's HTML parse mode, at most `limit` visible UTF-16 units and
+    TELEGRAM_HTML_LIMIT bytes of HTML (links included). `now` is the render time.
 
     Alerts are shown firing first; the largest prefix that fits is kept and the template is told
     how many it left out (`more`). A failing or empty custom template falls back to the default.
+    Values are cut before they are escaped, so the HTML is never cut inside a tag or entity.
     """
-    now = now or datetime.now(UTC)
+    group, originals = bounded(group)
     if template is not None:
         try:
-            return _fit_telegram(template, group, kind=kind, now=now, limit=limit)
+            return _fit_telegram(template, group, kind=kind, now=now, limit=limit, originals=originals)
         except Exception as exc:  # any template failure falls back to the default
             error = _error(exc)
-        result = _fit_telegram(_TELEGRAM, group, kind=kind, now=now, limit=limit)
+        result = _fit_telegram(_TELEGRAM, group, kind=kind, now=now, limit=limit, originals=originals)
         return TelegramText(result.text, result.parse_mode, result.shown, result.more, error)
-    return _fit_telegram(_TELEGRAM, group, kind=kind, now=now, limit=limit)
+    return _fit_telegram(_TELEGRAM, group, kind=kind, now=now, limit=limit, originals=originals)
 
 
 # --- Slack ----------------------------------------------------------------------------------
@@ -550,51 +747,74 @@ class SlackMessage:
 
 
 def _slack_blocks(
-    group: Group, *, kind: RenderKind, now: datetime, title: Template | None, text: Template | None
+    group: Group,
+    *,
+    kind: RenderKind,
+    now: datetime,
+    title: Template | None,
+    text: Template | None,
+    originals: Mapping[int, Alert],
 ) -> SlackMessage:
     ordered = _ordered(group)
     n = len(ordered)
-    base = _context(group, kind=kind, shown=ordered, more=group.truncatedAlerts, now=now)
+
+    def context_for(k: int) -> dict[str, Any]:
+        more = n - k + group.truncatedAlerts
+        return _context(group, kind=kind, shown=ordered[:k], more=more, now=now, originals=originals)
+
+    base = context_for(n)
     if title is not None:
-        heading = " ".join(title.render(base).split())
+        heading = clean_line(" ".join(title.render(base).split()), SLACK_TEXT_LIMIT)
         if not heading:
             raise ValueError("the title template rendered an empty title")
     else:
-        heading = f"{_status_emoji(group)} {base['title']}"
+        heading = clean_line(f"{_status_emoji(group)} {base['title']}", SLACK_TEXT_LIMIT)
     context_parts = [f"{len(group.firing)} firing, {len(group.resolved)} resolved"]
     if group.receiver:
         context_parts.append(f"receiver {slack_escape(group.receiver)}")
-    if _is_http(group.externalURL):
+    if _usable_url(group.externalURL):
         context_parts.append(f"<{slack_url(group.externalURL)}|Alertmanager>")
-    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context_parts)}]}
-    header = {
-        "type": "header",
-        "text": {"type": "plain_text", "text": _ellipsize(heading, SLACK_HEADER_LIMIT), "emoji": True},
-    }
+    context_text = " · ".join(context_parts)
+    if utf16_len(context_text) > SLACK_SECTION_LIMIT:  # a long receiver name and a long URL
+        context_text = " · ".join(context_parts[:2])
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": context_text}]}
+    header_text = _ellipsize(heading, SLACK_HEADER_LIMIT)
+    header = {"type": "header", "text": {"type": "plain_text", "text": header_text, "emoji": True}}
     room = SLACK_BLOCK_LIMIT - 2
+    budget = SLACK_BLOCKS_TEXT_LIMIT - utf16_len(header_text) - utf16_len(context_text)
     cache: dict[int, list[str]] = {}
 
     def sections(k: int) -> list[str]:
         if k not in cache:
-            more = n - k + group.truncatedAlerts
-            ctx = _context(group, kind=kind, shown=ordered[:k], more=more, now=now)
+            ctx = context_for(k)
             if text is not None:
                 cache[k] = split_mrkdwn(text.render(ctx).strip())
             else:
                 out: list[str] = []
                 for alert in ordered[:k]:
                     out += split_mrkdwn(_SLACK_ALERT.render({**ctx, "alert": alert}).strip())
-                if more:
-                    out.append(f"… and {more} more")
+                if ctx["more"]:
+                    out.append(f"… and {ctx['more']} more")
                 cache[k] = out
         return cache[k]
 
-    k = _largest_fitting(n, lambda k: len(sections(k)) <= room)
+    def fits(k: int) -> bool:
+        chunks = sections(k)
+        return len(chunks) <= room and sum(utf16_len(c) for c in chunks) <= budget
+
+    k = _largest_fitting(n, fits)
     if k is not None and (k > 0 or n == 0):
         chosen = sections(k)
     else:
         k = min(1, n)
-        chosen = [*sections(k)[: room - 1], "… (truncated)"]
+        marker = "… (truncated)"
+        chosen, spent = [], utf16_len(marker)
+        for chunk in sections(k)[: room - 1]:
+            spent += utf16_len(chunk)
+            if spent > budget:
+                break
+            chosen.append(chunk)
+        chosen.append(marker)
     if text is not None and not chosen:
         raise ValueError("the text template rendered an empty message")
     blocks = [header, *(_section(s) for s in chosen), context]
@@ -608,22 +828,24 @@ def render_slack(
     kind: RenderKind = "new",
     title: Template | None = None,
     text: Template | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> SlackMessage:
     """A Block Kit message: a coloured attachment with a header, sections and a context line.
+    `now` is the render time.
 
     By default each alert is one section (split on line boundaries past 3000 characters); a
     custom `text` template renders the whole body, which is split into sections likewise. At
-    most 50 blocks: the alerts that do not fit are left out and counted (`more`).
+    most 50 blocks and SLACK_BLOCKS_TEXT_LIMIT characters in all: the alerts that do not fit
+    are left out and counted (`more`). The fallback `text` is at most SLACK_TEXT_LIMIT.
     """
-    now = now or datetime.now(UTC)
+    group, originals = bounded(group)
     if title is None and text is None:
-        return _slack_blocks(group, kind=kind, now=now, title=None, text=None)
+        return _slack_blocks(group, kind=kind, now=now, title=None, text=None, originals=originals)
     try:
-        return _slack_blocks(group, kind=kind, now=now, title=title, text=text)
+        return _slack_blocks(group, kind=kind, now=now, title=title, text=text, originals=originals)
     except Exception as exc:  # any template failure falls back to the default
         error = _error(exc)
-    result = _slack_blocks(group, kind=kind, now=now, title=None, text=None)
+    result = _slack_blocks(group, kind=kind, now=now, title=None, text=None, originals=originals)
     return SlackMessage(result.text, result.attachments, result.shown, result.more, error)
 
 
@@ -640,8 +862,8 @@ class EmailContent:
     template_error: str | None = None
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _one_line(text: str, limit: int) -> str:
+    return clean_line(" ".join(text.split()), limit)
 
 
 def render_email(
@@ -651,18 +873,25 @@ def render_email(
     text: Template | None = None,
     html: Template | None = None,
     headers: Mapping[str, Template] | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> EmailContent:
-    """Subject, plain-text and HTML bodies. Header values are templates too (`Subject` among
-    them, matched case-insensitively), folded onto one line so they cannot inject headers."""
-    now = now or datetime.now(UTC)
+    """Subject, plain-text and HTML bodies; `now` is the render time. Header values are
+    templates too (`Subject` among them, matched case-insensitively), folded onto one line so
+    they cannot inject headers, and cut so `Name: value` fits a 998-character line (the subject
+    to EMAIL_SUBJECT_LIMIT). Each body is at most EMAIL_BODY_LIMIT bytes: the alerts that do not
+    fit are counted in `more`; a custom body template too big even without alerts falls back
+    to the default."""
+    group, originals = bounded(group)
     ordered = _ordered(group)
-    shown = ordered[:EMAIL_MAX_ALERTS]
-    more = len(ordered) - len(shown) + group.truncatedAlerts
-    ctx = _context(group, kind=kind, shown=shown, more=more, now=now)
-    errors: list[str] = []
+    n = min(len(ordered), EMAIL_MAX_ALERTS)
 
-    def render(template: Template | None, default: Template | None, what: str) -> str:
+    def context_for(k: int) -> dict[str, Any]:
+        more = len(ordered) - k + group.truncatedAlerts
+        return _context(group, kind=kind, shown=ordered[:k], more=more, now=now, originals=originals)
+
+    def render(
+        template: Template | None, default: Template | None, what: str, ctx: dict[str, Any], errors: list[str]
+    ) -> str:
         if template is not None:
             try:
                 out = template.render(ctx).strip()
@@ -673,19 +902,48 @@ def render_email(
                 errors.append(f"{what}: {_error(exc)}")
         return default.render(ctx).strip() if default is not None else ""
 
+    cache: dict[tuple[int, bool], tuple[str, str, list[str]]] = {}
+
+    def bodies(k: int) -> tuple[str, str, list[str]]:
+        key = (k, text is None and html is None)
+        if key not in cache:
+            ctx = context_for(k)
+            errs: list[str] = []
+            cache[key] = (
+                render(text, _EMAIL_TEXT, "text", ctx, errs),
+                render(html, _EMAIL_HTML, "html", ctx, errs),
+                errs,
+            )
+        return cache[key]
+
+    def fits(k: int) -> bool:
+        body_text, body_html, _ = bodies(k)
+        return len(body_text.encode()) < EMAIL_BODY_LIMIT and len(body_html.encode()) < EMAIL_BODY_LIMIT
+
+    errors: list[str] = []
+    k = n if fits(n) else _largest_fitting(n, fits)
+    if k is None:  # a custom body is too big on its own: the defaults always fit some alerts
+        errors.append(f"body over {EMAIL_BODY_LIMIT} bytes")
+        text = html = None
+        k = _largest_fitting(n, fits) or 0
+    ctx = context_for(k)
+    body_text, body_html, body_errors = bodies(k)
+    errors += body_errors
     subject = str(ctx["title"])
     extra: dict[str, str] = {}
     for name, template in (headers or {}).items():
         if name.lower() == "subject":
-            subject = _one_line(render(template, None, "Subject")) or subject
+            subject = (
+                _one_line(render(template, None, "Subject", ctx, errors), EMAIL_SUBJECT_LIMIT) or subject
+            )
         else:
-            value = _one_line(render(template, None, name))
+            value = _one_line(render(template, None, name, ctx, errors), EMAIL_HEADER_LIMIT - len(name) - 2)
             if value:
                 extra[name] = value
     return EmailContent(
-        subject=subject,
-        text=render(text, _EMAIL_TEXT, "text") + "\n",
-        html=render(html, _EMAIL_HTML, "html") + "\n",
+        subject=_one_line(subject, EMAIL_SUBJECT_LIMIT),
+        text=body_text + "\n",
+        html=body_html + "\n",
         headers=extra,
         template_error="; ".join(errors) or None,
     )

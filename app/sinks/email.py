@@ -10,6 +10,9 @@ import asyncio
 import logging
 import socket
 import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
@@ -19,6 +22,7 @@ from jinja2 import Template
 from app.config import EmailConfig, read_secret, split_listen
 from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.render import compile_template, render_email
+from app.core.sanitize import clean_line
 from app.sinks.base import Delivery, MessageRef, RateLimit
 from app.sinks.webhook import scrub
 
@@ -114,8 +118,17 @@ class EmailSink:
 
     integration = "email"
 
-    def __init__(self, config: EmailConfig, *, send_timeout: float, implicit_tls: bool | None = None) -> None:
-        """`implicit_tls` None: implicit TLS exactly when the smarthost port is 465."""
+    def __init__(
+        self,
+        config: EmailConfig,
+        *,
+        send_timeout: float,
+        implicit_tls: bool | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`implicit_tls` None: implicit TLS exactly when the smarthost port is 465. `clock`
+        gives the render time ("firing for 17m") and the Date header, as Unix seconds."""
+        self.clock = clock
         self._config = config
         self._host, self._port = split_listen(config.smarthost)
         self._implicit = self._port == IMPLICIT_TLS_PORT if implicit_tls is None else implicit_tls
@@ -152,8 +165,14 @@ class EmailSink:
 
     def build(self, delivery: Delivery) -> tuple[EmailMessage, MessageRef]:
         """The message for a delivery and the thread reference it will leave behind."""
+        timestamp = self.clock()
         content = render_email(
-            delivery.group, kind=delivery.kind, text=self._text, html=self._html, headers=self._headers
+            delivery.group,
+            kind=delivery.kind,
+            text=self._text,
+            html=self._html,
+            headers=self._headers,
+            now=datetime.fromtimestamp(timestamp, UTC),
         )
         if content.template_error:
             log.warning(
@@ -167,7 +186,7 @@ class EmailSink:
             message["From"] = self._config.from_
             message["To"] = self._config.to
             message["Subject"] = content.subject
-            message["Date"] = formatdate(usegmt=True)
+            message["Date"] = formatdate(timestamp, usegmt=True)
             message["Message-ID"] = message_id
             references: list[str] = []
             previous = delivery.previous
@@ -184,7 +203,7 @@ class EmailSink:
                     message.replace_header(name, value)
                 else:
                     message[name] = value
-            message["X-Alertmanager-Group-Key"] = delivery.group.groupKey[:900]
+            message["X-Alertmanager-Group-Key"] = clean_line(delivery.group.groupKey, 900)
             message.set_content(content.text)
             message.add_alternative(content.html, subtype="html")
         except (ValueError, TypeError) as exc:

@@ -1,32 +1,44 @@
 """File sink: appends each notification, rendered as plain text, to a local file.
 
-For `make run` (see a notification without any account) and as a local audit trail.
+For `make run` (see a notification without any account) and as a local audit trail. The text is
+the email's plain body: values cleaned of control characters and cut; each line is capped too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import FileConfig
 from app.core.errors import RetryableError
 from app.core.render import render_email
+from app.core.sanitize import cut
 from app.sinks.base import Delivery, MessageRef, RateLimit
+
+FILE_LINE_LIMIT = 4096
+"""Characters of one line written: a reader (tail, grep, an editor) never meets a huge line."""
 
 
 class FileSink:
     integration = "file"
 
-    def __init__(self, config: FileConfig) -> None:
+    def __init__(self, config: FileConfig, *, clock: Callable[[], float] = time.time) -> None:
+        """`clock` gives the render time ("firing for 17m") as Unix seconds."""
         self.path = config.path
+        self.clock = clock
 
     def rate_limits(self) -> list[RateLimit]:
         return []
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
-        content = render_email(delivery.group, kind=delivery.kind)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        content = render_email(delivery.group, kind=delivery.kind, now=now)
         what = "update" if delivery.kind == "update" else "new message"
-        block = f"===== {delivery.destination} ({what}) =====\n{content.text}\n"
+        lines = [f"===== {delivery.destination} ({what}) =====", *content.text.split("\n")]
+        block = "\n".join(cut(line, FILE_LINE_LIMIT) for line in lines) + "\n"
         try:
             await asyncio.to_thread(_append, self.path, block)
         except OSError as exc:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -74,7 +77,16 @@ class SlackSink:
 
     integration = "slack"
 
-    def __init__(self, config: SlackConfig, *, session: aiohttp.ClientSession, send_timeout: float) -> None:
+    def __init__(
+        self,
+        config: SlackConfig,
+        *,
+        session: aiohttp.ClientSession,
+        send_timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`clock` gives the render time ("firing for 17m") as Unix seconds."""
+        self.clock = clock
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=send_timeout)
         self._title: Template | None = compile_template(config.title, html=False) if config.title else None
@@ -99,7 +111,10 @@ class SlackSink:
         return [RateLimit(f"slack:channel:{self._bucket}", 1.0, 1)]
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
-        message = render_slack(delivery.group, kind=delivery.kind, title=self._title, text=self._text)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        message = render_slack(
+            delivery.group, kind=delivery.kind, title=self._title, text=self._text, now=now
+        )
         if message.template_error:
             log.warning(
                 "%s: Slack template failed, sent the default: %s",

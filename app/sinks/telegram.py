@@ -10,8 +10,10 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 import warnings
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Template
@@ -161,8 +163,12 @@ class TelegramSink:
 
     integration = "telegram"
 
-    def __init__(self, config: TelegramConfig, *, bot: TelegramBot) -> None:
+    def __init__(
+        self, config: TelegramConfig, *, bot: TelegramBot, clock: Callable[[], float] = time.time
+    ) -> None:
+        """`clock` gives the render time ("firing for 17m") as Unix seconds."""
         self._config = config
+        self.clock = clock
         self._bot = bot
         self._chat_id: int = config.chat_id
         self._template: Template | None = (
@@ -185,7 +191,8 @@ class TelegramSink:
         return limits
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
-        text = render_telegram(delivery.group, kind=delivery.kind, template=self._template)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        text = render_telegram(delivery.group, kind=delivery.kind, template=self._template, now=now)
         if text.template_error:
             log.warning(
                 "%s: message template failed, sent the default: %s", delivery.destination, text.template_error

@@ -7,6 +7,7 @@ appears in an exception message.
 from __future__ import annotations
 
 import base64
+import io
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -18,6 +19,8 @@ from app.core.models import Group
 from app.sinks.base import Delivery, MessageRef, RateLimit
 
 USER_AGENT = "alertmedic"
+_STREAM_FROM = 1 << 20
+"""Bytes of a webhook body above which it is streamed rather than written at once."""
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -120,9 +123,12 @@ class WebhookSink:
             body = webhook_json(delivery.group, max_alerts=self._max_alerts)
         else:  # the outbox already holds the group's dump: no parse, no re-serialisation
             body = '{"version":"4",' + delivery.payload[1:]
+        data = body.encode()
+        # aiohttp writes a bytes body in one piece (and warns past 1 MiB); a stream goes in chunks.
+        payload: bytes | io.BytesIO = io.BytesIO(data) if len(data) > _STREAM_FROM else data
         try:
             async with self._session.post(
-                self._url, data=body, headers=self._headers, timeout=self._timeout
+                self._url, data=payload, headers=self._headers, timeout=self._timeout
             ) as resp:
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))

@@ -11,9 +11,11 @@ from pydantic import SecretStr
 
 from app.config import SlackConfig
 from app.core.errors import PermanentError, RetryableError
+from app.core.models import Alert
+from app.core.render import SLACK_BLOCKS_TEXT_LIMIT
 from app.sinks.slack import SlackSink
 from tests.fakes.slack import FakeSlack
-from tests.sinks.groups import delivery, firing, resolved
+from tests.sinks.groups import T0, delivery, firing, make_group, resolved
 
 SinkFactory = Callable[..., SlackSink]
 
@@ -99,9 +101,27 @@ async def test_update_of_foreign_message_posts_new(fake_slack: FakeSlack, bot_si
 
 
 async def test_many_alerts_stay_within_block_kit_limits(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:
-    await bot_sink().send(delivery(firing(150)))
+    # Small alerts, so the block count binds before the cumulative text limit.
+    alerts = [
+        Alert.model_validate(
+            {"status": "firing", "labels": {"alertname": "A"}, "startsAt": T0, "fingerprint": f"{i:x}"}
+        )
+        for i in range(150)
+    ]
+    await bot_sink().send(delivery(make_group(alerts)))
     [msg] = fake_slack.messages()
     assert msg.attachments is not None and len(msg.attachments[0]["blocks"]) == 50
+
+
+async def test_many_large_alerts_stay_within_the_cumulative_text_limit(
+    fake_slack: FakeSlack, bot_sink: SinkFactory
+) -> None:
+    await bot_sink().send(delivery(firing(150)))
+    [msg] = fake_slack.messages()
+    assert msg.attachments is not None
+    blocks = msg.attachments[0]["blocks"]
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert sum(len(t) for t in sections) <= SLACK_BLOCKS_TEXT_LIMIT and sections[-1].endswith("more")
 
 
 async def test_custom_templates(fake_slack: FakeSlack, bot_sink: SinkFactory) -> None:

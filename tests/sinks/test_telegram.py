@@ -248,9 +248,14 @@ async def test_many_alerts_fit_in_one_message(fake_telegram: FakeTelegram, make_
 
 
 async def test_huge_label_is_sent_as_plain_text(fake_telegram: FakeTelegram, make_sink: SinkFactory) -> None:
+    # Values are cut to LABEL_LIMIT each: a template showing ten of them still overflows.
     group = firing(1)
-    group = group.model_copy(update={"commonLabels": {**group.commonLabels, "namespace": "<&>" * 3000}})
-    await make_sink().send(delivery(group))
+    huge = {f"l{i}": "<&>" * 3000 for i in range(10)}
+    group = group.model_copy(
+        update={"commonLabels": {**group.commonLabels, "namespace": "<&>" * 3000, **huge}}
+    )
+    message = "{{ status | status_emoji }} <b>{{ title }}</b> {{ common_labels.values() | join(' ') }}"
+    await make_sink(message=message).send(delivery(group))
     [msg] = fake_telegram.messages(CHAT)
     assert msg.parse_mode is None and msg.visible_text.startswith("🔥 [FIRING:1]")
 

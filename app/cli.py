@@ -41,7 +41,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_routes_test(args: argparse.Namespace) -> int:
-    from app.core.plan import Router
+    from app.core.routing import match
 
     loaded = _load(args.config, check_files=False)
     if loaded is None:
@@ -53,7 +53,7 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
             print(f"invalid label {item!r}: expected name=value", file=sys.stderr)
             return 2
         labels[name] = value.strip('"')
-    receivers = Router.from_config(loaded.config).receivers_for(labels)
+    receivers = match(loaded.config.route.tree, labels)
     print(",".join(receivers))
     if args.verify_receivers is not None:
         want = [r for r in args.verify_receivers.split(",") if r]

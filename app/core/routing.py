@@ -18,6 +18,7 @@ Paths name nodes by child indexes from the root: ``()`` is the root, ``(1, 0)`` 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -150,5 +151,7 @@ def validate(root: Route, receiver_names: Iterable[str]) -> list[tuple[str, str]
         problems.append(("route.continue", "the root route cannot have continue"))
     for path, node in walk(root):
         if node.receiver and node.receiver not in names:
-            problems.append((f"{yaml_path(path)}.receiver", f"unknown receiver '{node.receiver}'"))
+            close = difflib.get_close_matches(node.receiver, sorted(names), n=1, cutoff=0.6)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            problems.append((f"{yaml_path(path)}.receiver", f"unknown receiver '{node.receiver}'{hint}"))
     return problems

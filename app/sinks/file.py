@@ -11,7 +11,7 @@ from pathlib import Path
 from app.config import FileConfig
 from app.core.errors import RetryableError
 from app.core.render import render_email
-from app.sinks.base import Delivery, MessageRef, RateLimit
+from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
 
 
 class FileSink:
@@ -41,3 +41,10 @@ def _append(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         f.write(text)
+
+
+def _build(config: FileConfig, context: BuildContext) -> FileSink:
+    return FileSink(config)
+
+
+INTEGRATION = Integration("file", FileConfig, Capabilities(edits_in_place=False, threads=False), _build)

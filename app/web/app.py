@@ -12,12 +12,11 @@ import aiohttp
 from aiohttp import web
 
 from app.config import Config
-from app.core.plan import Router
 from app.core.retry import RetryPolicy
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
 from app.metrics import Metrics
-from app.sinks.factory import build_sinks, close_sinks
+from app.sinks.registry import build, close_sinks
 from app.store import open_store
 from app.store.base import StoreUnavailable
 from app.web import handlers
@@ -42,12 +41,11 @@ def create_app(
     app.router.add_get("/metrics", handlers.metrics)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        router = Router.from_config(config)
         store = open_store(config.storage)
         await store.start()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.delivery.send_timeout))
-        sinks = build_sinks(config, session=session, send_timeout=config.delivery.send_timeout)
-        destinations = {d.id: d for ds in router.destinations.values() for d in ds}
+        built = build(config, session=session, send_timeout=config.delivery.send_timeout)
+        router, sinks, destinations = built.router, built.sinks, built.destinations
         dispatcher = Dispatcher(
             store,
             sinks,

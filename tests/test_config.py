@@ -189,6 +189,14 @@ route: {receiver: a}
     assert c.receivers[0].file_configs[0].path == Path("/tmp/x.log")
 
 
+def test_email_without_a_recipient_address_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            ISSUE_EXAMPLE.replace("to: devops@example.com", 'to: "<>, <>"'), env=ENV, check_files=False
+        )
+    assert ("receivers[2].email_configs[0].to", "no recipient address in '<>, <>'") in err.value.problems
+
+
 @pytest.mark.parametrize("content", ["", "\n", "  \n"])
 def test_empty_secret_file_is_refused_by_strict_checks(tmp_path: Path, content: str) -> None:
     (tmp_path / "token").write_text(content)

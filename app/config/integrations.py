@@ -7,6 +7,7 @@ its own module) and one line in `KINDS`; its sink registers its builder in app/s
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses
 from typing import ClassVar
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
@@ -99,6 +100,14 @@ class EmailConfig(IntegrationConfig):
     @classmethod
     def _smarthost(cls, v: str) -> str:
         split_listen(v)
+        return v
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str) -> str:
+        # Checked here, not first when the sink is built: check-config refuses what serve would.
+        if not any(addr for _, addr in getaddresses([v])):
+            raise ValueError(f"no recipient address in {v!r}")
         return v
 
     @model_validator(mode="after")

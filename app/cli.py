@@ -30,12 +30,16 @@ def _load(path: str, *, check_files: bool = True) -> Loaded | None:
         return None
 
 
+def _warn(loaded: Loaded) -> None:
+    for path, message in loaded.warnings:
+        print(f"warning: {path}: {message}", file=sys.stderr)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     loaded = _load(args.file, check_files=args.strict)
     if loaded is None:
         return 1
-    for path, message in loaded.warnings:
-        print(f"warning: {path}: {message}", file=sys.stderr)
+    _warn(loaded)
     c = loaded.config
     n = sum(1 for r in c.receivers for _ in r.integrations())
     print(f"{args.file}: OK ({len(c.receivers)} receivers, {n} integrations)")
@@ -48,6 +52,7 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     loaded = _load(args.config, check_files=False)
     if loaded is None:
         return 1
+    _warn(loaded)
     labels: dict[str, str] = {}
     for item in args.labels:
         name, sep, value = item.partition("=")

@@ -304,6 +304,46 @@ def test_routes_test_cli(tmp_path: Path) -> None:
     assert r.returncode == 1
 
 
+def test_unset_variable_warns_in_check_config_and_routes_test_but_fails_strict(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text(ISSUE_EXAMPLE)
+    env = {"PATH": "/usr/bin:/bin"}  # TELEGRAM_BOT_TOKEN unset
+    warning = "warning: receivers[0].telegram_configs[0].bot_token: environment variable TELEGRAM_BOT_TOKEN is not set"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=60, env=env
+        )
+
+    r = cli("check-config", str(f))
+    assert r.returncode == 0, r.stderr
+    assert warning in r.stderr.splitlines()
+    r = cli("routes", "test", "--config", str(f), "severity=critical")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "oncall"
+    assert warning in r.stderr.splitlines()
+    r = cli("check-config", "--strict", str(f))
+    assert r.returncode == 1
+    assert (
+        "receivers[0].telegram_configs[0].bot_token: environment variable TELEGRAM_BOT_TOKEN is not set"
+        in (r.stderr)
+    )
+
+
+def test_route_tree_is_compiled_once_and_used_as_is() -> None:
+    """The route config carries the core's tree, its matchers parsed at validation; the
+    routing tables use that very object."""
+    from app.core.matchers import parse_matchers
+    from app.sinks import registry
+
+    config = parse_config(ISSUE_EXAMPLE, env=ENV, check_files=False).config
+    tree = config.route.tree
+    assert tree.receiver == "devops-email"
+    assert list(tree.routes[0].matchers) == parse_matchers('severity="critical"')
+    assert tree.routes[0].receiver == "oncall"
+    assert registry.router(config).route is tree
+
+
 def test_load_config_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "nope.yml")

@@ -308,7 +308,8 @@ def test_unset_variable_warns_in_check_config_and_routes_test_but_fails_strict(t
     f = tmp_path / "c.yml"
     f.write_text(ISSUE_EXAMPLE)
     env = {"PATH": "/usr/bin:/bin"}  # TELEGRAM_BOT_TOKEN unset
-    warning = "warning: receivers[0].telegram_configs[0].bot_token: environment variable TELEGRAM_BOT_TOKEN is not set"
+    problem = "receivers[0].telegram_configs[0].bot_token: environment variable TELEGRAM_BOT_TOKEN is not set"
+    warning = f"warning: {problem}"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

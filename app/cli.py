@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import json
+import socket
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from app import __version__
-from app.config import ConfigError, Loaded, load_config, secret_values, split_listen
+from app.config import ConfigError, Loaded, load_config, secret_values, split_listen, sqlite_path
 
 
 def _problems(exc: ConfigError, out: TextIO) -> None:
@@ -28,12 +30,16 @@ def _load(path: str, *, check_files: bool = True) -> Loaded | None:
         return None
 
 
+def _warn(loaded: Loaded) -> None:
+    for path, message in loaded.warnings:
+        print(f"warning: {path}: {message}", file=sys.stderr)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     loaded = _load(args.file, check_files=args.strict)
     if loaded is None:
         return 1
-    for path, message in loaded.warnings:
-        print(f"warning: {path}: {message}", file=sys.stderr)
+    _warn(loaded)
     c = loaded.config
     n = sum(1 for r in c.receivers for _ in r.integrations())
     print(f"{args.file}: OK ({len(c.receivers)} receivers, {n} integrations)")
@@ -41,11 +47,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_routes_test(args: argparse.Namespace) -> int:
-    from app.core.plan import Router
+    from app.core.routing import match
 
     loaded = _load(args.config, check_files=False)
     if loaded is None:
         return 1
+    _warn(loaded)
     labels: dict[str, str] = {}
     for item in args.labels:
         name, sep, value = item.partition("=")
@@ -53,7 +60,7 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
             print(f"invalid label {item!r}: expected name=value", file=sys.stderr)
             return 2
         labels[name] = value.strip('"')
-    receivers = Router.from_config(loaded.config).receivers_for(labels)
+    receivers = match(loaded.config.route.tree, labels)
     print(",".join(receivers))
     if args.verify_receivers is not None:
         want = [r for r in args.verify_receivers.split(",") if r]
@@ -66,36 +73,92 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     return 0
 
 
+class StartupFailed(Exception):
+    """The service cannot start; the message is the one line printed."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Every failure to start is one line on stderr and exit code 1, never a traceback."""
+    try:
+        return _serve(args)
+    except StartupFailed as exc:
+        print(f"alertmedic: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     from aiohttp import web
 
     from app.logs import setup_logging
+    from app.store.base import StoreUnavailable
+    from app.store.preflight import DatabaseUnusable, check_database
     from app.web.app import create_app
 
-    loaded = _load(args.config)
-    if loaded is None:
+    try:
+        config = load_config(args.config).config
+    except ConfigError as exc:
+        # One line per problem, each naming the file and the YAML path.
+        for path, message in exc.problems:
+            print(
+                f"alertmedic: cannot start: {args.config}: {path + ': ' if path else ''}{message}",
+                file=sys.stderr,
+            )
         return 1
-    config = loaded.config
     setup_logging(level=args.log_level, secrets=secret_values(config))
+    try:
+        note = check_database(sqlite_path(config.storage.url))
+    except DatabaseUnusable as exc:
+        raise StartupFailed(str(exc)) from None
     host, port = split_listen(config.server.listen)
-    if args.banner:
-        _banner(args.config, host, port)
+    sock = _bind(host, port)  # before anything starts or is announced
     try:
         app = create_app(config)
     except (OSError, ValueError) as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 1
+        sock.close()
+        raise StartupFailed(str(exc)) from None
+    if note:
+        logging.getLogger("alertmedic").warning(note)
+    if args.banner:
+        _banner(args.config, host, port)
     app.on_startup.append(_settle_gc)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=config.server.shutdown_timeout,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            sock=sock,
+            print=None,
+            access_log=None,
+            shutdown_timeout=config.server.shutdown_timeout,
+            handle_signals=True,
+        )
+    except (StoreUnavailable, OSError, ValueError) as exc:
+        raise StartupFailed(str(exc)) from None
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or StartupFailed saying why not."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupFailed(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        hint = (
+            " (another process uses it: stop it or change server.listen)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise StartupFailed(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+    sock.setblocking(False)
+    return sock
 
 
 async def _settle_gc(app: object) -> None:

@@ -91,18 +91,122 @@ def test_every_problem_listed_with_its_yaml_path() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(text, env=ENV, check_files=False)
     problems = dict(err.value.problems)
-    assert problems["route.routes[1].receiver"] == "unknown receiver 'team-slak'"
-    assert problems["server.max_body_bytez"] == "unknown key"
+    assert problems["route.routes[1].receiver"] == "unknown receiver 'team-slak' (did you mean `team-slack`?)"
+    assert problems["server.max_body_bytez"] == "unknown key (did you mean `max_body_bytes`?)"
     assert "receivers[0].telegram_configs[0].chat_id" in problems
 
 
 def test_unset_environment_variable_is_named() -> None:
+    """An error where the config is used for real (serve, check-config --strict)..."""
     with pytest.raises(ConfigError) as err:
-        parse_config(ISSUE_EXAMPLE, env={}, check_files=False)
+        parse_config(ISSUE_EXAMPLE, env={}, check_files=True)
     assert (
         "receivers[0].telegram_configs[0].bot_token",
         "environment variable TELEGRAM_BOT_TOKEN is not set",
     ) in err.value.problems
+
+
+def test_unset_environment_variable_is_a_warning_when_checking() -> None:
+    """... and a warning, like a missing secret file, for check-config and routes test."""
+    loaded = parse_config(ISSUE_EXAMPLE, env={}, check_files=False)
+    assert (
+        "receivers[0].telegram_configs[0].bot_token",
+        "environment variable TELEGRAM_BOT_TOKEN is not set",
+    ) in loaded.warnings
+    # A secret URL from the environment, too (it is only checked when it is there).
+    text = ISSUE_EXAMPLE.replace("url: http://other-system:8080/alerts", "url: ${HOOK_URL}")
+    loaded = parse_config(text, env=ENV, check_files=False)
+    assert ("receivers[3].webhook_configs[0].url", "environment variable HOOK_URL is not set") in (
+        loaded.warnings
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, env=ENV, check_files=True)
+    assert ("receivers[3].webhook_configs[0].url", "is empty") in err.value.problems
+
+
+@pytest.mark.parametrize(
+    ("typo", "path", "message"),
+    [
+        ("max_body_bytes:", "server.max_body_bytez", "unknown key (did you mean `max_body_bytes`?)"),
+        (
+            "chat_id: -1001234567890",
+            "receivers[0].telegram_configs[0].chat_idd",
+            "unknown key (did you mean `chat_id`?)",
+        ),
+        (
+            "auth_username:",
+            "receivers[0].email_configs[0].auth_usename",
+            "unknown key (did you mean `auth_username`?)",
+        ),
+        (
+            "slack_configs:\n      - api_url",
+            "receivers[1].slak_configs",
+            "unknown key (did you mean `slack_configs`?)",
+        ),
+        ("require_tls:", "receivers[0].email_configs[0].xyzzy", "unknown key"),
+    ],
+)
+def test_unknown_keys_suggest_the_nearest_name(typo: str, path: str, message: str) -> None:
+    wrong = path.rsplit(".", 1)[1]
+    key = typo.split(":")[0]
+    text = ISSUE_EXAMPLE.replace(
+        typo.replace("\\n", "\n"), typo.replace("\\n", "\n").replace(key, wrong, 1), 1
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, env=ENV, check_files=False)
+    assert (path, message) in err.value.problems
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    """As Alertmanager: secret files, sqlite:///relative and file sink paths are relative to the
+    directory of the config file, not to the working directory."""
+    conf = tmp_path / "etc"
+    (conf / "secrets").mkdir(parents=True)
+    (conf / "secrets" / "token").write_text("s3cret\n")
+    (conf / "alertmedic.yml").write_text(
+        """
+server: {auth: {bearer_token_file: secrets/token}}
+storage: {url: "sqlite:///data/state.db"}
+receivers: [{name: a, file_configs: [{path: out/inbox.log}]}]
+route: {receiver: a}
+"""
+    )
+    loaded = load_config(conf / "alertmedic.yml")
+    c = loaded.config
+    assert c.server.auth.bearer_token_file == conf / "secrets" / "token"
+    assert c.storage.url == f"sqlite:///{conf}/data/state.db"
+    assert c.receivers[0].file_configs[0].path == conf / "out" / "inbox.log"
+    # The default database path too, and absolute paths stay as written.
+    (conf / "alertmedic.yml").write_text(
+        """
+server: {auth: {bearer_token_file: /etc/hostname}}
+receivers: [{name: a, file_configs: [{path: /tmp/x.log}]}]
+route: {receiver: a}
+"""
+    )
+    c = load_config(conf / "alertmedic.yml", check_files=False).config
+    assert c.storage.url == f"sqlite:///{conf}/data/alertmedic.db"
+    assert c.receivers[0].file_configs[0].path == Path("/tmp/x.log")
+
+
+def test_email_without_a_recipient_address_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            ISSUE_EXAMPLE.replace("to: devops@example.com", 'to: "<>, <>"'), env=ENV, check_files=False
+        )
+    assert ("receivers[2].email_configs[0].to", "no recipient address in '<>, <>'") in err.value.problems
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \n"])
+def test_empty_secret_file_is_refused_by_strict_checks(tmp_path: Path, content: str) -> None:
+    (tmp_path / "token").write_text(content)
+    text = ISSUE_EXAMPLE.replace("bot_token: ${TELEGRAM_BOT_TOKEN}", f"bot_token_file: {tmp_path}/token")
+    loaded = parse_config(text, env=ENV, check_files=False)
+    problem = ("receivers[0].telegram_configs[0].bot_token_file", f"{tmp_path}/token is empty")
+    assert problem in loaded.warnings
+    with pytest.raises(ConfigError) as err:
+        parse_config(text.replace("/etc/alertmedic/", f"{tmp_path}/"), env=ENV, check_files=True)
+    assert problem in err.value.problems
 
 
 def test_dollar_dollar_is_a_literal_dollar() -> None:
@@ -185,7 +289,7 @@ def test_check_config_cli(tmp_path: Path) -> None:
     )
     r = _cli("check-config", str(bad))
     assert r.returncode == 1
-    assert "route.routes[1].receiver: unknown receiver 'team-slak'" in r.stderr
+    assert "route.routes[1].receiver: unknown receiver 'team-slak' (did you mean `team-slack`?)" in r.stderr
     assert "server.max_body_bytez: unknown key" in r.stderr
     assert ENV["TELEGRAM_BOT_TOKEN"] not in r.stderr + r.stdout
 
@@ -200,6 +304,47 @@ def test_routes_test_cli(tmp_path: Path) -> None:
     assert r.returncode == 1
 
 
+def test_unset_variable_warns_in_check_config_and_routes_test_but_fails_strict(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text(ISSUE_EXAMPLE)
+    env = {"PATH": "/usr/bin:/bin"}  # TELEGRAM_BOT_TOKEN unset
+    problem = "receivers[0].telegram_configs[0].bot_token: environment variable TELEGRAM_BOT_TOKEN is not set"
+    warning = f"warning: {problem}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=60, env=env
+        )
+
+    r = cli("check-config", str(f))
+    assert r.returncode == 0, r.stderr
+    assert warning in r.stderr.splitlines()
+    r = cli("routes", "test", "--config", str(f), "severity=critical")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "oncall"
+    assert warning in r.stderr.splitlines()
+    r = cli("check-config", "--strict", str(f))
+    assert r.returncode == 1
+    assert (
+        "receivers[0].telegram_configs[0].bot_token: environment variable TELEGRAM_BOT_TOKEN is not set"
+        in (r.stderr)
+    )
+
+
+def test_route_tree_is_compiled_once_and_used_as_is() -> None:
+    """The route config carries the core's tree, its matchers parsed at validation; the
+    routing tables use that very object."""
+    from app.core.matchers import parse_matchers
+    from app.sinks import registry
+
+    config = parse_config(ISSUE_EXAMPLE, env=ENV, check_files=False).config
+    tree = config.route.tree
+    assert tree.receiver == "devops-email"
+    assert list(tree.routes[0].matchers) == parse_matchers('severity="critical"')
+    assert tree.routes[0].receiver == "oncall"
+    assert registry.router(config).route is tree
+
+
 def test_load_config_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "nope.yml")
@@ -210,13 +355,16 @@ def test_example_configs_are_valid() -> None:
     root = Path(__file__).resolve().parent.parent
     loaded = load_config(root / "examples" / "local.yml")
     assert loaded.config.server.listen == "127.0.0.1:9095"
+    # make run starts it from the repository root; its files land in ./data as the banner says.
+    assert loaded.config.storage.url == f"sqlite:///{root}/examples/../data/alertmedic.db"
+    assert loaded.config.receivers[0].file_configs[0].path == root / "examples/../data/inbox.log"
 
 
 @pytest.mark.parametrize("overlay", ["prod", "staging"])
 def test_deployed_config_keeps_the_watchdog_away_from_people(overlay: str) -> None:
     import yaml
 
-    from app.core.plan import Router
+    from app.sinks import registry
 
     root = Path(__file__).resolve().parent.parent
     cm = yaml.safe_load(
@@ -226,6 +374,6 @@ def test_deployed_config_keeps_the_watchdog_away_from_people(overlay: str) -> No
     rules = yaml.safe_load((root / "rules/watchdog.rules.yml").read_text())
     [watchdog] = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "Watchdog"]
     labels = {"alertname": "Watchdog", **watchdog["labels"]}
-    router = Router.from_config(config)
+    router = registry.router(config)
     [receiver] = router.receivers_for(labels)
     assert list(config.receiver(receiver).integrations()) == []

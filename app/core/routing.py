@@ -23,6 +23,7 @@ Paths name nodes by child indexes from the root: ``()`` is the root, ``(1, 0)`` 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -227,7 +228,9 @@ def validate(
             problems.append((f"route.{key}", f"the root route must not have any {key.replace('_', ' ')}"))
     for path, node in walk(root):
         if node.receiver and node.receiver not in names:
-            problems.append((f"{yaml_path(path)}.receiver", f"unknown receiver '{node.receiver}'"))
+            close = difflib.get_close_matches(node.receiver, sorted(names), n=1, cutoff=0.6)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            problems.append((f"{yaml_path(path)}.receiver", f"unknown receiver '{node.receiver}'{hint}"))
         if not path:
             continue  # the root's intervals are refused above
         for key, refs in (

@@ -1,10 +1,15 @@
-"""The Sink protocol every integration implements, and what it is handed to deliver."""
+"""The Sink protocol every integration implements, what it is handed to deliver, and the shape
+of an integration's entry in the table of integrations (app.sinks.registry)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
+import aiohttp
+
+from app.config import IntegrationConfig
 from app.core.models import Group
 
 Kind = Literal["new", "update"]
@@ -72,3 +77,40 @@ class Sink(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an integration can do, for the engine and for readers of the table."""
+
+    edits_in_place: bool
+    """An update edits the sent message (else it is a follow-up message)."""
+    threads: bool
+    """Follow-ups attach to the first message (reply, thread, In-Reply-To)."""
+    max_in_flight: int = 1
+    """Upper bound of concurrent deliveries to one destination (its config may ask for fewer)."""
+
+
+@dataclass
+class BuildContext:
+    """What builders share while the table is walked once at start-up."""
+
+    session: aiohttp.ClientSession
+    send_timeout: float
+    shared: dict[tuple[str, ...], object] = field(default_factory=dict)
+    """Objects several destinations share (one Telegram bot per token), keyed by kind first."""
+
+
+C = TypeVar("C", bound=IntegrationConfig)
+
+
+@dataclass(frozen=True)
+class Integration(Generic[C]):
+    """One row of the table of integrations: kind, config model, capabilities, builder."""
+
+    kind: str
+    config: type[C]
+    capabilities: Capabilities
+    build: Callable[[C, BuildContext], Sink]
+    """Makes the destination's Sink: reads secrets, opens no connection; ValueError/OSError
+    when it cannot."""

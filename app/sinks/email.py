@@ -19,12 +19,12 @@ from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 import aiosmtplib
 from jinja2 import Template
 
-from app.config import EmailConfig, read_secret, split_listen
+from app.config import EmailConfig, secret, split_listen
 from app.core.errors import DeliveryError, PermanentError, RetryableError
-from app.core.render import compile_template, render_email
+from app.core.render import render_email
 from app.core.sanitize import clean_line
-from app.sinks.base import Delivery, MessageRef, RateLimit
-from app.sinks.webhook import scrub
+from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
+from app.sinks.http import scrub
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +133,16 @@ class EmailSink:
         self._host, self._port = split_listen(config.smarthost)
         self._implicit = self._port == IMPLICIT_TLS_PORT if implicit_tls is None else implicit_tls
         self._timeout = send_timeout
-        self._password = read_secret(config.auth_password, config.auth_password_file)
+        self._password = secret(config, "auth_password")
         self._sender = parseaddr(config.from_)[1] or config.from_
         self._recipients = [addr for _, addr in getaddresses([config.to]) if addr]
         if not self._recipients:
             raise ValueError(f"no recipient address in {config.to!r}")
         self._domain = _domain(config.from_)
-        self._text: Template | None = compile_template(config.text, html=False) if config.text else None
-        self._html: Template | None = compile_template(config.html, html=True) if config.html else None
+        self._text: Template | None = config.text.compiled if config.text else None
+        self._html: Template | None = config.html.compiled if config.html else None
         self._headers: dict[str, Template] = {
-            name: compile_template(value, html=False)
+            name: value.compiled
             for name, value in config.headers.items()
             if name.lower() not in _RESERVED_HEADERS
         }
@@ -261,3 +261,10 @@ class EmailSink:
         finally:
             if smtp is not None and smtp.is_connected:
                 smtp.close()
+
+
+def _build(config: EmailConfig, context: BuildContext) -> EmailSink:
+    return EmailSink(config, send_timeout=context.send_timeout)
+
+
+INTEGRATION = Integration("email", EmailConfig, Capabilities(edits_in_place=False, threads=True), _build)

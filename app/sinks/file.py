@@ -16,7 +16,7 @@ from app.config import FileConfig
 from app.core.errors import RetryableError
 from app.core.render import render_email
 from app.core.sanitize import cut
-from app.sinks.base import Delivery, MessageRef, RateLimit
+from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
 
 FILE_LINE_LIMIT = 4096
 """Characters of one line written: a reader (tail, grep, an editor) never meets a huge line."""
@@ -53,3 +53,10 @@ def _append(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         f.write(text)
+
+
+def _build(config: FileConfig, context: BuildContext) -> FileSink:
+    return FileSink(config)
+
+
+INTEGRATION = Integration("file", FileConfig, Capabilities(edits_in_place=False, threads=False), _build)

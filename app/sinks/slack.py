@@ -17,11 +17,11 @@ from typing import Any
 import aiohttp
 from jinja2 import Template
 
-from app.config import SlackConfig, read_secret
+from app.config import SlackConfig, secret
 from app.core.errors import DeliveryError, PermanentError, RetryableError
-from app.core.render import compile_template, render_slack
-from app.sinks.base import Delivery, MessageRef, RateLimit
-from app.sinks.webhook import USER_AGENT, http_failure, parse_retry_after, scrub
+from app.core.render import render_slack
+from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
+from app.sinks.http import USER_AGENT, http_failure, parse_retry_after, scrub
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +89,19 @@ class SlackSink:
         self.clock = clock
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=send_timeout)
-        self._title: Template | None = compile_template(config.title, html=False) if config.title else None
-        self._text: Template | None = compile_template(config.text, html=False) if config.text else None
+        self._title: Template | None = config.title.compiled if config.title else None
+        self._text: Template | None = config.text.compiled if config.text else None
         self._token: str | None = None
         self._hook: str | None = None
         if config.uses_bot_token:
-            self._token = read_secret(config.app_token, config.app_token_file)
+            self._token = secret(config, "app_token")
             if not self._token:
                 raise ValueError("slack app_token is empty")
             self._api = str(config.app_url).rstrip("/")
             self._channel = config.channel or ""
             self._bucket = self._channel
         else:
-            self._hook = read_secret(config.api_url, config.api_url_file)
+            self._hook = secret(config, "api_url")
             if not self._hook:
                 raise ValueError("slack api_url is empty")
             self._bucket = "hook-" + hashlib.sha256(self._hook.encode()).hexdigest()[:16]
@@ -205,3 +205,10 @@ class SlackSink:
             "channel": str(data.get("channel") or body["channel"]),
             "ts": str(data.get("ts") or body.get("ts") or ""),
         }
+
+
+def _build(config: SlackConfig, context: BuildContext) -> SlackSink:
+    return SlackSink(config, session=context.session, send_timeout=context.send_timeout)
+
+
+INTEGRATION = Integration("slack", SlackConfig, Capabilities(edits_in_place=True, threads=True), _build)

@@ -33,17 +33,16 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from app.config import TelegramConfig
+from app.config import TelegramConfig, secret
 from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.render import (
     TELEGRAM_LIMIT,
     TelegramText,
-    compile_template,
     cut_utf16,
     render_telegram,
     telegram_plain,
 )
-from app.sinks.base import Delivery, MessageRef, RateLimit
+from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +170,7 @@ class TelegramSink:
         self.clock = clock
         self._bot = bot
         self._chat_id: int = config.chat_id
-        self._template: Template | None = (
-            compile_template(config.message, html=True) if config.message else None
-        )
+        self._template: Template | None = config.message.compiled if config.message else None
         bot.acquire()
 
     @property
@@ -310,3 +307,20 @@ class TelegramSink:
             server = _SERVER_ERROR.search(exc.message) is not None
             return RetryableError(message, reason="server_error" if server else "network")
         return RetryableError(message, reason="error")
+
+
+def _build(config: TelegramConfig, context: BuildContext) -> TelegramSink:
+    """Destinations with the same token and API URL share one `TelegramBot`: one connection
+    pool and one per-bot rate limit."""
+    token = secret(config, "bot_token")
+    if not token:
+        raise ValueError("telegram bot token is empty")
+    api_url = str(config.api_url).rstrip("/")
+    bot = context.shared.get(("telegram", token, api_url))
+    if not isinstance(bot, TelegramBot):
+        bot = TelegramBot(token, api_url=api_url, send_timeout=context.send_timeout)
+        context.shared[("telegram", token, api_url)] = bot
+    return TelegramSink(config, bot=bot)
+
+
+INTEGRATION = Integration("telegram", TelegramConfig, Capabilities(edits_in_place=True, threads=True), _build)

@@ -8,64 +8,19 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 
-from app.config import WebhookConfig, read_secret
-from app.core.errors import DeliveryError, PermanentError, RetryableError
+from app.config import WebhookConfig, secret
+from app.core.errors import RetryableError
 from app.core.models import Group
-from app.sinks.base import Delivery, MessageRef, RateLimit
+from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
+from app.sinks.http import USER_AGENT, http_failure, parse_retry_after, scrub
 
-USER_AGENT = "alertmedic"
 _STREAM_FROM = 1 << 20
 """Bytes of a webhook body above which it is streamed rather than written at once."""
 
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP-date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-_HTTP_REASONS = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    410: "not_found",
-    413: "too_large",
-}
-
-
-def http_failure(status: int, message: str, *, retry_after: float | None) -> DeliveryError:
-    """What a non-2xx HTTP answer means: 429 and 5xx are retried (honouring Retry-After), every
-    other status is final, with a reason word for the metrics."""
-    if status == 429:
-        return RetryableError(message, reason="rate_limited", retry_after=retry_after)
-    if status >= 500:
-        return RetryableError(message, reason="server_error", retry_after=retry_after)
-    return PermanentError(message, reason=_HTTP_REASONS.get(status, "http_error"))
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """Text with every non-empty secret replaced by `***`."""
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+__all__ = ["INTEGRATION", "WebhookSink", "parse_retry_after", "webhook_json"]
 
 
 def webhook_json(group: Group, *, max_alerts: int = 0) -> str:
@@ -92,7 +47,7 @@ class WebhookSink:
     integration = "webhook"
 
     def __init__(self, config: WebhookConfig, *, session: aiohttp.ClientSession, send_timeout: float) -> None:
-        url = read_secret(config.url, config.url_file)
+        url = secret(config, "url")
         if not url:
             raise ValueError("webhook url is empty")
         self._url = url
@@ -103,13 +58,11 @@ class WebhookSink:
         self._secrets = [url]
         http = config.http_config
         if http.authorization is not None:
-            credentials = (
-                read_secret(http.authorization.credentials, http.authorization.credentials_file) or ""
-            )
+            credentials = secret(http.authorization, "credentials") or ""
             self._headers["Authorization"] = f"{http.authorization.type} {credentials}"
             self._secrets.append(credentials)
         elif http.basic_auth is not None:
-            password = read_secret(http.basic_auth.password, http.basic_auth.password_file) or ""
+            password = secret(http.basic_auth, "password") or ""
             pair = f"{http.basic_auth.username}:{password}".encode()
             encoded = base64.b64encode(pair).decode("ascii")
             self._headers["Authorization"] = f"Basic {encoded}"
@@ -145,3 +98,12 @@ class WebhookSink:
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is shared and owned by the caller."""
+
+
+def _build(config: WebhookConfig, context: BuildContext) -> WebhookSink:
+    return WebhookSink(config, session=context.session, send_timeout=context.send_timeout)
+
+
+INTEGRATION = Integration(
+    "webhook", WebhookConfig, Capabilities(edits_in_place=False, threads=False, max_in_flight=64), _build
+)

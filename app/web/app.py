@@ -1,4 +1,9 @@
-"""The application factory: the same `create_app(config)` in production and in tests."""
+"""The application factory: the same `create_app(config)` in production and in tests.
+
+Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
+order and stopped in reverse: store, HTTP session, sinks, dispatcher (and ingestor), purger. A
+resource is cleaned up only if it started, so a failure at start-up leaves nothing open.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,14 @@ import aiohttp
 from aiohttp import web
 
 from app.config import Config
-from app.core.plan import Router
 from app.core.retry import RetryPolicy
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
 from app.metrics import Metrics
-from app.sinks.factory import build_sinks, close_sinks
+from app.sinks.registry import Built, build, close_sinks
 from app.store import open_store
 from app.store.base import StoreUnavailable
+from app.store.sqlite import SQLiteStore
 from app.web import handlers
 from app.web.auth import Credentials
 from app.web.state import STATE, State
@@ -27,6 +32,13 @@ from app.web.state import STATE, State
 log = logging.getLogger("alertmedic")
 
 PURGE_EVERY = 3600.0
+
+STORE = web.AppKey("store", SQLiteStore)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+SINKS = web.AppKey("sinks", Built)
+"""The table of integrations built: router, destinations and sinks by destination id."""
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+PURGER = web.AppKey("purger", asyncio.Task[None])
 
 
 def create_app(
@@ -41,17 +53,35 @@ def create_app(
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        router = Router.from_config(config)
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.storage)
         await store.start()
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.delivery.send_timeout))
-        sinks = build_sinks(config, session=session, send_timeout=config.delivery.send_timeout)
-        destinations = {d.id: d for ds in router.destinations.values() for d in ds}
+        app[STORE] = state.store = store
+        try:
+            yield
+        finally:
+            await store.close()
+            log.info("stopped")
+
+    async def session_ctx(app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=config.delivery.send_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            app[SESSION] = session
+            yield
+
+    async def sinks_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[SINKS] = build(config, session=app[SESSION], send_timeout=config.delivery.send_timeout)
+        try:
+            yield
+        finally:
+            await close_sinks(app[SINKS].sinks)
+
+    async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+        built = app[SINKS]
         dispatcher = Dispatcher(
-            store,
-            sinks,
-            destinations,
+            app[STORE],
+            built.sinks,
+            built.destinations,
             metrics=state.metrics,
             clock=clock,
             policy=RetryPolicy(
@@ -59,26 +89,30 @@ def create_app(
             ),
             send_timeout=config.delivery.send_timeout,
         )
-        state.store, state.dispatcher = store, dispatcher
+        app[DISPATCHER] = state.dispatcher = dispatcher
         state.ingestor = Ingestor(
-            router, store, dispatcher, state.metrics, config.delivery.dedup_window, clock
+            built.router, app[STORE], dispatcher, state.metrics, config.delivery.dedup_window, clock
         )
         await dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop(config.server.shutdown_timeout)
+
+    async def purger_ctx(app: web.Application) -> AsyncIterator[None]:
         purger = asyncio.create_task(_purge_forever(state, clock), name="purge")
-        log.info("started", extra={"listen": config.server.listen, "destinations": sorted(destinations)})
+        app[PURGER] = purger
+        log.info(
+            "started", extra={"listen": config.server.listen, "destinations": sorted(app[SINKS].destinations)}
+        )
         try:
             yield
         finally:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
-            await dispatcher.stop(config.server.shutdown_timeout)
-            await close_sinks(sinks)
-            await session.close()
-            await store.close()
-            log.info("stopped")
 
-    app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.extend([store_ctx, session_ctx, sinks_ctx, dispatcher_ctx, purger_ctx])
     return app
 
 

@@ -7,7 +7,7 @@ import binascii
 import hmac
 from dataclasses import dataclass
 
-from app.config import ServerAuth, read_secret
+from app.config import ServerAuth, secret
 
 
 @dataclass(frozen=True)
@@ -19,13 +19,13 @@ class Credentials:
 
     @classmethod
     def from_config(cls, auth: ServerAuth) -> Credentials:
-        token = read_secret(auth.bearer_token, auth.bearer_token_file)
+        token = secret(auth, "bearer_token")
         if token is not None:
             if not token:
                 raise ValueError("server.auth: the bearer token is empty")
             return cls(bearer=token.encode())
         assert auth.basic_auth is not None
-        password = read_secret(auth.basic_auth.password, auth.basic_auth.password_file) or ""
+        password = secret(auth.basic_auth, "password") or ""
         if not password:
             raise ValueError("server.auth.basic_auth: the password is empty")
         return cls(basic=(auth.basic_auth.username.encode(), password.encode()))

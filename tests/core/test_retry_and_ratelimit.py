@@ -59,16 +59,43 @@ def test_limiter_burst_and_penalty() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("100ms", 0.1), ("0", 0), (12, 12), ("2d", 172800)],
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("100ms", 0.1),
+        ("0", 0),
+        (12, 12),
+        ("2d", 172800),
+        ("1w2d3h4m5s6ms", 788645.006),
+        ("1y", 31536000),
+    ],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("bad", ["", "5", "m5", "5 m", "-1s", "1.5h"])
+@pytest.mark.parametrize("bad", ["", "5", "m5", "5 m", "-1s", "1.5h", " 5m"])
 def test_bad_durations(bad: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("1s1h", "units must go from largest to smallest, y w d h m s ms: 'h' comes after 's'"),
+        ("30m1d", "'d' comes after 'm'"),
+        ("100ms1s", "'s' comes after 'ms'"),
+        ("5m5m", "unit 'm' given twice"),
+        ("1h30m30m", "unit 'm' given twice"),
+    ],
+)
+def test_duration_units_follow_prometheus_order(bad: str, why: str) -> None:
+    """As Prometheus' ParseDuration: each unit once, largest first."""
+    with pytest.raises(ValueError, match="not a duration") as err:
+        parse_duration(bad)
+    assert why in str(err.value)
 
 
 def test_format_duration() -> None:

@@ -402,7 +402,7 @@ def test_validate() -> None:
         ),
     )
     assert validate(root, ["default", "team-slack", "pager"]) == [
-        ("route.routes[1].receiver", "unknown receiver 'team-slak'"),
+        ("route.routes[1].receiver", "unknown receiver 'team-slak' (did you mean `team-slack`?)"),
         ("route.routes[2].routes[1].receiver", "unknown receiver 'ghost'"),
     ]
     assert validate(root, {"default", "team-slack", "team-slak", "pager", "ghost"}) == []

@@ -313,14 +313,15 @@ async def test_notifications_of_a_removed_destination_are_dead_lettered(
     aiohttp_client: Any, tmp_path: Path, webhook_sink: WebhookSink
 ) -> None:
     from app.core.models import WebhookMessage
-    from app.core.plan import Destination, Planned, Router
+    from app.core.plan import Destination, Planned
+    from app.sinks.registry import router
     from app.store.sqlite import SQLiteStore
 
     old = SQLiteStore(tmp_path / "state.db")
     await old.start()
     gone = Destination("gone/webhook[0]", "gone", "webhook", True)
     msg = WebhookMessage.model_validate(message("g", [alert("A", "f1")]))
-    [plan] = Router.from_config(
+    [plan] = router(
         make_config(
             tmp_path, [{"name": "x", "file_configs": [{"path": str(tmp_path / "i")}]}], {"receiver": "x"}
         )

@@ -446,7 +446,7 @@ def test_service_down_inhibits_latency_error_and_traffic_alerts(
     suppressed = [
         _alert(alertname="ModelHighLatencyP95", severity="warning", **fraud),
         _alert(alertname="ModelHighErrorRate", severity="critical", **fraud),
-        _alert(alertname="ModelLowTraffic", severity="warning", **fraud),
+        _alert(alertname="ModelLowTraffic", severity="critical", **fraud),
         _alert(alertname="ModelTargetDown", severity="warning", pod="fraud-model-7d9f8c-aaaaa", **fraud),
     ]
     delivered = [

@@ -204,3 +204,13 @@ def test_workload_alerts_are_expected_with_namespace_and_deployment() -> None:
             assert labels.get("namespace") and labels.get("deployment"), (file_name, case)
             checked += 1
     assert checked >= len(workload)
+
+
+def test_model_low_traffic_is_critical() -> None:
+    """The seed's own rule: under 1 request/s for 5 minutes, "Model service might be down!",
+    is critical there; a service that might be down pages someone."""
+    [rule] = [r for _, _, r in ALERT_RULES if r["alert"] == "ModelLowTraffic"]
+    assert rule["expr"].strip() == "namespace_deployment:model_requests:rate5m < 1"
+    assert rule["for"] == "5m"
+    assert rule["labels"]["severity"] == "critical"
+    assert "might be down" in rule["annotations"]["summary"]

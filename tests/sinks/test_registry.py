@@ -1,4 +1,4 @@
-"""build_sinks / close_sinks: destination ids, secrets from files, one Bot per token."""
+"""The table of integrations: destinations and sinks in one walk, secrets from files, one Bot per token."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.config import KINDS, ConfigError, ReceiverConfig
 from app.sinks.email import EmailSink
-from app.sinks.factory import build_sinks, close_sinks
+from app.sinks.registry import INTEGRATIONS, build, close_sinks
 from app.sinks.slack import SlackSink
 from app.sinks.telegram import TelegramSink
 from app.sinks.webhook import WebhookSink
@@ -67,7 +68,8 @@ async def test_builds_every_integration_and_shares_bots(
         ],
         route={"receiver": "oncall"},
     )
-    sinks = build_sinks(config, session=session, send_timeout=5.0)
+    built = build(config, session=session, send_timeout=5.0)
+    sinks = built.sinks
     try:
         assert list(sinks) == [
             "oncall/telegram[0]",
@@ -79,6 +81,17 @@ async def test_builds_every_integration_and_shares_bots(
             "team.b/webhook[0]",
             "team.b/file[0]",
         ]
+        # One walk: each destination carries its receiver and kind, and sits in the router.
+        assert list(built.destinations) == list(sinks)
+        assert {(d.receiver, d.integration) for d in built.destinations.values()} == {
+            ("oncall", "telegram"),
+            ("oncall", "slack"),
+            ("oncall", "email"),
+            ("oncall", "webhook"),
+            ("team.b", "webhook"),
+            ("team.b", "file"),
+        }
+        assert [d.id for d in built.router.destinations["team.b"]] == ["team.b/webhook[0]", "team.b/file[0]"]
         assert isinstance(sinks["oncall/telegram[1]"], TelegramSink)
         assert isinstance(sinks["oncall/slack[1]"], SlackSink)
         assert isinstance(sinks["oncall/email[0]"], EmailSink)
@@ -119,19 +132,41 @@ async def test_unreadable_secret_names_the_destination(
     )
     secret.unlink()
     with pytest.raises(ValueError, match=r"^r/webhook\[0\]: No such file or directory"):
-        build_sinks(config, session=session, send_timeout=1.0)
+        build(config, session=session, send_timeout=1.0)
 
 
-async def test_bad_template_names_the_destination(tmp_path: Path, session: aiohttp.ClientSession) -> None:
-    config = make_config(
-        tmp_path,
-        receivers=[{"name": "r", "telegram_configs": [{"bot_token": "1:x", "chat_id": 1}]}],
-        route={"receiver": "r"},
+async def test_templates_are_compiled_once_at_validation(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_telegram: FakeTelegram
+) -> None:
+    """A bad template is refused when the config is loaded, naming its YAML path; a good one is
+    compiled there once and the sink renders that same compiled object."""
+    receivers = [
+        {"name": "r", "telegram_configs": [{"bot_token": "1:x", "chat_id": 1, "message": "{{ oops }}"}]}
+    ]
+    with pytest.raises(ConfigError) as err:
+        make_config(tmp_path, receivers=receivers, route={"receiver": "r"})
+    [(path, message)] = err.value.problems
+    assert path == "receivers[0].telegram_configs[0].message"
+    assert message.startswith("unknown template variable")
+    receivers[0]["telegram_configs"][0].update(
+        message="<b>{{ group.status }}</b>", bot_token=fake_telegram.token, api_url=fake_telegram.url
     )
-    # model_copy skips validation: the factory's own check, should config load not catch it.
-    receiver = config.receivers[0]
-    bad = receiver.telegram_configs[0].model_copy(update={"message": "{{ oops }}"})
-    receiver = receiver.model_copy(update={"telegram_configs": [bad]})
-    config = config.model_copy(update={"receivers": [receiver]})
-    with pytest.raises(ValueError, match=r"^r/telegram\[0\]: unknown template variable"):
-        build_sinks(config, session=session, send_timeout=1.0)
+    config = make_config(tmp_path, receivers=receivers, route={"receiver": "r"})
+    message_template = config.receivers[0].telegram_configs[0].message
+    assert message_template == "<b>{{ group.status }}</b>"
+    built = build(config, session=session, send_timeout=1.0)
+    try:
+        sink = built.sinks["r/telegram[0]"]
+        assert isinstance(sink, TelegramSink)
+        assert sink._template is message_template.compiled
+    finally:
+        await close_sinks(built.sinks)
+
+
+def test_every_config_kind_has_one_row_in_the_table() -> None:
+    """The config's kinds and the table's rows are the same set, each row with its model."""
+    assert set(INTEGRATIONS) == set(KINDS)
+    for kind, row in INTEGRATIONS.items():
+        assert row.kind == kind
+        assert row.config is KINDS[kind]
+        assert f"{kind}_configs" in ReceiverConfig.model_fields

@@ -13,6 +13,7 @@ ALLOWED = {
     "config": {"core", "config"},
     "store": {"store", "core", "config"},
     "sinks": {"sinks", "core", "config"},
+    "enrich": {"enrich", "core", "config"},
     "engine": {"engine", "store", "sinks", "core", "config", "metrics"},
     "web": {"web", "engine", "store", "sinks", "core", "config", "metrics"},
     "metrics": {"metrics"},

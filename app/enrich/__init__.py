@@ -1,0 +1,1 @@
+"""Enrichment adapters: Loki log lines and Prometheus graphs added to a notification."""

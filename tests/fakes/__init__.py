@@ -6,6 +6,7 @@ are exercised end to end. Pytest fixtures live in :mod:`tests.fakes.fixtures`.
 """
 
 from tests.fakes.base import FakeHTTPServer, Injection, RecordedRequest
+from tests.fakes.loki import FakeLoki, LogQLQuery
 from tests.fakes.slack import FakeSlack, SlackMessage, sign, signed_headers
 from tests.fakes.smtp import FakeSMTP, ReceivedMail, make_self_signed_cert
 from tests.fakes.telegram import FakeTelegram, TgMessage, parse_telegram_html
@@ -13,10 +14,12 @@ from tests.fakes.webhook import WebhookDelivery, WebhookSink
 
 __all__ = [
     "FakeHTTPServer",
+    "FakeLoki",
     "FakeSMTP",
     "FakeSlack",
     "FakeTelegram",
     "Injection",
+    "LogQLQuery",
     "ReceivedMail",
     "RecordedRequest",
     "SlackMessage",

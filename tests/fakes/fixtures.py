@@ -5,6 +5,7 @@ All are function-scoped, started before the test and stopped after it:
 * ``fake_telegram`` → :class:`FakeTelegram` (one bot: ``fake_telegram.token``)
 * ``fake_slack`` → :class:`FakeSlack` (one bot token: ``fake_slack.token``)
 * ``webhook_sink`` → :class:`WebhookSink` (no auth)
+* ``fake_loki`` → :class:`FakeLoki` (single tenant, no auth)
 * ``smtp_server`` → :class:`FakeSMTP`, plain, no AUTH
 * ``smtp_server_tls`` → :class:`FakeSMTP` with STARTTLS + required AUTH
   (``.username``/``.password``; trust ``.ca_path`` or use ``.client_tls_context()``)
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.loki import FakeLoki
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSMTP, make_self_signed_cert
 from tests.fakes.telegram import FakeTelegram
@@ -50,6 +52,13 @@ async def webhook_sink() -> AsyncIterator[WebhookSink]:
     """A started :class:`WebhookSink` accepting everything with ``200``."""
     async with WebhookSink() as sink:
         yield sink
+
+
+@pytest.fixture
+async def fake_loki() -> AsyncIterator[FakeLoki]:
+    """A started :class:`FakeLoki` (single tenant, no auth, empty)."""
+    async with FakeLoki() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")

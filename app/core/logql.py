@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from jinja2 import Template, TemplateSyntaxError, Undefined, meta
+from jinja2 import Template, TemplateError, TemplateSyntaxError, Undefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.core.models import Alert
@@ -88,10 +88,14 @@ class QueryTemplate:
         return self.render_with(alert.labels, alert.annotations)
 
     def render_with(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
-        return self.template.render(
-            labels=_Escaped({k: escape_string(v) for k, v in labels.items()}),
-            annotations=_Escaped({k: escape_string(v) for k, v in annotations.items()}),
-        ).strip()
+        """Raises ValueError when the template fails (e.g. the sandbox refuses an access)."""
+        try:
+            return self.template.render(
+                labels=_Escaped({k: escape_string(v) for k, v in labels.items()}),
+                annotations=_Escaped({k: escape_string(v) for k, v in annotations.items()}),
+            ).strip()
+        except TemplateError as exc:
+            raise ValueError(f"query template failed: {exc.message or type(exc).__name__}") from None
 
 
 def _misplaced_placeholder(source: str) -> bool:

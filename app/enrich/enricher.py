@@ -125,25 +125,33 @@ class Enricher:
     def _plan(self, group: Group, now: datetime) -> tuple[list[_LogJob], list[_GraphJob], list[str]]:
         logs: dict[str, _LogJob] = {}
         graphs: dict[str, _GraphJob] = {}
+        notes: list[str] = []
         for rule in self.settings.rules:
             for alert in matching_alerts(rule.matchers, group):
                 if rule.logs is not None:
-                    query = rule.logs.query.render(alert)
-                    start, end = loki_window(alert.startsAt, now, rule.logs.before)
-                    seen = logs.get(query)
-                    if seen is None or start < seen.start_ns:  # the earliest alert's window
-                        limit = rule.logs.limit if seen is None else seen.limit
-                        logs[query] = _LogJob(query, start, end, limit)
+                    try:
+                        query = rule.logs.query.render(alert)
+                    except ValueError as exc:
+                        notes.append(f"logs unavailable: {exc}")
+                    else:
+                        start, end = loki_window(alert.startsAt, now, rule.logs.before)
+                        seen = logs.get(query)
+                        if seen is None or start < seen.start_ns:  # the earliest alert's window
+                            limit = rule.logs.limit if seen is None else seen.limit
+                            logs[query] = _LogJob(query, start, end, limit)
                 if rule.graph is not None:
-                    expr = (
-                        rule.graph.expr.render(alert)
-                        if rule.graph.expr is not None
-                        else expr_from_generator_url(alert.generatorURL)
-                    )
+                    try:
+                        expr = (
+                            rule.graph.expr.render(alert)
+                            if rule.graph.expr is not None
+                            else expr_from_generator_url(alert.generatorURL)
+                        )
+                    except ValueError as exc:
+                        notes.append(f"graph unavailable: {exc}")
+                        continue
                     if expr and (expr not in graphs or alert.startsAt < graphs[expr].starts_at):
                         span = graphs[expr].span if expr in graphs else rule.graph.range
                         graphs[expr] = _GraphJob(expr, span, alert.startsAt, alert.name)
-        notes = []
         log_keys, skipped_logs = distinct_capped(logs, MAX_LOG_QUERIES)
         if skipped_logs:
             notes.append(f"logs: {skipped_logs} more queries not run (at most {MAX_LOG_QUERIES} per group)")

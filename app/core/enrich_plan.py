@@ -81,7 +81,7 @@ def prometheus_range(now: datetime, span: float, *, points: int = GRAPH_POINTS) 
     end = now.timestamp()
     span = max(span, 1.0)
     step = float(max(1, math.ceil(span / max(points, 1))))
-    while span / step >= MAX_POINTS:
+    while span / step > MAX_POINTS:  # Prometheus refuses (end - start) / step > 11000
         step += 1.0
     return RangeQuery(end - span, end, step)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from app.config import HTTPClientConfig, read_secret
+from app.config import HTTPClientConfig, secret
 from app.core.durations import format_duration
 from app.enrich.errors import EnrichmentError, FetchTimeout
 
@@ -29,13 +29,12 @@ def auth_headers(http_config: HTTPClientConfig, service: str) -> dict[str, str]:
     try:
         if http_config.basic_auth is not None:
             auth = http_config.basic_auth
-            password = read_secret(auth.password, auth.password_file) or ""
+            password = secret(auth, "password") or ""
             token = base64.b64encode(f"{auth.username}:{password}".encode()).decode()
             return {"Authorization": f"Basic {token}"}
         if http_config.authorization is not None:
             a = http_config.authorization
-            credentials = read_secret(a.credentials, a.credentials_file) or ""
-            return {"Authorization": f"{a.type} {credentials}"}
+            return {"Authorization": f"{a.type} {secret(a, 'credentials') or ''}"}
     except OSError as exc:
         raise EnrichmentError(f"cannot read the {service} credentials file ({exc.strerror})") from None
     return {}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from app.config import _pydantic_problems
+from app.config.problems import pydantic_problems
 from app.core.matchers import MatchOp
 from app.enrich.settings import EnrichmentSettings
 from tests.enrich.alerts import alert
@@ -46,7 +46,7 @@ def load(raw: Any) -> EnrichmentSettings:
 def problems(raw: Any) -> list[tuple[str, str]]:
     with pytest.raises(ValidationError) as info:
         load(raw)
-    return _pydantic_problems(info.value)
+    return pydantic_problems(info.value, EnrichmentSettings)
 
 
 def test_the_issue_fragment_is_accepted_as_written() -> None:
@@ -91,7 +91,8 @@ def test_defaults() -> None:
         ({"loki": {"url": "http://u:p@loki"}}, "loki.url", "credentials in http_config"),
         ({"loki": {"url": "http://loki", "timeout": "0s"}}, "loki.timeout", "more than 0s"),
         ({"loki": {"url": "http://loki", "timeout": "soon"}}, "loki.timeout", "not a duration"),
-        ({"loki": {"url": "http://loki", "tenantid": "x"}}, "loki.tenantid", "unknown key"),
+        ({"loki": {"url": "http://loki", "tenantid": "x"}}, "loki.tenantid",
+         "unknown key (did you mean `tenant_id`?)"),
         ({"prometheus": {"url": "http://p", "http_config": {"basic_auth": {"username": "u"}}}},
          "prometheus.http_config.basic_auth", "one of password, password_file is required"),
         ({"rules": [{"matchers": ['a=~"("'], "graph": {}}], "prometheus": {"url": "http://p"}},

@@ -32,7 +32,9 @@ async def start_job(
     )
     op = Operation("create", "jobs", "batch", target.namespace, name)
     try:
-        return await kube.call(op, kube.batch.create_namespaced_job, target.namespace, manifest)
+        return await kube.request(
+            op, "POST", f"/apis/batch/v1/namespaces/{target.namespace}/jobs", body=manifest
+        )
     except PermanentError as exc:
         if exc.reason != "already_exists":
             raise

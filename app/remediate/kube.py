@@ -14,11 +14,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from app.core.errors import PermanentError
 from app.remediate.errors import Operation, translate, unreachable
 from app.remediate.settings import KubernetesSettings
 
@@ -81,12 +83,39 @@ class Kube:
                 resp.release_conn()
             return body if isinstance(body, dict) else {}
 
+        return await self._run(op, run)
+
+    async def request(self, op: Operation, method: str, path: str, *, body: Obj | None = None) -> Obj:
+        """A JSON request by path, through the same client (auth, TLS, pool) but without the typed
+        models: a body is sent exactly as given. Used to create a Job from a CronJob's template,
+        which may carry fields newer than this client's models (they would be rejected client-side)."""
+        api = self._api_client
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+
+        def run() -> Obj:
+            params = api.param_serialize(
+                method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            resp = api.call_api(*params, _request_timeout=self._timeout)
+            data: bytes = resp.read()  # type: ignore[no-untyped-call]
+            if not 200 <= resp.status <= 299:
+                raise ApiException(http_resp=resp)
+            parsed = json.loads(data)
+            return parsed if isinstance(parsed, dict) else {}
+
+        return await self._run(op, run)
+
+    async def _run(self, op: Operation, run: Callable[[], Obj]) -> Obj:
         try:
             return await asyncio.to_thread(run)
         except ApiException as exc:
             raise translate(op, status=exc.status or 0, body=exc.body, headers=exc.headers) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise unreachable(op, exc) from None
+        except pydantic.ValidationError as exc:  # the client's models refused our arguments
+            raise PermanentError(
+                f"{op}: invalid request: {exc.error_count()} problem(s)", reason="invalid"
+            ) from None
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._api_client.close)

@@ -521,7 +521,7 @@ class FakeKubernetes(FakeHTTPServer):
         raise _Answer(Reply(409, status_body(409, "Conflict", message, details)))
 
     def _create_job(self, rec: RecordedRequest, ns: str) -> Reply:
-        body = rec.json
+        body = _json_body(rec)
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise _Answer(Reply(400, status_body(400, "BadRequest", "the request body is not a Job")))
         meta = body["metadata"]
@@ -558,7 +558,8 @@ class FakeKubernetes(FakeHTTPServer):
 
     def _delete_pod(self, rec: RecordedRequest, key: Key) -> Reply:
         pod = self._require(key)
-        options = rec.json if isinstance(rec.json, dict) else {}
+        options = _json_body(rec)
+        options = options if isinstance(options, dict) else {}
         want_uid = (options.get("preconditions") or {}).get("uid")
         if want_uid is not None and want_uid != pod["metadata"]["uid"]:
             message = (
@@ -590,6 +591,17 @@ class FakeKubernetes(FakeHTTPServer):
             del self.objects[key]
             if replace:
                 self.add_pod(key[1], key[2], replace=replace)
+
+
+def _json_body(rec: RecordedRequest) -> Any:
+    """The JSON body. The API server reads a body without a Content-Type as JSON (its first media
+    type); the official client sends typed creates and delete options that way."""
+    if rec.json is not None or "Content-Type" in rec.headers or not rec.body:
+        return rec.json
+    try:
+        return json.loads(rec.body)
+    except ValueError:
+        return None
 
 
 def _object(api_version: str, kind: str, namespace: str, name: str, spec: Obj) -> Obj:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pydantic
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -48,7 +49,7 @@ def client_configuration(settings: KubernetesSettings) -> client.Configuration:
             )
         else:
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError, ValueError) as exc:
+    except (ConfigException, OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
         where = settings.kubeconfig or "the in-cluster ServiceAccount"
         raise KubeConfigError(
             f"remediation.kubernetes: cannot configure a client from {where}: {exc}"

@@ -43,7 +43,9 @@ async def error_of(fn: Callable[[], Any]) -> ApiException:
     return info.value
 
 
-async def test_read_deployment_as_a_typed_model(fake_kubernetes: FakeKubernetes, api: client.ApiClient) -> None:
+async def test_read_deployment_as_a_typed_model(
+    fake_kubernetes: FakeKubernetes, api: client.ApiClient
+) -> None:
     fake_kubernetes.add_deployment("prod", "model-api", replicas=3)
     dep = await run(lambda: client.AppsV1Api(api).read_namespaced_deployment("model-api", "prod"))
     assert dep.metadata.generation == 1
@@ -82,7 +84,9 @@ async def test_rollout_is_unobserved_then_progresses_then_completes(
 
 async def test_progress_deadline_exceeded(fake_kubernetes: FakeKubernetes, api: client.ApiClient) -> None:
     fake_kubernetes.add_deployment("prod", "model-api")
-    fake_kubernetes.script_rollout("deployments", "prod", "model-api", RolloutScript(stall=True, fail_after=3))
+    fake_kubernetes.script_rollout(
+        "deployments", "prod", "model-api", RolloutScript(stall=True, fail_after=3)
+    )
     apps = client.AppsV1Api(api)
     await run(lambda: apps.patch_namespaced_deployment("model-api", "prod", {"spec": {"replicas": 4}}))
     for _ in range(3):
@@ -150,7 +154,9 @@ async def test_wrong_token_is_401(fake_kubernetes: FakeKubernetes, tmp_path: Pat
     assert err.status == 401
 
 
-async def test_job_create_conflict_and_outcome(fake_kubernetes: FakeKubernetes, api: client.ApiClient) -> None:
+async def test_job_create_conflict_and_outcome(
+    fake_kubernetes: FakeKubernetes, api: client.ApiClient
+) -> None:
     fake_kubernetes.add_cronjob("ml", "retrain")
     fake_kubernetes.script_job("failed", after=2)
     batch = client.BatchV1Api(api)
@@ -175,7 +181,9 @@ async def test_pod_delete_honours_uid_precondition_and_is_replaced(
 ) -> None:
     pod = fake_kubernetes.add_pod("prod", "db-0", replace=True, terminate_reads=1)
     core = client.CoreV1Api(api)
-    wrong = await error_of(lambda: core.delete_namespaced_pod("db-0", "prod", body={"preconditions": {"uid": "x"}}))
+    wrong = await error_of(
+        lambda: core.delete_namespaced_pod("db-0", "prod", body={"preconditions": {"uid": "x"}})
+    )
     assert wrong.status == 409
     uid = pod["metadata"]["uid"]
     await run(lambda: core.delete_namespaced_pod("db-0", "prod", body={"preconditions": {"uid": uid}}))
@@ -186,7 +194,9 @@ async def test_pod_delete_honours_uid_precondition_and_is_replaced(
     assert replaced.metadata.uid != uid
 
 
-async def test_injected_failures_carry_retry_after(fake_kubernetes: FakeKubernetes, api: client.ApiClient) -> None:
+async def test_injected_failures_carry_retry_after(
+    fake_kubernetes: FakeKubernetes, api: client.ApiClient
+) -> None:
     fake_kubernetes.add_deployment("prod", "model-api")
     fake_kubernetes.fail_next(429)
     err = await error_of(lambda: client.AppsV1Api(api).read_namespaced_deployment("model-api", "prod"))

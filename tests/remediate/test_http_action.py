@@ -28,9 +28,13 @@ def reload_call(url: str, expect: frozenset[int] = frozenset({200, 202, 204})) -
 
 async def test_calls_with_the_token_from_its_file(session: aiohttp.ClientSession, tmp_path: Path) -> None:
     (tmp_path / "token").write_text("s3cret\n", encoding="utf-8")
-    http_config = HTTPClientConfig.model_validate({"authorization": {"credentials_file": str(tmp_path / "token")}})
+    http_config = HTTPClientConfig.model_validate(
+        {"authorization": {"credentials_file": str(tmp_path / "token")}}
+    )
     async with WebhookSink(token="s3cret", status=202) as sink:
-        verdict = await call_http(session, reload_call(sink.url_for("/admin/reload")), http_config=http_config)
+        verdict = await call_http(
+            session, reload_call(sink.url_for("/admin/reload")), http_config=http_config
+        )
         assert (verdict.state, verdict.detail) == ("succeeded", "HTTP 202")
         [delivery] = sink.deliveries
         assert (delivery.method, delivery.path) == ("POST", "/admin/reload")
@@ -49,7 +53,9 @@ async def test_any_2xx_when_no_statuses_are_listed(session: aiohttp.ClientSessio
     assert verdict.state == "succeeded"
 
 
-async def test_503_with_retry_after_and_refused_connection_are_retried(session: aiohttp.ClientSession) -> None:
+async def test_503_with_retry_after_and_refused_connection_are_retried(
+    session: aiohttp.ClientSession,
+) -> None:
     async with WebhookSink() as sink:
         sink.fail_next(1, 503, retry_after=7)
         with pytest.raises(RetryableError) as info:

@@ -84,7 +84,9 @@ async def test_replayed_restart_with_the_recorded_time_starts_no_second_rollout(
 
 
 @pytest.mark.parametrize("kind", ["StatefulSet", "DaemonSet"])
-async def test_restart_statefulset_and_daemonset(fake_kubernetes: FakeKubernetes, kube: Kube, kind: str) -> None:
+async def test_restart_statefulset_and_daemonset(
+    fake_kubernetes: FakeKubernetes, kube: Kube, kind: str
+) -> None:
     target = Target(kind, "prod", "store")  # type: ignore[arg-type]
     if kind == "StatefulSet":
         fake_kubernetes.add_statefulset("prod", "store", replicas=2)
@@ -97,7 +99,9 @@ async def test_restart_statefulset_and_daemonset(fake_kubernetes: FakeKubernetes
     assert states[0] == "pending" and states[-1] == "succeeded"
 
 
-async def test_paused_deployment_is_refused_without_a_patch(fake_kubernetes: FakeKubernetes, kube: Kube) -> None:
+async def test_paused_deployment_is_refused_without_a_patch(
+    fake_kubernetes: FakeKubernetes, kube: Kube
+) -> None:
     fake_kubernetes.add_deployment("prod", "model-api", paused=True)
     with pytest.raises(ActionRefused) as info:
         await rollout_restart(kube, DEPLOY, at=AT)
@@ -113,9 +117,13 @@ async def test_stalled_rollout_stays_pending(fake_kubernetes: FakeKubernetes, ku
     assert states == ["pending"] * 8
 
 
-async def test_progress_deadline_exceeded_fails_verification(fake_kubernetes: FakeKubernetes, kube: Kube) -> None:
+async def test_progress_deadline_exceeded_fails_verification(
+    fake_kubernetes: FakeKubernetes, kube: Kube
+) -> None:
     fake_kubernetes.add_deployment("prod", "model-api")
-    fake_kubernetes.script_rollout("deployments", "prod", "model-api", RolloutScript(stall=True, fail_after=3))
+    fake_kubernetes.script_rollout(
+        "deployments", "prod", "model-api", RolloutScript(stall=True, fail_after=3)
+    )
     await rollout_restart(kube, DEPLOY, at=AT)
     await until_done(kube, DEPLOY)
     verdict = await verify_rollout(kube, DEPLOY)
@@ -126,7 +134,9 @@ async def test_progress_deadline_exceeded_fails_verification(fake_kubernetes: Fa
 # --- errors, translated in one place ---------------------------------------------------------
 
 
-async def test_forbidden_names_verb_resource_and_namespace(fake_kubernetes: FakeKubernetes, kube: Kube) -> None:
+async def test_forbidden_names_verb_resource_and_namespace(
+    fake_kubernetes: FakeKubernetes, kube: Kube
+) -> None:
     fake_kubernetes.add_deployment("prod", "model-api")
     fake_kubernetes.deny("prod")
     with pytest.raises(PermanentError) as info:
@@ -170,13 +180,15 @@ async def test_unreachable_api_server_is_retried(tmp_path: Path) -> None:
 
 def test_bad_kubeconfig_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "kc").write_text("not: [a kubeconfig", encoding="utf-8")
-    with pytest.raises(KubeConfigError, match="remediation.kubernetes: cannot configure a client"):
+    with pytest.raises(KubeConfigError, match=r"remediation\.kubernetes: cannot configure a client"):
         Kube.from_settings(KubernetesSettings(kubeconfig=tmp_path / "kc"))
     with pytest.raises(KubeConfigError, match="in-cluster ServiceAccount"):
         Kube.from_settings(KubernetesSettings())
 
 
-async def test_event_loop_keeps_running_during_a_slow_api(fake_kubernetes: FakeKubernetes, kube: Kube) -> None:
+async def test_event_loop_keeps_running_during_a_slow_api(
+    fake_kubernetes: FakeKubernetes, kube: Kube
+) -> None:
     fake_kubernetes.add_deployment("prod", "model-api")
     fake_kubernetes.hold()
     call = asyncio.create_task(verify_rollout(kube, DEPLOY))
@@ -218,7 +230,9 @@ async def test_scale_merge_patches_the_subresource_against_its_resource_version(
 # --- delete_pod ------------------------------------------------------------------------------
 
 
-async def test_delete_pod_then_gone_and_replay_is_harmless(fake_kubernetes: FakeKubernetes, kube: Kube) -> None:
+async def test_delete_pod_then_gone_and_replay_is_harmless(
+    fake_kubernetes: FakeKubernetes, kube: Kube
+) -> None:
     fake_kubernetes.add_pod("prod", "model-api-7d9-x2", terminate_reads=1)
     target = Target("Pod", "prod", "model-api-7d9-x2")
     pod = await read_pod(kube, target)
@@ -249,7 +263,9 @@ async def test_delete_pod_replaced_under_the_same_name_is_not_deleted_again(
 # --- job_from_cronjob ------------------------------------------------------------------------
 
 
-async def test_job_from_cronjob_like_kubectl_and_verified(fake_kubernetes: FakeKubernetes, kube: Kube) -> None:
+async def test_job_from_cronjob_like_kubectl_and_verified(
+    fake_kubernetes: FakeKubernetes, kube: Kube
+) -> None:
     cronjob = fake_kubernetes.add_cronjob("ml", "retrain", labels={"team": "ml"}, annotations={"owner": "ml"})
     fake_kubernetes.script_job("complete", after=2)
     target = Target("CronJob", "ml", "retrain")

@@ -35,7 +35,11 @@ def action(**over: Any) -> dict[str, Any]:
         "name": "restart",
         "matchers": ['alertname="X"'],
         "kind": "rollout_restart",
-        "target": {"kind": "Deployment", "namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+        "target": {
+            "kind": "Deployment",
+            "namespace": "{{ labels.namespace }}",
+            "name": "{{ labels.deployment }}",
+        },
     }
     return {**base, **over}
 
@@ -70,26 +74,50 @@ def test_defaults_deny_everything() -> None:
 @pytest.mark.parametrize(
     ("over", "expected"),
     [
-        ({"matchers": []}, ("actions[0].matchers", "List should have at least 1 item after validation, not 0")),
+        (
+            {"matchers": []},
+            ("actions[0].matchers", "List should have at least 1 item after validation, not 0"),
+        ),
         ({"matchers": ['alertname=~"("']}, ("actions[0].matchers[0]", "invalid regular expression")),
-        ({"target": {"kind": "Deployment", "namespace": "{{ label.ns }}", "name": "x"}},
-         ("actions[0].target.namespace", "unknown template variable(s) label")),
-        ({"target": {"kind": "Deployment", "namespace": "x", "name": "{{ labels.x"}},
-         ("actions[0].target.name", "template error on line 1")),
-        ({"target": {"namespace": "x", "name": "y"}}, ("actions[0]", "target.kind: required for kind rollout_restart")),
-        ({"kind": "scale", "replicas": "+1"}, ("actions[0]", "max_replicas: required with a relative increase")),
-        ({"kind": "scale", "replicas": "x2", "max_replicas": 3}, ("actions[0]", "replicas: replicas must be like")),
+        (
+            {"target": {"kind": "Deployment", "namespace": "{{ label.ns }}", "name": "x"}},
+            ("actions[0].target.namespace", "unknown template variable(s) label"),
+        ),
+        (
+            {"target": {"kind": "Deployment", "namespace": "x", "name": "{{ labels.x"}},
+            ("actions[0].target.name", "template error on line 1"),
+        ),
+        (
+            {"target": {"namespace": "x", "name": "y"}},
+            ("actions[0]", "target.kind: required for kind rollout_restart"),
+        ),
+        (
+            {"kind": "scale", "replicas": "+1"},
+            ("actions[0]", "max_replicas: required with a relative increase"),
+        ),
+        (
+            {"kind": "scale", "replicas": "x2", "max_replicas": 3},
+            ("actions[0]", "replicas: replicas must be like"),
+        ),
         ({"kind": "scale", "replicas": "9", "max_replicas": 3}, ("actions[0]", "replicas: 9 is outside")),
-        ({"kind": "scale", "target": {"kind": "DaemonSet", "namespace": "x", "name": "y"}, "replicas": "2"},
-         ("actions[0]", "target.kind: scale acts on Deployment, StatefulSet, not DaemonSet")),
+        (
+            {
+                "kind": "scale",
+                "target": {"kind": "DaemonSet", "namespace": "x", "name": "y"},
+                "replicas": "2",
+            },
+            ("actions[0]", "target.kind: scale acts on Deployment, StatefulSet, not DaemonSet"),
+        ),
         ({"replicas": "+1"}, ("actions[0]", "replicas: only for kind scale")),
         ({"url": "http://x"}, ("actions[0]", "url: only for kind http")),
         ({"kind": "delete_pod"}, ("actions[0]", "target.kind: not for kind delete_pod")),
         ({"approval_timeout": "5m"}, ("actions[0]", "approval_timeout: only with approval: required")),
         ({"name": "has space"}, ("actions[0].name", "must be 1-63 letters")),
         ({"cooldown": "soon"}, ("actions[0].cooldown", "not a duration")),
-        ({"target": None, "kind": "http", "url": "http://user:pw@host/x"},
-         ("actions[0]", "url: no credentials in the URL")),
+        (
+            {"target": None, "kind": "http", "url": "http://user:pw@host/x"},
+            ("actions[0]", "url: no credentials in the URL"),
+        ),
         ({"target": None, "kind": "http", "url": "ftp://host/x"}, ("actions[0]", "url: must be an http://")),
         ({"kind": "http", "url": "http://h/x"}, ("actions[0]", "target: not for kind http")),
         ({"unknown": 1}, ("actions[0].unknown", "Extra inputs are not permitted")),
@@ -114,13 +142,20 @@ def test_section_errors_name_the_key() -> None:
         "allowed_namespaces[1]",
         "namespace 'Prod_1' must be lower-case letters, digits and '-', starting and ending alphanumeric",
     ) in found
-    assert ("kubernetes", "context: needs kubeconfig (the in-cluster ServiceAccount has no contexts)") in found
+    assert (
+        "kubernetes",
+        "context: needs kubeconfig (the in-cluster ServiceAccount has no contexts)",
+    ) in found
     assert ("circuit_breaker.max_actions", "Input should be greater than or equal to 1") in found
 
 
 def test_duplicate_names_and_namespaces_are_refused() -> None:
-    assert problems({"actions": [action(), action()]}) == [("", "actions[1].name: duplicate action name 'restart'")]
-    assert problems({"allowed_namespaces": ["prod", "prod"]}) == [("allowed_namespaces", "[1]: 'prod' is listed twice")]
+    assert problems({"actions": [action(), action()]}) == [
+        ("", "actions[1].name: duplicate action name 'restart'")
+    ]
+    assert problems({"allowed_namespaces": ["prod", "prod"]}) == [
+        ("allowed_namespaces", "[1]: 'prod' is listed twice")
+    ]
 
 
 def test_once_until_resolved_can_be_turned_off_and_cooldown_zero_is_off() -> None:

@@ -9,7 +9,9 @@ from app.core.remediation.actions import ActionSpec, Policy
 from app.remediate.settings import ActionSettings
 from tests.payloads import alert
 
-POLICY = Policy(allowed_namespaces=frozenset({"prod", "staging"}), breaker_max_actions=3, breaker_within=3600.0)
+POLICY = Policy(
+    allowed_namespaces=frozenset({"prod", "staging"}), breaker_max_actions=3, breaker_within=3600.0
+)
 
 
 def restart_spec(**over: Any) -> ActionSpec:
@@ -17,7 +19,11 @@ def restart_spec(**over: Any) -> ActionSpec:
         "name": "restart-on-latency",
         "matchers": ['alertname="ModelHighLatencyP95"'],
         "kind": "rollout_restart",
-        "target": {"kind": "Deployment", "namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+        "target": {
+            "kind": "Deployment",
+            "namespace": "{{ labels.namespace }}",
+            "name": "{{ labels.deployment }}",
+        },
         "cooldown": "30m",
         **over,
     }

@@ -20,8 +20,11 @@ from app.core.remediation.refusals import GUARD_ORDER, Guard, Refusal
 from tests.core.remediation.conftest import POLICY, firing, restart_spec
 
 T0 = 1_800_000_000.0
-DONE = {"metadata": {"generation": 1}, "spec": {"replicas": 3}, "status": {
-    "observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}}
+DONE = {
+    "metadata": {"generation": 1},
+    "spec": {"replicas": 3},
+    "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3},
+}
 
 
 class SlotTable:
@@ -43,10 +46,24 @@ class SlotTable:
         return True
 
 
-def run(table: SlotTable, intent: Intent, spec: ActionSpec, holder: str, now: float,
-        policy: Policy = POLICY, live: dict | None = DONE) -> Decision:
-    decision = decide(intent, spec, policy, slots=table.read(slot_keys(intent, spec, policy)),
-                      holder=holder, now=now, live=live)
+def run(
+    table: SlotTable,
+    intent: Intent,
+    spec: ActionSpec,
+    holder: str,
+    now: float,
+    policy: Policy = POLICY,
+    live: dict | None = DONE,
+) -> Decision:
+    decision = decide(
+        intent,
+        spec,
+        policy,
+        slots=table.read(slot_keys(intent, spec, policy)),
+        holder=holder,
+        now=now,
+        live=live,
+    )
     if decision.kind != "refused":
         assert table.claim(decision.claims, holder, now)
     return decision
@@ -54,7 +71,14 @@ def run(table: SlotTable, intent: Intent, spec: ActionSpec, holder: str, now: fl
 
 def test_the_guard_order_is_fixed() -> None:
     assert [g.value for g in GUARD_ORDER] == [
-        "namespace", "target", "once_until_resolved", "cooldown", "circuit_breaker", "paused", "rolling", "replicas"
+        "namespace",
+        "target",
+        "once_until_resolved",
+        "cooldown",
+        "circuit_breaker",
+        "paused",
+        "rolling",
+        "replicas",
     ]
 
 
@@ -76,7 +100,9 @@ def test_cooldown_per_action_and_target() -> None:
     [other_target] = plan([firing("f2", deployment="ranker")], [spec], POLICY)
     assert run(table, a, spec, "j1", T0).kind == "act"
     refused = run(table, a, spec, "j2", T0 + 600)
-    assert refused.refusal == Refusal(Guard.COOLDOWN, "restart-on-latency acted on prod/model-api 10m ago (cooldown 30m)")
+    assert refused.refusal == Refusal(
+        Guard.COOLDOWN, "restart-on-latency acted on prod/model-api 10m ago (cooldown 30m)"
+    )
     assert run(table, other_target, spec, "j3", T0 + 600).kind == "act"
     assert run(table, a, spec, "j4", T0 + 1800).kind == "act"  # the cooldown has passed
 

@@ -72,8 +72,12 @@ def test_no_allowed_namespaces_refuses_every_kubernetes_action() -> None:
 
 def test_http_target_is_method_and_url_and_ignores_namespaces() -> None:
     spec = ActionSettings.model_validate(
-        {"name": "reload", "matchers": ['alertname="ModelHighLatencyP95"'], "kind": "http",
-         "url": "http://model-api.prod.svc:8000/admin/reload"}
+        {
+            "name": "reload",
+            "matchers": ['alertname="ModelHighLatencyP95"'],
+            "kind": "http",
+            "url": "http://model-api.prod.svc:8000/admin/reload",
+        }
     ).spec
     [intent] = plan([firing(namespace="elsewhere")], [spec], POLICY)
     assert intent.refusal is None
@@ -83,15 +87,24 @@ def test_http_target_is_method_and_url_and_ignores_namespaces() -> None:
 
 def test_annotations_are_available_to_targets() -> None:
     spec = ActionSettings.model_validate(
-        {"name": "retrain", "matchers": ['alertname="ModelHighLatencyP95"'], "kind": "job_from_cronjob",
-         "target": {"namespace": "{{ labels.namespace }}", "name": "{{ annotations.summary | lower | replace(' ', '-') }}"}}
+        {
+            "name": "retrain",
+            "matchers": ['alertname="ModelHighLatencyP95"'],
+            "kind": "job_from_cronjob",
+            "target": {
+                "namespace": "{{ labels.namespace }}",
+                "name": "{{ annotations.summary | lower | replace(' ', '-') }}",
+            },
+        }
     ).spec
     [intent] = plan([firing()], [spec], POLICY)
     assert intent.target == Target("CronJob", "prod", "modelhighlatencyp95-in-prod")
 
 
 def test_sandbox_refusal_at_render_time_is_a_refusal() -> None:
-    spec = restart_spec(target={"kind": "Deployment", "namespace": "prod", "name": "{{ labels.__class__.__mro__ }}"})
+    spec = restart_spec(
+        target={"kind": "Deployment", "namespace": "prod", "name": "{{ labels.__class__.__mro__ }}"}
+    )
     [intent] = plan([firing()], [spec], POLICY)
     assert intent.refusal is not None
     assert intent.refusal.guard is Guard.TARGET

@@ -64,3 +64,15 @@ def http_verdict(call: HttpCall, status: int) -> Verdict:
         return Verdict("succeeded", f"HTTP {status}")
     wanted = ", ".join(str(s) for s in sorted(call.expect_status)) or "2xx"
     return Verdict("failed", f"HTTP {status} (expected {wanted})", f"http_{status}")
+
+
+def next_verify(
+    verdict: Verdict, *, acted_at: float, now: float, timeout: float, polls: int
+) -> Verdict | float:
+    """After one read: the final verdict to report, or the seconds until the next read. Pending past
+    `timeout` (counted from the action) is a failure; the last read never overshoots the deadline."""
+    if verdict.done:
+        return verdict
+    if verify_deadline_passed(acted_at=acted_at, now=now, timeout=timeout):
+        return timed_out(verdict, timeout=timeout)
+    return min(poll_delay(polls), acted_at + timeout - now)

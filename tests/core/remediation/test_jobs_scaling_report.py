@@ -211,3 +211,16 @@ def test_permissions_per_kind() -> None:
         ("batch", "jobs", "create"),
         ("batch", "jobs", "get"),
     }
+
+
+def test_next_verify_schedules_reads_until_the_deadline() -> None:
+    from app.core.remediation.verdict import next_verify
+
+    pending = Verdict("pending", "1 of 3 new replicas updated")
+    done = Verdict("succeeded", "3/3 pods updated and available")
+    assert next_verify(done, acted_at=0, now=5, timeout=300, polls=3) is done
+    assert next_verify(pending, acted_at=0, now=5, timeout=300, polls=0) == 1.0
+    assert next_verify(pending, acted_at=0, now=5, timeout=300, polls=9) == 10.0
+    assert next_verify(pending, acted_at=0, now=296, timeout=300, polls=9) == 4.0
+    final = next_verify(pending, acted_at=0, now=300, timeout=300, polls=9)
+    assert isinstance(final, Verdict) and (final.state, final.reason) == ("failed", "timeout")

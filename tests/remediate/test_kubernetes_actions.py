@@ -185,7 +185,9 @@ def test_bad_kubeconfig_is_one_clear_error(tmp_path: Path) -> None:
         Kube.from_settings(KubernetesSettings())
 
 
-async def test_event_loop_keeps_running_during_a_slow_api(fake_kubernetes: FakeKubernetes, kube: Kube) -> None:
+async def test_event_loop_keeps_running_during_a_slow_api(
+    fake_kubernetes: FakeKubernetes, kube: Kube
+) -> None:
     fake_kubernetes.add_deployment("prod", "model-api")
     fake_kubernetes.hold()
     call = asyncio.create_task(verify_rollout(kube, DEPLOY))

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
     field_validator,
     model_validator,
@@ -72,9 +73,16 @@ def _namespace(value: str) -> str:
 
 
 Namespace = Annotated[str, AfterValidator(_namespace)]
-MatcherList = Annotated[tuple[Matcher, ...], BeforeValidator(_matcher_list)]
+MatcherList = Annotated[
+    tuple[Matcher, ...],
+    BeforeValidator(_matcher_list),
+    PlainSerializer(lambda ms: ", ".join(str(m) for m in ms), return_type=str),
+]
 """One `matchers:` item, compiled (an item may hold several comma-separated matchers)."""
-TargetPart = Annotated[TemplatePart, BeforeValidator(_template_part)]
+TargetPart = Annotated[
+    TemplatePart, BeforeValidator(_template_part), PlainSerializer(lambda p: p.source, return_type=str)
+]
+"""Dumped as its source, so a dumped section validates back to an equal one."""
 
 
 class _Compiled(Strict):

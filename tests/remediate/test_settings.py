@@ -161,3 +161,10 @@ def test_duplicate_names_and_namespaces_are_refused() -> None:
 def test_once_until_resolved_can_be_turned_off_and_cooldown_zero_is_off() -> None:
     [spec] = load({"actions": [action(once_until_resolved=False, cooldown=0)]}).specs()
     assert (spec.once_until_resolved, spec.cooldown) == (False, 0.0)
+
+
+def test_a_dumped_section_validates_back_to_an_equal_one() -> None:
+    settings = load(yaml.safe_load(FRAGMENT.read_text(encoding="utf-8"))["remediation"])
+    again = RemediationSettings.model_validate_json(settings.model_dump_json())
+    assert again == settings
+    assert again.specs()[0].target == settings.specs()[0].target

@@ -6,6 +6,7 @@ from typing import Any
 
 from app.core.models import Alert
 from app.core.remediation.actions import ActionSpec, Policy
+from app.core.remediation.guards import Claim, Slot
 from app.remediate.settings import ActionSettings
 from tests.payloads import alert
 
@@ -34,3 +35,22 @@ def firing(fingerprint: str = "f1", *, starts: str = "2026-11-24T10:00:00Z", **l
     raw = alert("ModelHighLatencyP95", fingerprint, **{"deployment": "model-api", **labels})
     raw["startsAt"] = starts
     return Alert.model_validate(raw)
+
+
+class SlotTable:
+    """The slot table as a store keeps it, with the claim rule of the guards module."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Slot] = {}
+
+    def read(self, keys: list[str]) -> dict[str, Slot]:
+        return {k: self.rows[k] for k in keys if k in self.rows}
+
+    def claim(self, claims: tuple[Claim, ...], holder: str, now: float) -> bool:
+        for c in claims:
+            row = self.rows.get(c.key)
+            if row is not None and row.holder != holder and row.expires_at > now:
+                return False
+        for c in claims:
+            self.rows[c.key] = c.slot(holder, now)
+        return True

@@ -7,9 +7,7 @@ from collections import Counter
 
 from app.core.remediation.actions import ActionSpec, Policy
 from app.core.remediation.guards import (
-    Claim,
     Decision,
-    Slot,
     decide,
     released_when,
     slot_keys,
@@ -17,7 +15,7 @@ from app.core.remediation.guards import (
 )
 from app.core.remediation.planner import Intent, plan
 from app.core.remediation.refusals import GUARD_ORDER, Guard, Refusal
-from tests.core.remediation.conftest import POLICY, firing, restart_spec
+from tests.core.remediation.conftest import POLICY, SlotTable, firing, restart_spec
 
 T0 = 1_800_000_000.0
 DONE = {
@@ -25,25 +23,6 @@ DONE = {
     "spec": {"replicas": 3},
     "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3},
 }
-
-
-class SlotTable:
-    """The slot table as a store keeps it, with the claim rule of the guards module."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, Slot] = {}
-
-    def read(self, keys: list[str]) -> dict[str, Slot]:
-        return {k: self.rows[k] for k in keys if k in self.rows}
-
-    def claim(self, claims: tuple[Claim, ...], holder: str, now: float) -> bool:
-        for c in claims:
-            row = self.rows.get(c.key)
-            if row is not None and row.holder != holder and row.expires_at > now:
-                return False
-        for c in claims:
-            self.rows[c.key] = c.slot(holder, now)
-        return True
 
 
 def run(

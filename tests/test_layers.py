@@ -19,6 +19,7 @@ ALLOWED = {
     "metrics": {"metrics"},
     "logs": {"logs"},
     "cli": {"web", "store", "core", "config", "logs", "cli"},
+    "remediate": {"remediate", "core", "config"},
 }
 IO_LIBRARIES = {
     "aiohttp",

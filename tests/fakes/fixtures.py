@@ -11,6 +11,8 @@ All are function-scoped, started before the test and stopped after it:
   (``.username``/``.password``; trust ``.ca_path`` or use ``.client_tls_context()``)
 * ``smtp_server_factory`` → ``await factory(**FakeSMTP kwargs)``; pass ``tls=True`` to get
   the session certificate filled in
+* ``fake_kubernetes`` → :class:`FakeKubernetes` (empty; seed it with ``add_*``) and
+  ``fake_kubeconfig`` → a kubeconfig file pointing the official client at it (context "fake")
 * ``smtp_tls_cert`` (session) → ``(cert_path, key_path)`` made once with ``openssl``
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.loki import FakeLoki
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSMTP, make_self_signed_cert
@@ -45,6 +48,19 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     """A started :class:`FakeSlack`."""
     async with FakeSlack() as fake:
         yield fake
+
+
+@pytest.fixture
+async def fake_kubernetes() -> AsyncIterator[FakeKubernetes]:
+    """A started :class:`FakeKubernetes` with no objects."""
+    async with FakeKubernetes() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_kubeconfig(fake_kubernetes: FakeKubernetes, tmp_path: Path) -> Path:
+    """A kubeconfig for :func:`fake_kubernetes` (bearer token, context "fake")."""
+    return fake_kubernetes.write_kubeconfig(tmp_path / "kubeconfig")
 
 
 @pytest.fixture

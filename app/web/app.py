@@ -22,6 +22,7 @@ from app.store import open_store
 from app.store.base import StoreUnavailable
 from app.web import handlers
 from app.web.auth import Credentials
+from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
 from app.web.state import STATE, State
 
 log = logging.getLogger("alertmedic")
@@ -33,7 +34,9 @@ def create_app(
     config: Config, *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
 ) -> web.Application:
     """Build the service. Resources start with the app and stop with it, in reverse order."""
-    state = State(config, metrics or Metrics(), Credentials.from_config(config.server.auth))
+    state = State(
+        config, metrics or Metrics(), Credentials.from_config(config.server.auth), RefusalLog(clock)
+    )
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
     app.router.add_post("/webhook/alertmanager", handlers.alertmanager_webhook)
@@ -65,13 +68,16 @@ def create_app(
         )
         await dispatcher.start()
         purger = asyncio.create_task(_purge_forever(state, clock), name="purge")
+        reporter = asyncio.create_task(_report_refusals_forever(state), name="refusal-counts")
         log.info("started", extra={"listen": config.server.listen, "destinations": sorted(destinations)})
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in (purger, reporter):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            state.refusals.report_due(final=True)
             await dispatcher.stop(config.server.shutdown_timeout)
             await close_sinks(sinks)
             await session.close()
@@ -91,3 +97,10 @@ async def _purge_forever(state: State, clock: Callable[[], float]) -> None:
         except StoreUnavailable as exc:
             log.error("purge failed", extra={"error": str(exc)})
         await asyncio.sleep(PURGE_EVERY)
+
+
+async def _report_refusals_forever(state: State) -> None:
+    """Counts of refusals not logged one by one also reach the log when no request comes."""
+    while True:
+        await asyncio.sleep(SUMMARY_INTERVAL)
+        state.refusals.report_due()

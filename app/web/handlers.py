@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from app.core.models import WebhookMessage, field_path
 from app.metrics import Metrics
 from app.store.base import StoreUnavailable
+from app.web.refusals import cut
 from app.web.state import STATE
 
 log = logging.getLogger("alertmedic.web")
@@ -37,34 +38,75 @@ def _count_alerts(metrics: Metrics, msg: WebhookMessage, outcome: str) -> None:
         metrics.alerts.labels("resolved", outcome).inc(len(msg.alerts) - firing)
 
 
+async def _read_body(request: web.Request, limit: int) -> bytearray | None:
+    """The body, or None as soon as it exceeds `limit` bytes.
+
+    One buffer that the handler drops once the message is parsed: `request.read()` would make a
+    second copy and keep it cached for the life of the request (a 33 MB group is 66 MB more).
+    """
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     state = request.app[STATE]
     m = state.metrics.webhooks
-    if not state.credentials.check(request.headers.get("Authorization")):
+    refusals = state.refusals
+    refusals.report_due()
+    header = request.headers.get("Authorization")
+    if not state.credentials.check(header):
         m.labels("unauthorized").inc()
+        scheme, reason = state.credentials.refusal_reason(header)
+        refusals.refused("unauthorized", request.remote, reason, status=401, scheme=scheme)
         return _error(
             401, "missing or invalid credentials", headers={"WWW-Authenticate": 'Bearer realm="alertmedic"'}
         )
     limit = state.config.server.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    declared = request.content_length
+    body = None if declared is not None and declared > limit else await _read_body(request, limit)
+    if body is None:
         m.labels("too_large").inc()
+        refusals.refused(
+            "too_large",
+            request.remote,
+            f"the body is larger than server.max_body_bytes ({limit}); raise it, or set max_alerts"
+            " in Alertmanager's webhook_configs",
+            status=413,
+            content_length=declared,
+            max_body_bytes=limit,
+        )
         return _error(413, f"body is larger than max_body_bytes ({limit})")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        m.labels("too_large").inc()
-        return _error(413, f"body is larger than max_body_bytes ({limit})")
+    size = len(body)
     try:
         msg = WebhookMessage.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
             m.labels("bad_json").inc()
-            return _error(400, f"malformed JSON: {errors[0]['msg']}")
+            reason = f"malformed JSON: {errors[0]['msg']}"
+            refusals.refused("bad_json", request.remote, reason, status=400, bytes=size)
+            return _error(400, reason)
         m.labels("invalid").inc()
-        problems = [{"field": field_path(e["loc"]) or "(body)", "message": e["msg"]} for e in errors[:50]]
-        log.warning("rejected an invalid webhook", extra={"problems": problems[:5]})
+        problems = [
+            {"field": cut(field_path(e["loc"])) or "(body)", "message": cut(e["msg"])} for e in errors[:50]
+        ]
+        refusals.refused(
+            "invalid",
+            request.remote,
+            "the payload is not an Alertmanager v4 webhook message",
+            status=422,
+            bytes=size,
+            problems=problems[:5],
+        )
         return _error(422, "payload is not an Alertmanager v4 webhook message", problems)
+    finally:
+        # the parsed message is all that is needed from here on: free the raw body before the
+        # store serialises the groups (for a huge group, the body is the size of one of them)
+        del body
     try:
         result = await state.ingestor.ingest(msg)
     except StoreUnavailable as exc:

@@ -7,6 +7,7 @@ appears in an exception message.
 from __future__ import annotations
 
 import base64
+import io
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -116,10 +117,17 @@ class WebhookSink:
         return []
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
+        # A file-like body is sent in chunks as the socket drains: a 33 MB group is not copied
+        # into the transport's buffer at once.
         if self._max_alerts:
-            body = webhook_json(delivery.group, max_alerts=self._max_alerts)
+            body = io.BytesIO(webhook_json(delivery.group, max_alerts=self._max_alerts).encode())
         else:  # the outbox already holds the group's dump: no parse, no re-serialisation
-            body = '{"version":"4",' + delivery.payload[1:]
+            dump = delivery.payload.encode()
+            body = io.BytesIO()
+            body.write(b'{"version":"4",')
+            body.write(memoryview(dump)[1:])
+            body.seek(0)
+            del dump
         try:
             async with self._session.post(
                 self._url, data=body, headers=self._headers, timeout=self._timeout

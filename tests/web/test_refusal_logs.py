@@ -90,7 +90,7 @@ async def test_each_refusal_is_logged_with_its_cause_and_address(
     too_large, invalid = lines[2], lines[3]
     assert "max_body_bytes (4096)" in too_large.getMessage() and "max_alerts" in too_large.getMessage()
     assert too_large.max_body_bytes == 4096  # type: ignore[attr-defined]
-    assert "version" in [p["field"] for p in invalid.problems]  # type: ignore[attr-defined]
+    assert "version" in [p["field"] for p in invalid.first_problems]  # type: ignore[attr-defined]
     assert lines[1].getMessage().startswith("refused a webhook: malformed JSON")
     assert WRONG not in caplog.text and TOKEN not in caplog.text
 

@@ -1,4 +1,4 @@
-"""`python -m bench`: the three figures the README carries, measured in one run on this machine.
+"""`python -m bench`: the figures the README carries, measured in one run on this machine.
 
 1. Sustained ingest: 10-alert groups, each request a new group, auth on, durable (SQLite,
    synchronous=FULL), against a bare aiohttp handler that only parses the JSON; alternating

@@ -1,4 +1,4 @@
-"""`python -m bench`: the three figures the README carries, measured in one run on this machine.
+"""`python -m bench`: the figures the README carries, measured in one run on this machine.
 
 1. Sustained ingest: 10-alert groups, each request a new group, auth on, durable (SQLite,
    synchronous=FULL), against a bare aiohttp handler that only parses the JSON; alternating
@@ -7,6 +7,10 @@
 2. Latency from request sent to the sink's receipt (an upper bound of accepted -> provider
    confirmed), p50 and p99, at half the sustained rate.
 3. RSS of the service at idle and after >= 100 000 alerts.
+4. Huge groups (10 000, 50 000 and 99 000 realistic alerts: 6.8, 33.8, 66.9 MB) at the default body
+   limit: seconds to the 2xx answer and peak RSS growth of the service (a fresh process each,
+   receiver without integrations), then seconds until delivered to a webhook sink and the peak
+   with the delivery (another fresh process). `python -m bench huge` runs only this part.
 
 Everything talks to 127.0.0.1 only; every loop is bounded in count and time.
 """
@@ -28,6 +32,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.payloads import realistic_group
+
 TOKEN = "bench-token"
 ALERTS_PER_GROUP = 10
 ROUNDS = 3
@@ -35,6 +41,8 @@ ROUND_SECONDS = 4.0
 CONCURRENCY = 16
 LATENCY_SECONDS = 8.0
 MEMORY_ALERTS = 100_000
+HUGE_GROUPS = (10_000, 50_000, 99_000)
+"""Realistic alerts: 6.8, 33.8 and 66.9 MB, the last just under the default 64 MiB limit."""
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
@@ -160,15 +168,97 @@ async def drain(session: aiohttp.ClientSession, sink: str, want_alerts: int, tim
     raise RuntimeError(f"outbox did not drain: {want_alerts} alerts expected at the sink")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory now (`VmHWM`: its peak so far), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def spawn(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def service(work: Path, name: str, port: int, receiver: str) -> subprocess.Popen[bytes]:
+    """`alertmedic serve` as in production, on `port`, every alert routed to `receiver`."""
+    (work / f"{name}.yml").write_text(f"""
+server:
+  listen: "127.0.0.1:{port}"
+  auth: {{bearer_token: {TOKEN}}}
+storage: {{url: "sqlite:///{work}/{name}.db"}}
+receivers: [{receiver}]
+route: {{receiver: sink}}
+""")
+    args = [
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--config",
+        str(work / f"{name}.yml"),
+        "--log-level",
+        "warning",
+    ]
+    return spawn(args, ROOT)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+async def huge_groups(session: aiohttp.ClientSession, work: Path, sink: str) -> list[tuple[str, str, str]]:
+    """Part 4: one huge group into a fresh service at the default `max_body_bytes`."""
+    rows = []
+    for n in HUGE_GROUPS:
+        body = realistic_group(n, group_key=f'{{}}:{{run="huge-{n}"}}')
+        size = f"{n} alerts, {len(body) / 1e6:.1f} MB"
+        webhook = f'{{name: sink, webhook_configs: [{{url: "{sink}/"}}]}}'
+        for part, receiver in (("accept", "{name: sink}"), ("deliver", webhook)):
+            port = free_port()
+            proc = service(work, f"huge-{n}-{part}", port, receiver)
+            try:
+                await wait_http(f"http://127.0.0.1:{port}/readyz")
+                await asyncio.sleep(1.0)
+                await session.post(f"{sink}/reset")
+                idle = rss_mb(proc.pid)
+                t0 = time.perf_counter()
+                async with session.post(
+                    f"http://127.0.0.1:{port}/webhook/alertmanager", data=body, headers=HEADERS
+                ) as resp:
+                    await resp.read()
+                    accepted = time.perf_counter() - t0
+                if resp.status >= 300:
+                    rows.append((f"huge group ({size})", f"HTTP {resp.status}", "refused"))
+                    break
+                if part == "accept":
+                    peak = rss_mb(proc.pid, "VmHWM") - idle
+                    rows.append(
+                        (
+                            f"huge group ({size}): s to 2xx",
+                            f"{accepted:.2f}",
+                            f"peak RSS growth +{peak:.0f} MB",
+                        )
+                    )
+                else:
+                    delivered = await drain(session, sink, n) - t0
+                    peak = rss_mb(proc.pid, "VmHWM") - idle
+                    rows.append(
+                        (
+                            f"huge group ({size}): s to delivered (webhook)",
+                            f"{delivered:.2f}",
+                            f"2xx after {accepted:.2f} s; peak RSS growth with delivery +{peak:.0f} MB",
+                        )
+                    )
+            finally:
+                stop([proc])
+    return rows
 
 
 def machine() -> str:
@@ -177,7 +267,14 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {gib:.0f} GiB RAM, Python {sys.version.split()[0]}"
 
 
-async def main() -> None:
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'figure'.ljust(width)}  {'value':>10}  detail")
+    for name, value, detail in rows:
+        print(f"{name.ljust(width)}  {value:>10}  {detail}")
+
+
+async def main(parts: str = "all") -> None:
     work = Path(tempfile.mkdtemp(prefix="alertmedic-bench-", dir=ROOT / "bench"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -185,25 +282,18 @@ async def main() -> None:
         sink = f"http://127.0.0.1:{sink_port}"
         py = sys.executable
 
-        def service(name: str, port: int, receiver: str) -> subprocess.Popen[bytes]:
-            (work / f"{name}.yml").write_text(f"""
-server:
-  listen: "127.0.0.1:{port}"
-  auth: {{bearer_token: {TOKEN}}}
-storage: {{url: "sqlite:///{work}/{name}.db"}}
-receivers: [{receiver}]
-route: {{receiver: sink}}
-""")
-            args = [py, "-m", "app", "serve", "--config", str(work / f"{name}.yml"), "--log-level", "warning"]
-            return spawn(args, ROOT)
-
-        procs.append(spawn([py, "-m", "bench.peers", "bare", str(bare_port)], ROOT))
         procs.append(spawn([py, "-m", "bench.peers", "sink", str(sink_port)], ROOT))
+        if parts == "huge":
+            await wait_http(f"{sink}/stats")
+            async with aiohttp.ClientSession() as session:
+                print_table([("machine", machine(), ""), *await huge_groups(session, work, sink)])
+            return
+        procs.append(spawn([py, "-m", "bench.peers", "bare", str(bare_port)], ROOT))
         full = service(
-            "full", am_port, f'{{name: sink, webhook_configs: [{{url: "{sink}/", max_in_flight: 8}}]}}'
+            work, "full", am_port, f'{{name: sink, webhook_configs: [{{url: "{sink}/", max_in_flight: 8}}]}}'
         )
         # the same service with a receiver that has no integrations: ingest and durability only
-        only = service("ingest-only", only_port, "{name: sink}")
+        only = service(work, "ingest-only", only_port, "{name: sink}")
         procs += [full, only]
         await wait_http(f"http://127.0.0.1:{bare_port}/")
         await wait_http(f"{sink}/stats")
@@ -271,6 +361,8 @@ route: {{receiver: sink}}
             await asyncio.sleep(2.0)
             loaded_rss = rss_mb(full.pid)
             failed = counter.failed + lat_counter.failed + fill.failed
+            stop([full, only])
+            huge = await huge_groups(session, work, sink)
 
         ratio = statistics.median(am_rps) / statistics.median(bare_rps)
         rows = [
@@ -310,21 +402,13 @@ route: {{receiver: sink}}
                 f"growth {loaded_rss - idle_rss:+.1f}",
             ),
             ("failed requests", str(failed), ""),
+            *huge,
         ]
-        width = max(len(r[0]) for r in rows)
-        print(f"\n{'figure'.ljust(width)}  {'value':>10}  detail")
-        for name, value, detail in rows:
-            print(f"{name.ljust(width)}  {value:>10}  {detail}")
+        print_table(rows)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop([p for p in procs if p.poll() is None])
         shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "all"))

@@ -47,7 +47,7 @@ def sink_app() -> web.Application:
         counts.update(requests=0, alerts=0)
         return web.Response(text="ok")
 
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app = web.Application(client_max_size=256 * 1024 * 1024)  # the huge groups of bench part 4
     app.router.add_post("/", receive)
     app.router.add_get("/stats", stats)
     app.router.add_post("/reset", reset)

@@ -50,21 +50,35 @@ class Router:
 
     def plan(self, msg: WebhookMessage) -> list[Planned]:
         """Each destination with the alerts of `msg` that reach it (resolved ones only where
-        the destination sends resolved), in the message's alert order."""
-        per_dest: dict[str, tuple[Destination, list[Alert]]] = {}
+        the destination sends resolved), in the message's alert order.
+
+        Linear in the alerts, whatever the group's size: the tree is walked once per distinct
+        combination of the label values its matchers read (not once per alert), and the
+        destinations of a receiver that take the same alerts share one Group, which the store
+        then serialises once.
+        """
+        names = route_label_names(self.route)
+        walked: dict[tuple[str, ...], tuple[tuple[str, bool], ...]] = {}
+        per_receiver: dict[tuple[str, bool], list[Alert]] = {}
         for alert in msg.alerts:
-            for receiver in dict.fromkeys(self.receivers_for(alert.labels)):
-                for dest in self.destinations.get(receiver, ()):
-                    if alert.status == "resolved" and not dest.send_resolved:
-                        continue
-                    per_dest.setdefault(dest.id, (dest, []))[1].append(alert)
+            key = tuple(alert.labels.get(n, "") for n in names)
+            targets = walked.get(key)
+            if targets is None:
+                targets = walked[key] = tuple(
+                    (receiver, with_resolved)
+                    for receiver in dict.fromkeys(self.receivers_for(alert.labels))
+                    for with_resolved in self._takes_resolved(receiver)
+                )
+            for receiver, with_resolved in targets:
+                if with_resolved or alert.status == "firing":
+                    per_receiver.setdefault((receiver, with_resolved), []).append(alert)
         plans = []
-        for dest, alerts in per_dest.values():
+        for (receiver, with_resolved), alerts in per_receiver.items():
             status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
             group = Group(
                 groupKey=msg.groupKey,
                 status=status,
-                receiver=dest.receiver,
+                receiver=receiver,
                 groupLabels=msg.groupLabels,
                 commonLabels=msg.commonLabels,
                 commonAnnotations=msg.commonAnnotations,
@@ -72,5 +86,21 @@ class Router:
                 truncatedAlerts=msg.truncatedAlerts,
                 alerts=alerts,
             )
-            plans.append(Planned(dest, group))
+            plans += [
+                Planned(dest, group)
+                for dest in self.destinations.get(receiver, ())
+                if dest.send_resolved == with_resolved
+            ]
         return plans
+
+    def _takes_resolved(self, receiver: str) -> tuple[bool, ...]:
+        """The distinct `send_resolved` of the receiver's destinations, in config order."""
+        return tuple(dict.fromkeys(d.send_resolved for d in self.destinations.get(receiver, ())))
+
+
+def route_label_names(route: Route) -> tuple[str, ...]:
+    """Every label name a matcher of the tree reads: all that decides where an alert goes."""
+    names = {m.name for m in route.matchers}
+    for child in route.routes:
+        names.update(route_label_names(child))
+    return tuple(sorted(names))

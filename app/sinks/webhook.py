@@ -17,9 +17,6 @@ from app.core.models import Group
 from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
 from app.sinks.http import USER_AGENT, http_failure, parse_retry_after, scrub
 
-_STREAM_FROM = 1 << 20
-"""Bytes of a webhook body above which it is streamed rather than written at once."""
-
 __all__ = ["INTEGRATION", "WebhookSink", "parse_retry_after", "webhook_json"]
 
 
@@ -72,16 +69,20 @@ class WebhookSink:
         return []
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
+        # A file-like body is sent in chunks as the socket drains: a 33 MB group is not copied
+        # into the transport's buffer at once.
         if self._max_alerts:
-            body = webhook_json(delivery.group, max_alerts=self._max_alerts)
+            body = io.BytesIO(webhook_json(delivery.group, max_alerts=self._max_alerts).encode())
         else:  # the outbox already holds the group's dump: no parse, no re-serialisation
-            body = '{"version":"4",' + delivery.payload[1:]
-        data = body.encode()
-        # aiohttp writes a bytes body in one piece (and warns past 1 MiB); a stream goes in chunks.
-        payload: bytes | io.BytesIO = io.BytesIO(data) if len(data) > _STREAM_FROM else data
+            dump = delivery.payload.encode()
+            body = io.BytesIO()
+            body.write(b'{"version":"4",')
+            body.write(memoryview(dump)[1:])
+            body.seek(0)
+            del dump
         try:
             async with self._session.post(
-                self._url, data=payload, headers=self._headers, timeout=self._timeout
+                self._url, data=body, headers=self._headers, timeout=self._timeout
             ) as resp:
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))

@@ -213,17 +213,14 @@ class SQLiteStore:
 
     async def ingest(self, plans: Sequence[Planned], *, now: float, dedup_window: float) -> IngestResult:
         prepared = []
+        # destinations that take the same alerts share one Group (Router.plan): serialise it once
+        done: dict[int, tuple[str, frozenset[str], str]] = {}
         for p in plans:
-            firing = frozenset(a.fingerprint for a in p.group.alerts if a.status == "firing")
-            prepared.append(
-                (
-                    p.destination.id,
-                    p.group.groupKey,
-                    signature(p.group.alerts),
-                    firing,
-                    p.group.model_dump_json(),
-                )
-            )
+            if id(p.group) not in done:
+                firing = frozenset(a.fingerprint for a in p.group.alerts if a.status == "firing")
+                done[id(p.group)] = (signature(p.group.alerts), firing, p.group.model_dump_json())
+            sig, firing, payload = done[id(p.group)]
+            prepared.append((p.destination.id, p.group.groupKey, sig, firing, payload))
 
         def op(conn: sqlite3.Connection) -> IngestResult:
             enqueued: list[tuple[str, int]] = []

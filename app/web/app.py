@@ -27,6 +27,7 @@ from app.store.base import StoreUnavailable
 from app.store.sqlite import SQLiteStore
 from app.web import handlers
 from app.web.auth import Credentials
+from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
 from app.web.state import STATE, State
 
 log = logging.getLogger("alertmedic")
@@ -45,7 +46,9 @@ def create_app(
     config: Config, *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
 ) -> web.Application:
     """Build the service. Resources start with the app and stop with it, in reverse order."""
-    state = State(config, metrics or Metrics(), Credentials.from_config(config.server.auth))
+    state = State(
+        config, metrics or Metrics(), Credentials.from_config(config.server.auth), RefusalLog(clock)
+    )
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
     app.router.add_post("/webhook/alertmanager", handlers.alertmanager_webhook)
@@ -112,7 +115,17 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
 
-    app.cleanup_ctx.extend([store_ctx, session_ctx, sinks_ctx, dispatcher_ctx, purger_ctx])
+    async def refusals_ctx(app: web.Application) -> AsyncIterator[None]:
+        reporter = asyncio.create_task(_report_refusals_forever(state), name="refusal-counts")
+        try:
+            yield
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+            state.refusals.report_due(final=True)
+
+    app.cleanup_ctx.extend([store_ctx, session_ctx, sinks_ctx, dispatcher_ctx, purger_ctx, refusals_ctx])
     return app
 
 
@@ -125,3 +138,10 @@ async def _purge_forever(state: State, clock: Callable[[], float]) -> None:
         except StoreUnavailable as exc:
             log.error("purge failed", extra={"error": str(exc)})
         await asyncio.sleep(PURGE_EVERY)
+
+
+async def _report_refusals_forever(state: State) -> None:
+    """Counts of refusals not logged one by one also reach the log when no request comes."""
+    while True:
+        await asyncio.sleep(SUMMARY_INTERVAL)
+        state.refusals.report_due()

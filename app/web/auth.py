@@ -38,6 +38,28 @@ class Credentials:
             out.append(self.basic[1].decode())
         return out
 
+    @property
+    def scheme(self) -> str:
+        """The scheme a request must present: `bearer` or `basic`."""
+        return "bearer" if self.bearer is not None else "basic"
+
+    def refusal_reason(self, header: str | None) -> tuple[str, str]:
+        """(the scheme presented, why it was refused) for a header `check` refused.
+
+        Names the scheme only when it is one we know (an unknown first word could be a bare
+        token); never echoes the credential.
+        """
+        if not header or not header.strip():
+            return "none", "no Authorization header"
+        presented = header.strip().partition(" ")[0].lower()
+        if presented not in ("bearer", "basic"):
+            return "unknown", f"an Authorization header of an unknown scheme; {self.scheme} expected"
+        if presented != self.scheme:
+            return presented, f"{presented} credentials presented; {self.scheme} expected"
+        if presented == "bearer":
+            return presented, "the bearer token does not match"
+        return presented, "the basic auth user name or password does not match"
+
     def check(self, header: str | None) -> bool:
         """True when the Authorization header carries these credentials."""
         if not header:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from app.core.models import WebhookMessage, field_path
 from app.metrics import Metrics
 from app.store.base import StoreUnavailable
+from app.web.refusals import cut
 from app.web.state import STATE
 
 log = logging.getLogger("alertmedic.web")
@@ -37,45 +38,101 @@ def _count_alerts(metrics: Metrics, msg: WebhookMessage, outcome: str) -> None:
         metrics.alerts.labels("resolved", outcome).inc(len(msg.alerts) - firing)
 
 
+async def _read_body(request: web.Request, limit: int) -> bytearray | None:
+    """The body, or None as soon as it exceeds `limit` bytes.
+
+    One buffer that the handler drops once the message is parsed: `request.read()` would make a
+    second copy and keep it cached for the life of the request (a 33 MB group is 66 MB more).
+    """
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
+def _refuse(
+    request: web.Request,
+    status: int,
+    cause: str,
+    reason: str,
+    *,
+    answer: str | None = None,
+    problems: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **details: Any,
+) -> web.Response:
+    """Count, log (rate-limited) and answer a refused webhook; `cause` is the metric's outcome."""
+    state = request.app[STATE]
+    state.metrics.webhooks.labels(cause).inc()
+    state.refusals.refused(cause, request.remote, reason, status=status, **details)
+    return _error(status, answer or reason, problems, headers)
+
+
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    m = state.metrics.webhooks
-    if not state.credentials.check(request.headers.get("Authorization")):
-        m.labels("unauthorized").inc()
-        return _error(
-            401, "missing or invalid credentials", headers={"WWW-Authenticate": 'Bearer realm="alertmedic"'}
+    state.refusals.report_due()
+    header = request.headers.get("Authorization")
+    if not state.credentials.check(header):
+        scheme, reason = state.credentials.refusal_reason(header)
+        return _refuse(
+            request,
+            401,
+            "unauthorized",
+            reason,
+            answer="missing or invalid credentials",
+            headers={"WWW-Authenticate": 'Bearer realm="alertmedic"'},
+            scheme=scheme,
         )
     limit = state.config.server.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        m.labels("too_large").inc()
-        return _error(413, f"body is larger than max_body_bytes ({limit})")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        m.labels("too_large").inc()
-        return _error(413, f"body is larger than max_body_bytes ({limit})")
+    declared = request.content_length
+    body = None if declared is not None and declared > limit else await _read_body(request, limit)
+    if body is None:
+        return _refuse(
+            request,
+            413,
+            "too_large",
+            f"the body is larger than server.max_body_bytes ({limit}); raise it, or set max_alerts"
+            " in Alertmanager's webhook_configs",
+            answer=f"body is larger than max_body_bytes ({limit})",
+            content_length=declared,
+            max_body_bytes=limit,
+        )
+    size = len(body)
     try:
         msg = WebhookMessage.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
-            m.labels("bad_json").inc()
-            return _error(400, f"malformed JSON: {errors[0]['msg']}")
-        m.labels("invalid").inc()
-        problems = [{"field": field_path(e["loc"]) or "(body)", "message": e["msg"]} for e in errors[:50]]
-        log.warning("rejected an invalid webhook", extra={"problems": problems[:5]})
-        return _error(422, "payload is not an Alertmanager v4 webhook message", problems)
+            return _refuse(request, 400, "bad_json", f"malformed JSON: {errors[0]['msg']}", bytes=size)
+        problems = [
+            {"field": cut(field_path(e["loc"])) or "(body)", "message": cut(e["msg"])} for e in errors[:50]
+        ]
+        return _refuse(
+            request,
+            422,
+            "invalid",
+            "payload is not an Alertmanager v4 webhook message",
+            problems=problems,
+            bytes=size,
+            first_problems=problems[:5],
+        )
+    finally:
+        # the parsed message is all that is needed from here on: free the raw body before the
+        # store serialises the groups (for a huge group, the body is the size of one of them)
+        del body
     try:
         result = await state.ingestor.ingest(msg)
     except StoreUnavailable as exc:
-        m.labels("store_unavailable").inc()
+        state.metrics.webhooks.labels("store_unavailable").inc()
         _count_alerts(state.metrics, msg, "rejected")
         log.error(
             "cannot record a webhook; asking Alertmanager to retry",
             extra={"group_key": msg.groupKey, "error": str(exc)},
         )
         return _error(503, "the store cannot take notifications now; retry", headers={"Retry-After": "5"})
-    m.labels("accepted").inc()
+    state.metrics.webhooks.labels("accepted").inc()
     _count_alerts(state.metrics, msg, "accepted")
     return web.json_response(
         {"status": "accepted", "notifications": len(result.enqueued), "duplicates": len(result.duplicates)}

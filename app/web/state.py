@@ -12,6 +12,7 @@ from app.engine.ingest import Ingestor
 from app.metrics import Metrics
 from app.store.sqlite import SQLiteStore
 from app.web.auth import Credentials
+from app.web.refusals import RefusalLog
 
 
 @dataclass
@@ -19,6 +20,7 @@ class State:
     config: Config
     metrics: Metrics
     credentials: Credentials
+    refusals: RefusalLog
     store: SQLiteStore = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     ingestor: Ingestor = field(init=False)

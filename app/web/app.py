@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from app.config import Config
+from app.core.clock import Clock
 from app.core.plan import Router
 from app.core.retry import RetryPolicy
+from app.engine.clock import SYSTEM_CLOCK
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
 from app.metrics import Metrics
@@ -30,7 +31,7 @@ PURGE_EVERY = 3600.0
 
 
 def create_app(
-    config: Config, *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
+    config: Config, *, metrics: Metrics | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> web.Application:
     """Build the service. Resources start with the app and stop with it, in reverse order."""
     state = State(config, metrics or Metrics(), Credentials.from_config(config.server.auth))
@@ -82,12 +83,12 @@ def create_app(
     return app
 
 
-async def _purge_forever(state: State, clock: Callable[[], float]) -> None:
+async def _purge_forever(state: State, clock: Clock) -> None:
     while True:
         try:
-            n = await state.store.purge(older_than=clock() - state.config.storage.retention)
+            n = await state.store.purge(older_than=clock.now() - state.config.storage.retention)
             if n:
                 log.info("purged finished notifications", extra={"rows": n})
         except StoreUnavailable as exc:
             log.error("purge failed", extra={"error": str(exc)})
-        await asyncio.sleep(PURGE_EVERY)
+        await clock.sleep(PURGE_EVERY)

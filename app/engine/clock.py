@@ -44,10 +44,9 @@ class ManualClock:
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), fut))
         await fut
 
-    @property
-    def sleepers(self) -> int:
-        """Tasks sleeping on this clock now."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
+    def deadlines(self) -> list[float]:
+        """When the tasks sleeping on this clock now will wake, earliest first."""
+        return sorted(d for d, _, f in self._sleepers if not f.done())
 
     async def advance(self, seconds: float) -> None:
         """Move time forward by `seconds`, waking sleepers as their deadlines pass."""

@@ -213,7 +213,13 @@ class Dispatcher:
                 except Exception as exc:
                     # The store failed (or a bug): keep the lane alive, claim again once every
                     # outcome it holds is recorded (so nothing it finished is claimed back).
-                    log.exception("lane error", extra={"destination": lane.key, "error": str(exc)})
+                    if isinstance(exc, StoreUnavailable):
+                        log.error(
+                            "lane paused: the store refuses",
+                            extra={"destination": lane.key, "error": str(exc)},
+                        )
+                    else:
+                        log.exception("lane error", extra={"destination": lane.key, "error": str(exc)})
                     try:
                         await self._settle(lane)
                         await self._sleep(1.0)

@@ -178,6 +178,10 @@ class SQLiteStore:
         results: list[tuple[_Job, bool, Any]] = []
         failed_on_disk: BaseException | None = None
         changes = conn.total_changes
+        if self._write_error is not None:
+            # After a failed write, fold the WAL back before each try: once a little space is
+            # back, the WAL's own space is freed rather than taken again by the next writes.
+            _truncate_wal(conn)
         try:
             durable = any(j.durable for j in jobs)
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")

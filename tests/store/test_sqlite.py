@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from app.core.models import Alert, Group
-from app.core.plan import Destination, Planned
 from app.store.base import Job, StoreUnavailable
 from app.store.sqlite import SQLiteStore
-
-DEST = Destination("oncall/telegram[0]", "oncall", "telegram", True)
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def planned(group_key: str, *states: tuple[str, str], dest: Destination = DEST) -> Planned:
-    alerts = [
-        Alert(status=s, labels={"alertname": "X", "i": fp}, startsAt=T0, fingerprint=fp)  # type: ignore[arg-type]
-        for fp, s in states
-    ]
-    status = "firing" if any(s == "firing" for _, s in states) else "resolved"
-    return Planned(
-        dest,
-        Group(
-            groupKey=group_key,
-            status=status,
-            receiver=dest.receiver,  # type: ignore[arg-type]
-            groupLabels={},
-            commonLabels={},
-            commonAnnotations={},
-            externalURL="",
-            alerts=alerts,
-        ),
-    )
+from tests.store.conftest import DEST, planned
 
 
 async def pending(store: SQLiteStore, limit: int) -> list[Job]:

@@ -1,6 +1,6 @@
 """Job dispatcher: one lane per ordering key claims its jobs under a lease and works them in order.
 
-A lane (a destination for notify jobs) claims its next jobs from the store under a lease held by
+A lane (a destination for notify jobs) claims its next jobs from the store, leasing the lane to
 this process (`owner`), waits for each job's `not_before`, lets the job's handler wait for rate
 limits, runs it and records the outcome. Leases are renewed by a heartbeat; a lane another process
 holds gives this one nothing until that lease ends, so with several processes a job is worked by
@@ -255,9 +255,11 @@ class Dispatcher:
             lane.wake.clear()
             jobs = await self._claim(lane, cursor)
             if not jobs:
-                await self._settle(lane)  # then the store's refs are current: drop ours
-                refs.clear()
-                cursor = 0
+                if cursor:  # claim again from the start, which frees the lane when it is empty
+                    await self._settle(lane)  # then the store's refs are current: drop ours
+                    refs.clear()
+                    cursor = 0
+                    continue
                 await self._idle(lane)
                 continue
             for job in jobs:
@@ -309,6 +311,9 @@ class Dispatcher:
                 if not jobs:
                     if not tasks:
                         await self._settle(lane)
+                        if cursor:  # claim again from the start: frees the lane when empty
+                            cursor = 0
+                            continue
                     await self._idle(lane)
                     continue
                 for job in jobs:

@@ -5,10 +5,11 @@ processes (and a PostgreSQL store) can share the queue:
 
 - `ingest`: the dedup decision is one conditional upsert per thread (group key, destination): of
   concurrent ingests of the same alert state, exactly one enqueues a job for that destination.
-- `claim`: a worker (`owner`) takes the next pending jobs of a lane under a lease. A lane whose
-  first pending job is leased by another live owner gives nothing: a lane is worked by one owner
-  at a time, in id order. The owner keeps what it claimed and reads past it (`after`), so a
-  finished job it has not yet recorded is never read back.
+- `claim`: a worker (`owner`) takes the next pending jobs of a lane and leases the lane. A lane
+  leased by another live owner gives nothing: a lane is worked by one owner at a time, in id
+  order. The owner keeps what it claimed and reads past it (`after`), so a finished job it has
+  not yet recorded is never read back. A claim from the start (`after=0`) that finds nothing
+  pending frees the lane.
 - `complete`, `retry`, `dead` record an outcome; `renew` extends an owner's leases; `release`
   gives them back.
 """
@@ -110,16 +111,16 @@ class Store(Protocol):
     async def claim(
         self, lane: str, *, owner: str, now: float, lease: float, limit: int, after: int = 0
     ) -> list[Job]:
-        """Lease to `owner` until `now + lease` the lane's next pending jobs (ids above `after`,
-        in id order, at most `limit`); nothing while another owner holds a live lease there."""
+        """The lane's next pending jobs (ids above `after`, in id order, at most `limit`), the lane
+        leased to `owner` until `now + lease`; nothing while another owner's lease is live."""
         ...
 
     async def renew(self, owner: str, *, until: float) -> int:
-        """Extend every lease `owner` holds to `until`; return how many."""
+        """Extend every lane lease `owner` holds to `until`; return how many lanes."""
         ...
 
     async def release(self, owner: str) -> int:
-        """Give back every pending job `owner` holds; return how many."""
+        """Give back every lane `owner` holds; return how many."""
         ...
 
     async def complete(self, job: Job, *, ref: dict[str, Any] | None, now: float) -> None:

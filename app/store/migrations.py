@@ -38,8 +38,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_pending ON outbox (destination, id) WHERE state = 'pending';
     CREATE INDEX outbox_finished ON outbox (finished_at) WHERE state != 'pending';
     """,
-    # 2: the outbox becomes a typed job queue: lanes, timers (not_before), leases (owner,
-    # lease_until). Threads keep their previous state, which the dedup upsert returns.
+    # 2: the outbox becomes a typed job queue: lanes, timers (not_before); a lane is leased to one
+    # worker at a time (leases). Threads keep their previous state, which the dedup upsert returns.
     """
     CREATE TABLE jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,8 +54,6 @@ MIGRATIONS: list[str] = [
         not_before REAL NOT NULL,
         state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),
         attempts INTEGER NOT NULL DEFAULT 0,
-        owner TEXT,
-        lease_until REAL,
         last_error TEXT,
         finished_at REAL
     );
@@ -72,6 +70,11 @@ MIGRATIONS: list[str] = [
     DROP TABLE outbox;
     CREATE INDEX jobs_pending ON jobs (lane, id) WHERE state = 'pending';
     CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state != 'pending';
+    CREATE TABLE leases (
+        lane TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        lease_until REAL NOT NULL
+    );
     ALTER TABLE threads ADD COLUMN prev_signature TEXT;
     ALTER TABLE threads ADD COLUMN prev_firing TEXT;
     """,

@@ -317,13 +317,8 @@ class SQLiteStore:
         self, lane: str, *, owner: str, now: float, lease: float, limit: int, after: int = 0
     ) -> list[Job]:
         def op(conn: sqlite3.Connection) -> list[Job]:
-            # Leases cover a prefix of the lane: its first pending job tells who works the lane.
-            head = conn.execute(
-                "SELECT owner, lease_until FROM jobs WHERE lane = ? AND state = 'pending'"
-                " ORDER BY id LIMIT 1",
-                (lane,),
-            ).fetchone()
-            if head is None or (head[0] not in (None, owner) and head[1] > now):
+            held = conn.execute("SELECT owner, lease_until FROM leases WHERE lane = ?", (lane,)).fetchone()
+            if held is not None and held[0] != owner and held[1] > now:
                 return []
             rows = conn.execute(
                 "SELECT j.id, j.type, j.lane, j.group_key, j.kind, j.receiver, j.integration, j.payload,"
@@ -334,10 +329,12 @@ class SQLiteStore:
             ).fetchall()
             if rows:
                 conn.execute(
-                    "UPDATE jobs SET owner = ?, lease_until = ?"
-                    " WHERE lane = ? AND state = 'pending' AND id BETWEEN ? AND ?",
-                    (owner, now + lease, lane, rows[0][0], rows[-1][0]),
+                    "INSERT INTO leases (lane, owner, lease_until) VALUES (?, ?, ?) ON CONFLICT (lane)"
+                    " DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until",
+                    (lane, owner, now + lease),
                 )
+            elif after == 0 and held is not None:
+                conn.execute("DELETE FROM leases WHERE lane = ?", (lane,))  # nothing pending: free
             return [_job(r) for r in rows]
 
         return await self._submit(op)
@@ -345,21 +342,14 @@ class SQLiteStore:
     async def renew(self, owner: str, *, until: float) -> int:
         def op(conn: sqlite3.Connection) -> int:
             return int(
-                conn.execute(
-                    "UPDATE jobs SET lease_until = ? WHERE owner = ? AND state = 'pending'", (until, owner)
-                ).rowcount
+                conn.execute("UPDATE leases SET lease_until = ? WHERE owner = ?", (until, owner)).rowcount
             )
 
         return await self._submit(op)
 
     async def release(self, owner: str) -> int:
         def op(conn: sqlite3.Connection) -> int:
-            return int(
-                conn.execute(
-                    "UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = ? AND state = 'pending'",
-                    (owner,),
-                ).rowcount
-            )
+            return int(conn.execute("DELETE FROM leases WHERE owner = ?", (owner,)).rowcount)
 
         return await self._submit(op)
 
@@ -368,8 +358,8 @@ class SQLiteStore:
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE jobs SET state = 'done', finished_at = ?, last_error = NULL, owner = NULL,"
-                " lease_until = NULL WHERE id = ? AND state = 'pending'",
+                "UPDATE jobs SET state = 'done', finished_at = ?, last_error = NULL"
+                " WHERE id = ? AND state = 'pending'",
                 (now, job.id),
             )
             if ref_json is not None:
@@ -393,8 +383,8 @@ class SQLiteStore:
     async def dead(self, job_id: int, *, reason: str, now: float) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?, owner = NULL,"
-                " lease_until = NULL WHERE id = ? AND state = 'pending'",
+                "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?"
+                " WHERE id = ? AND state = 'pending'",
                 (now, reason[:2000], job_id),
             )
 
@@ -410,8 +400,8 @@ class SQLiteStore:
             out = [LaneDeaths(*r) for r in rows if r[0] not in keep]
             for lane in {d.lane for d in out}:
                 conn.execute(
-                    "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?, owner = NULL,"
-                    " lease_until = NULL WHERE type = ? AND lane = ? AND state = 'pending'",
+                    "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?"
+                    " WHERE type = ? AND lane = ? AND state = 'pending'",
                     (now, reason[:2000], type, lane),
                 )
             return out
@@ -436,7 +426,7 @@ class SQLiteStore:
             # A requeued job starts afresh: its retry horizon counts from now.
             conn.executemany(
                 "UPDATE jobs SET state = 'pending', attempts = 0, not_before = ?, accepted_at = ?,"
-                " finished_at = NULL, owner = NULL, lease_until = NULL WHERE id = ?",
+                " finished_at = NULL WHERE id = ?",
                 [(now, now, i) for i in found],
             )
             return found

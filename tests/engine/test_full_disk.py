@@ -77,7 +77,7 @@ async def test_full_disk_holds_the_lane_reports_unready_and_recovers(
         depth.append(state.metrics.outbox_depth._value.get())
 
     webhook_sink.hold()  # the first send stays in flight while the disk fills
-    groups = [f"g{i}" for i in range(5)]
+    groups = [f"g{i}" for i in range(12)]
     for key in groups:
         assert await post(client, key) == 200
     sample()

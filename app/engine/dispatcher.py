@@ -190,13 +190,18 @@ class Dispatcher:
 
     async def _beat(self) -> None:
         """Renew this process's leases; resynchronise the depth gauge with the store."""
+        failing = False
         while True:
             await self.clock.sleep(self.lease / 3)
             try:
                 await self.store.renew(self.owner, until=self.clock.now() + self.lease)
                 self._set_depth(await self.store.pending_count())
             except StoreUnavailable as exc:
-                log.warning("cannot renew job leases", extra={"error": str(exc)})
+                if not failing:  # once per streak: a full disk must not fill the log too
+                    log.warning("cannot renew lane leases", extra={"error": str(exc)})
+                failing = True
+            else:
+                failing = False
 
     # --- a lane ----------------------------------------------------------------------------
 

@@ -7,8 +7,10 @@ dispatcher claims a lane's jobs, waits for `not_before`, asks the job's handler 
 To add a type (`edit`, `remediate`, `verify`, `escalate`, `report` are the planned ones): write a
 class with the three methods of `JobHandler` in its own module, register it in `build_handlers`,
 and enqueue its jobs with `Store.enqueue(NewJob(type=..., lane=..., ...))` then
-`Dispatcher.ensure_lane(lane)`. A handler raises app.core.errors.RetryableError (try again later,
-optionally after `retry_after`) or PermanentError (dead-letter now); anything else is retried.
+`Dispatcher.ensure_lane(lane)` (at start-up too, for its lanes in `Store.pending_lanes()`). A job
+whose type has no handler stays queued and holds its lane. A handler raises
+app.core.errors.RetryableError (try again later, optionally after `retry_after`) or
+PermanentError (dead-letter now); anything else is retried.
 """
 
 from __future__ import annotations
@@ -26,10 +28,6 @@ Ref = dict[str, Any] | None
 """The thread's message reference a job reads and may replace (JSON-serialisable)."""
 
 Outcome = Literal["done", "dead"]
-
-PLANNED_TYPES = ("edit", "remediate", "verify", "escalate", "report")
-"""Types other parts will register; a job of a type without a handler stays pending."""
-
 
 class JobHandler(Protocol):
     def wait(self, job: Job, now: float) -> float:

@@ -29,6 +29,7 @@ Ref = dict[str, Any] | None
 
 Outcome = Literal["done", "dead"]
 
+
 class JobHandler(Protocol):
     def wait(self, job: Job, now: float) -> float:
         """Seconds to wait before `job` may run (rate limits); 0.0 means run now (slot taken)."""

@@ -260,11 +260,11 @@ class Dispatcher:
             lane.wake.clear()
             jobs = await self._claim(lane, cursor)
             if not jobs:
-                if cursor:  # claim again from the start, which frees the lane when it is empty
-                    await self._settle(lane)  # then the store's refs are current: drop ours
-                    refs.clear()
-                    cursor = 0
-                    continue
+                # Claim from the start next time (that claim frees the lane if it is empty),
+                # once the store has every outcome and so the refs: drop ours.
+                await self._settle(lane)
+                refs.clear()
+                cursor = 0
                 await self._idle(lane)
                 continue
             for job in jobs:
@@ -316,9 +316,7 @@ class Dispatcher:
                 if not jobs:
                     if not tasks:
                         await self._settle(lane)
-                        if cursor:  # claim again from the start: frees the lane when empty
-                            cursor = 0
-                            continue
+                        cursor = 0  # from the start next time: that claim frees an empty lane
                     await self._idle(lane)
                     continue
                 for job in jobs:

@@ -443,20 +443,14 @@ class SQLiteStore:
         return await self._submit(op)
 
     async def ping(self) -> None:
-        def op(conn: sqlite3.Connection) -> bool:
-            trouble = self._write_error
-            if trouble is not None:
-                free = self._free_bytes()
-                if free < RESERVE_BYTES:
-                    _truncate_wal(conn)
-                    free = self._free_bytes()
-                if free < RESERVE_BYTES:
-                    raise StoreUnavailable(f"{trouble} ({free} bytes free; needs {RESERVE_BYTES})")
+        def op(conn: sqlite3.Connection) -> None:
+            # After a failed write, ready again only once the reserve is free (the WAL was
+            # folded back before this batch) and a write goes through (the batch notes that).
+            if (trouble := self._write_error) is not None and (free := self._free_bytes()) < RESERVE_BYTES:
+                raise StoreUnavailable(f"{trouble} ({free} bytes free; needs {RESERVE_BYTES})")
             conn.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
-            return trouble is not None
 
-        if await self._submit(op):
-            self._recovered()  # the space is back and a write went through
+        await self._submit(op)
 
     async def purge(self, *, older_than: float) -> int:
         def op(conn: sqlite3.Connection) -> int:

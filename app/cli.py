@@ -1,4 +1,4 @@
-"""Command line: `alertmedic serve | check-config | routes test | outbox`."""
+"""Command line: `alertmedic serve | check-config | routes test | outbox [requeue]`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from app import __version__
-from app.config import ConfigError, Loaded, load_config, secret_values, split_listen, sqlite_path
+from app.config import (
+    ConfigError,
+    Loaded,
+    StorageConfig,
+    load_config,
+    secret_values,
+    split_listen,
+    sqlite_path,
+)
 
 
 def _problems(exc: ConfigError, out: TextIO) -> None:
@@ -194,25 +202,77 @@ alertmedic {__version__} on {url} (config: {config_path})
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    from app.store import open_store
+    """Pending jobs and recent dead letters as JSON; what can be read when the file is damaged."""
+    import dataclasses
 
+    from app.config import sqlite_path
+    from app.store import StoreUnavailable, open_store
+    from app.store.salvage import salvage
+
+    if getattr(args, "config", None) is None:
+        print("alertmedic outbox: --config is required", file=sys.stderr)
+        return 2
     loaded = _load(args.config, check_files=False)
     if loaded is None:
         return 1
+    storage = loaded.config.storage
+    if getattr(args, "outbox_command", None) == "requeue":
+        return _requeue(args, storage)
 
     async def run() -> dict[str, object]:
-        store = open_store(loaded.config.storage)
+        store = open_store(storage)
         await store.start()
         try:
             return {
                 "pending": await store.pending_count(),
-                "dead_letters": await store.dead_letters(limit=args.limit),
+                "dead_letters": [dataclasses.asdict(d) for d in await store.dead_letters(limit=args.limit)],
             }
         finally:
             await store.close()
 
-    print(json.dumps(asyncio.run(run()), indent=2, default=str))
+    try:
+        report = asyncio.run(run())
+    except StoreUnavailable as exc:
+        path = sqlite_path(storage.url)
+        print(f"{path}: cannot open the store ({exc}); showing what can be read", file=sys.stderr)
+        found = salvage(path, limit=args.limit)
+        report = {
+            "pending": found.pending,
+            "pending_by_destination": found.pending_by_lane,
+            "dead_letters": [dataclasses.asdict(d) for d in found.dead_letters],
+            "problems": [str(exc), *found.problems],
+        }
+        print(json.dumps(report, indent=2, default=str))
+        return 1
+    print(json.dumps(report, indent=2, default=str))
     return 0
+
+
+def _requeue(args: argparse.Namespace, storage: StorageConfig) -> int:
+    import time
+
+    from app.store import StoreUnavailable, open_store
+
+    if not args.dead and not args.ids:
+        print("alertmedic outbox requeue: give job ids or --dead", file=sys.stderr)
+        return 2
+
+    async def run() -> list[int]:
+        store = open_store(storage)
+        await store.start()
+        try:
+            return await store.requeue(None if args.dead else args.ids, now=time.time())
+        finally:
+            await store.close()
+
+    try:
+        done = asyncio.run(run())
+    except StoreUnavailable as exc:
+        print(f"cannot requeue: {exc}", file=sys.stderr)
+        return 1
+    missing = sorted(set(args.ids or ()) - set(done))
+    print(json.dumps({"requeued": done, "not_dead": missing}))
+    return 1 if missing else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -244,9 +304,14 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_routes_test)
 
     o = sub.add_parser("outbox", help="show pending notifications and recent dead letters")
-    o.add_argument("--config", required=True)
+    o.add_argument("--config", default=None, help="YAML configuration file (required)")
     o.add_argument("--limit", type=int, default=20)
     o.set_defaults(func=cmd_outbox)
+    osub = o.add_subparsers(dest="outbox_command")
+    rq = osub.add_parser("requeue", help="give dead-lettered notifications another try")
+    rq.add_argument("--config", default=argparse.SUPPRESS, help="YAML configuration file")
+    rq.add_argument("--dead", action="store_true", help="every dead letter")
+    rq.add_argument("ids", nargs="*", type=int, metavar="ID", help="job ids (from `alertmedic outbox`)")
     return p
 
 

@@ -36,15 +36,30 @@ def signature(alerts: Iterable[Alert]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def is_duplicate(prev: ThreadState | None, *, sig: str, now: float, window: float) -> bool:
+    """The same alert state as last accepted, within the window. A store evaluates exactly this
+    as the condition of its thread upsert (see app.store), so concurrent ingests agree."""
+    return prev is not None and prev.signature == sig and now - prev.accepted_at < window
+
+
+def kind_after(
+    prev_signature: str | None, prev_firing: frozenset[str], *, sig: str, firing: frozenset[str]
+) -> Decision:
+    """What a message that is not a duplicate becomes, given the thread's previous state."""
+    if prev_signature is None or prev_signature == sig:
+        return "new"  # first time, or a repeat after the window
+    if firing <= prev_firing:
+        return "update"
+    return "new"
+
+
 def decide(
     prev: ThreadState | None, *, sig: str, firing: frozenset[str], now: float, window: float
 ) -> Decision:
     """`duplicate`: drop. `new`: send a new message (first time, new firing alerts, or a repeat
     after the window). `update`: only resolutions since last time: edit the message in place."""
+    if is_duplicate(prev, sig=sig, now=now, window=window):
+        return "duplicate"
     if prev is None:
         return "new"
-    if prev.signature == sig:
-        return "duplicate" if now - prev.accepted_at < window else "new"
-    if firing <= prev.firing:
-        return "update"
-    return "new"
+    return kind_after(prev.signature, prev.firing, sig=sig, firing=firing)

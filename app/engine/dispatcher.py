@@ -1,13 +1,18 @@
-"""Outbox dispatcher: one lane per destination delivers its pending rows in acceptance order.
+"""Job dispatcher: one lane per ordering key claims its jobs under a lease and works them in order.
 
-A lane reads its pending rows from the store, waits for the provider's rate limit, sends through
-the destination's sink and records the outcome. A lane sends one row at a time, unless its
-destination allows `max_in_flight` > 1 (webhooks), where rows of different alert groups overlap
-and each group's rows still go in order. Failures are retried by tenacity with the
-policy of app.core.retry (exponential backoff with jitter, provider `retry_after` honoured,
-permanent errors never retried, dead letter past the horizon); each retry is persisted first, so a
-restart resumes where the process stopped. Lanes are independent: one slow or dead provider only
-delays its own destination.
+A lane (a destination for notify jobs) claims its next jobs from the store, leasing the lane to
+this process (`owner`), waits for each job's `not_before`, lets the job's handler wait for rate
+limits, runs it and records the outcome. Leases are renewed by a heartbeat; a lane another process
+holds gives this one nothing until that lease ends, so with several processes a job is worked by
+exactly one of them. A lane runs one job at a time, unless it allows `max_in_flight` > 1
+(webhooks), where jobs of different alert groups overlap and each group's jobs still go in order.
+
+Failures are retried with the policy of app.core.retry (exponential backoff with jitter, provider
+`retry_after` honoured, permanent errors never retried, dead letter past the horizon); each retry
+is recorded first, so a restart resumes where the process stopped. Outcomes are recorded while
+the lane goes on, up to MAX_PENDING_RECORDS at a time; an outcome the store cannot take (a full
+disk) is kept and retried, and the lane holds until the store takes it: a job is never run again
+because its record failed. Every sleep is on the injected clock.
 """
 
 from __future__ import annotations
@@ -15,52 +20,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import os
+import socket
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type
-
+from app.core.clock import Clock
 from app.core.errors import PermanentError, RetryableError
 from app.core.plan import Destination
 from app.core.ratelimit import Limiter
 from app.core.retry import RetryPolicy
+from app.engine.clock import SYSTEM_CLOCK
+from app.engine.jobs import JobHandler, Ref, build_handlers
 from app.metrics import Metrics
-from app.sinks.base import Delivery, Sink
-from app.store.base import OutboxRow, Store, StoreUnavailable
+from app.sinks.base import Sink
+from app.store.base import Job, Store, StoreUnavailable
 
 log = logging.getLogger("alertmedic.dispatcher")
 
-Clock = Callable[[], float]
-
-MAX_PENDING_MARKS = 64
-"""Delivery records a lane may have in the store's queue while it sends on. A crash can repeat
-at most these deliveries (at-least-once); it can never lose one."""
-
-
-def _consume(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
+MAX_PENDING_RECORDS = 64
+"""Outcomes a lane may have on their way to the store while it works on. A crash can repeat at
+most these jobs (at-least-once); it can never lose one."""
+LEASE = 10.0
+"""Seconds a claim lasts; renewed every LEASE / 3. After kill -9 another (or the restarted)
+process takes the lane's jobs over once this has passed."""
+POLL = 1.0
+"""Seconds between claims of an idle lane (jobs enqueued by another process, expired leases)."""
+RECORD_RETRY_MAX = 30.0
+"""Cap of the backoff between attempts to record an outcome the store refused."""
 
 
 class _Stopping(Exception):
-    """Raised out of a retry sleep when the dispatcher is stopping."""
+    """Raised out of a sleep when the dispatcher is stopping."""
 
 
 @dataclass
 class Lane:
-    destination: Destination
-    sink: Sink
-    marks: deque[Awaitable[None]] = field(default_factory=deque)
-    """Delivery records queued to the store and not yet confirmed committed."""
+    key: str
+    max_in_flight: int = 1
+    records: deque[asyncio.Task[None]] = field(default_factory=deque)
+    """Outcomes on their way to the store, oldest first."""
+    refused: int = 0
+    """Records the store refused and that are being retried: the lane holds while > 0."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
 
+def default_owner() -> str:
+    """A worker id unique to this process: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Dispatcher:
-    """Runs the lanes. `notify(dest)` after a commit wakes that destination's lane."""
+    """Runs the lanes. `notify(lane)` after a commit wakes that lane."""
 
     def __init__(
         self,
@@ -71,38 +85,68 @@ class Dispatcher:
         metrics: Metrics,
         policy: RetryPolicy,
         send_timeout: float,
-        clock: Clock = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         batch: int = 100,
+        owner: str | None = None,
+        lease: float = LEASE,
+        handlers: Mapping[str, JobHandler] | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.policy = policy
-        self.send_timeout = send_timeout
         self.clock = clock
         self.batch = batch
+        self.owner = owner or default_owner()
+        self.lease = lease
         self.limiter = Limiter()
-        self.lanes = {d: Lane(destinations[d], s) for d, s in sinks.items()}
+        self.handlers = dict(
+            handlers
+            if handlers is not None
+            else build_handlers(
+                sinks=sinks, limiter=self.limiter, metrics=metrics, clock=clock, send_timeout=send_timeout
+            )
+        )
+        self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
+        self.problem: str | None = None
+        """Why outcomes cannot be recorded now (the store refuses writes), else None."""
+        self._depth = 0
         self._stopping = asyncio.Event()
+        self._started = False
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Dead-letter rows of destinations no longer configured, then start every lane."""
-        for dest in await self.store.pending_destinations() - set(self.lanes):
-            count = await self.store.mark_dead_destination(
-                dest, reason="destination no longer configured", now=self.clock()
-            )
-            receiver, _, rest = dest.partition("/")
-            integration = rest.split("[", 1)[0]
-            self.metrics.dead_letters.labels(receiver, integration, "unconfigured").inc(count)
+        """Dead-letter notify jobs of destinations no longer configured, then start every lane."""
+        for d in await self.store.dead_lanes(
+            type="notify",
+            keep=set(self.lanes),
+            reason="destination no longer configured",
+            now=self.clock.now(),
+        ):
+            self.metrics.dead_letters.labels(d.receiver, d.integration, "unconfigured").inc(d.count)
             log.error(
                 "dead-lettered notifications of a removed destination",
-                extra={"destination": dest, "count": count},
+                extra={"destination": d.lane, "count": d.count},
             )
+        self._started = True
         for lane in self.lanes.values():
-            lane.task = asyncio.create_task(self._run(lane), name=f"lane {lane.destination.id}")
+            self._start_lane(lane)
         self.metrics.workers.set(len(self.lanes))
-        self.metrics.outbox_depth.set(await self.store.pending_count())
+        self._set_depth(await self.store.pending_count())
+        self._heartbeat = asyncio.create_task(self._beat(), name="lease heartbeat")
+
+    def ensure_lane(self, key: str, *, max_in_flight: int = 1) -> None:
+        """A lane for `key` (e.g. a remediation target), started now if the dispatcher runs."""
+        if key not in self.lanes:
+            lane = self.lanes[key] = Lane(key, max_in_flight)
+            if self._started and not self._stopping.is_set():
+                self._start_lane(lane)
+                self.metrics.workers.set(len(self.lanes))
+        self.notify(key)
+
+    def _start_lane(self, lane: Lane) -> None:
+        lane.task = asyncio.create_task(self._run(lane), name=f"lane {lane.key}")
 
     @property
     def running(self) -> bool:
@@ -110,28 +154,54 @@ class Dispatcher:
             lane.task is not None and not lane.task.done() for lane in self.lanes.values()
         )
 
-    def notify(self, destination: str) -> None:
-        lane = self.lanes.get(destination)
-        if lane is not None:
-            lane.wake.set()
+    def notify(self, lane: str) -> None:
+        if (found := self.lanes.get(lane)) is not None:
+            found.wake.set()
+
+    def enqueued(self, count: int) -> None:
+        """`count` jobs were committed (the outbox depth gauge)."""
+        self._set_depth(self._depth + count)
+
+    def _set_depth(self, depth: int) -> None:
+        self._depth = max(0, depth)
+        self.metrics.outbox_depth.set(self._depth)
 
     async def stop(self, timeout: float) -> None:
-        """Finish in-flight sends within `timeout`; everything else stays in the outbox."""
+        """Finish in-flight jobs within `timeout`; everything else stays queued, released."""
         self._stopping.set()
         for lane in self.lanes.values():
             lane.wake.set()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         tasks = [lane.task for lane in self.lanes.values() if lane.task is not None]
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending)
-            log.warning(
-                "stopped with sends still in flight; they stay in the outbox", extra={"count": len(pending)}
-            )
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending)
+                log.warning(
+                    "stopped with jobs still in flight; they stay queued", extra={"count": len(pending)}
+                )
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release(self.owner)
         self.metrics.workers.set(0)
+
+    async def _beat(self) -> None:
+        """Renew this process's leases; resynchronise the depth gauge with the store."""
+        failing = False
+        while True:
+            await self.clock.sleep(self.lease / 3)
+            try:
+                await self.store.renew(self.owner, until=self.clock.now() + self.lease)
+                self._set_depth(await self.store.pending_count())
+            except StoreUnavailable as exc:
+                if not failing:  # once per streak: a full disk must not fill the log too
+                    log.warning("cannot renew lane leases", extra={"error": str(exc)})
+                failing = True
+            else:
+                failing = False
 
     # --- a lane ----------------------------------------------------------------------------
 
@@ -139,52 +209,79 @@ class Dispatcher:
         try:
             while not self._stopping.is_set():
                 try:
-                    if lane.destination.max_in_flight == 1:
+                    if lane.max_in_flight == 1:
                         await self._run_in_order(lane)
                     else:
                         await self._run_concurrently(lane)
                 except _Stopping:
                     return
                 except Exception as exc:
-                    # The store failed (or a bug): keep the lane alive, re-read from the outbox.
-                    log.exception(
-                        "delivery lane error", extra={"destination": lane.destination.id, "error": str(exc)}
-                    )
-                    while lane.marks:  # their failures are this error; retrieve, don't raise
-                        mark = lane.marks.popleft()
-                        if isinstance(mark, asyncio.Future):
-                            mark.add_done_callback(_consume)
+                    # The store failed (or a bug): keep the lane alive, claim again once every
+                    # outcome it holds is recorded (so nothing it finished is claimed back).
+                    if isinstance(exc, StoreUnavailable):
+                        log.error(
+                            "lane paused: the store refuses",
+                            extra={"destination": lane.key, "error": str(exc)},
+                        )
+                    else:
+                        log.exception("lane error", extra={"destination": lane.key, "error": str(exc)})
                     try:
+                        await self._settle(lane)
                         await self._sleep(1.0)
                     except _Stopping:
                         return
         finally:
-            with contextlib.suppress(Exception):
-                await self._flush_marks(lane)
+            with contextlib.suppress(Exception, _Stopping):
+                await self._settle(lane)
+
+    async def _claim(self, lane: Lane, after: int) -> list[Job]:
+        return await self.store.claim(
+            lane.key, owner=self.owner, now=self.clock.now(), lease=self.lease, limit=self.batch, after=after
+        )
+
+    async def _idle(self, lane: Lane) -> None:
+        """Wait for a wake-up, the next poll, or the stop."""
+        waits = [
+            asyncio.ensure_future(lane.wake.wait()),
+            asyncio.ensure_future(self.clock.sleep(POLL)),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _run_in_order(self, lane: Lane) -> None:
-        """One row at a time, strictly in acceptance order."""
-        refs: dict[str, dict[str, Any] | None] = {}
+        """One job at a time, strictly in id order."""
+        refs: dict[str, Ref] = {}
+        cursor = 0
         while not self._stopping.is_set():
             lane.wake.clear()
-            rows = await self.store.next_batch(lane.destination.id, limit=self.batch)
-            if not rows:
+            jobs = await self._claim(lane, cursor)
+            if not jobs:
+                # Claim from the start next time (that claim frees the lane if it is empty),
+                # once the store has every outcome and so the refs: drop ours.
+                await self._settle(lane)
                 refs.clear()
-                await self._flush_marks(lane)
-                await lane.wake.wait()
+                cursor = 0
+                await self._idle(lane)
                 continue
-            for row in rows:
+            for job in jobs:
                 if self._stopping.is_set():
                     return
-                refs[row.group_key] = await self._deliver(lane, row, refs.get(row.group_key, row.message_ref))
+                if lane.refused:
+                    await self._settle(lane)
+                refs[job.group_key] = await self._work(lane, job, refs.get(job.group_key, job.message_ref))
+                cursor = job.id
 
     async def _run_concurrently(self, lane: Lane) -> None:
-        """Up to `max_in_flight` rows at once, started in acceptance order; the rows of one alert
-        group still go one after the other. Rows are read past a cursor, so new ones start as
-        soon as a slot frees, without waiting for slower rows of other groups."""
-        slots = asyncio.Semaphore(lane.destination.max_in_flight)
+        """Up to `max_in_flight` jobs at once, started in id order; the jobs of one alert group
+        still go one after the other. Jobs are claimed past a cursor, so new ones start as soon
+        as a slot frees, without waiting for slower jobs of other groups."""
+        slots = asyncio.Semaphore(lane.max_in_flight)
         last: dict[str, asyncio.Task[None]] = {}
-        refs: dict[str, dict[str, Any] | None] = {}
+        refs: dict[str, Ref] = {}
         tasks: set[asyncio.Task[None]] = set()
         failures: list[BaseException] = []
         cursor = 0
@@ -196,200 +293,200 @@ class Dispatcher:
                 and (exc := task.exception()) is not None
                 and not isinstance(exc, _Stopping)
             ):
-                failures.append(exc)  # the lane restarts from the outbox, cursor reset
+                failures.append(exc)  # the lane starts over, cursor reset
                 lane.wake.set()
 
-        async def one(row: OutboxRow, before: asyncio.Task[None] | None) -> None:
+        async def one(job: Job, before: asyncio.Task[None] | None) -> None:
             try:
                 if before is not None:
                     await asyncio.wait([before])
-                refs[row.group_key] = await self._deliver(lane, row, refs.get(row.group_key, row.message_ref))
+                refs[job.group_key] = await self._work(lane, job, refs.get(job.group_key, job.message_ref))
             finally:
                 slots.release()
-                if last.get(row.group_key) is asyncio.current_task():
-                    del last[row.group_key]
-                    refs.pop(row.group_key, None)
+                if last.get(job.group_key) is asyncio.current_task():
+                    del last[job.group_key]
+                    refs.pop(job.group_key, None)
 
         try:
             while not self._stopping.is_set():
                 if failures:
                     raise failures[0]
                 lane.wake.clear()
-                rows = await self.store.next_batch(lane.destination.id, limit=self.batch, after=cursor)
-                if not rows:
+                jobs = await self._claim(lane, cursor)
+                if not jobs:
                     if not tasks:
-                        await self._flush_marks(lane)
-                    await lane.wake.wait()
+                        await self._settle(lane)
+                        cursor = 0  # from the start next time: that claim frees an empty lane
+                    await self._idle(lane)
                     continue
-                for row in rows:
+                for job in jobs:
                     await slots.acquire()
                     if self._stopping.is_set():
                         slots.release()
                         return
-                    task = asyncio.create_task(one(row, last.get(row.group_key)))
-                    last[row.group_key] = task
+                    if lane.refused:
+                        await self._settle(lane)
+                    task = asyncio.create_task(one(job, last.get(job.group_key)))
+                    last[job.group_key] = task
                     tasks.add(task)
                     task.add_done_callback(finished)
-                    cursor = row.id
+                    cursor = job.id
         except asyncio.CancelledError:
             for t in tasks:
                 t.cancel()
             raise
         finally:
-            # Rows still in flight finish (or are cancelled with the lane); the rest stay pending.
+            # Jobs in flight finish (or are cancelled with the lane); the rest stay queued.
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _sleep(self, seconds: float) -> None:
-        """Sleep, or raise _Stopping as soon as the dispatcher stops."""
+        """Sleep on the clock, or raise _Stopping as soon as the dispatcher stops."""
+        if self._stopping.is_set():
+            raise _Stopping
         if seconds <= 0:
             return
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            return
-        raise _Stopping
+            await asyncio.wait([sleeper, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+        if self._stopping.is_set():
+            raise _Stopping
 
-    async def _deliver(
-        self, lane: Lane, row: OutboxRow, previous: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
-        """Deliver one row until it succeeds, is dead-lettered, or the dispatcher stops.
+    async def _work(self, lane: Lane, job: Job, ref: Ref) -> Ref:
+        """Run one job until it succeeds or is dead-lettered; queue the record of its outcome.
 
-        Returns the thread's message reference after this row.
+        Returns the thread's message reference after this job.
         """
-        dest = lane.destination
-        labels = (dest.receiver, dest.integration)
-        await self._sleep(row.next_attempt_at - self.clock())
-        delivery = Delivery(
-            dest.id,
-            "new" if row.kind == "new" else "update",
-            row.payload,
-            previous,
-        )
-
+        handler = self.handlers.get(job.type)
+        if handler is None:
+            # Enqueued by a newer version, or a type whose part is not running: it stays queued,
+            # and the lane holds (its order is kept) until a version that knows the type runs.
+            log.error(
+                "no handler for job type; the lane holds", extra={"destination": lane.key, "type": job.type}
+            )
+            await self._stopping.wait()
+            raise _Stopping
+        await self._sleep(job.not_before - self.clock.now())
         try:
-            try:  # the common case, without the retry machinery
-                ref = await self._attempt(lane, delivery)
-            except (_Stopping, PermanentError):
-                raise
-            except Exception as first:
-                ref = await self._retry(lane, row, delivery, first)
+            new_ref = await self._attempts(job, handler, ref)
         except _Stopping:
             raise
         except Exception as exc:
-            await self._dead_letter(lane, row, exc)
-            return previous
-        now = self.clock()
-        self.metrics.delivery_latency.labels(dest.integration).observe(max(0.0, now - row.accepted_at))
-        self.metrics.notifications.labels(*labels, "delivered").inc()
-        self.metrics.outbox_depth.dec()
-        log.info(
-            "delivered",
-            extra={
-                "destination": dest.id,
-                "group_key": row.group_key,
-                "kind": row.kind,
-                "latency": round(now - row.accepted_at, 4),
-            },
-        )
-        lane.marks.append(self.store.mark_delivered(row, ref=ref, now=now))
-        while len(lane.marks) > MAX_PENDING_MARKS:
-            await lane.marks.popleft()
-        return ref if ref is not None else previous
-
-    async def _flush_marks(self, lane: Lane) -> None:
-        """Wait until every delivery record of the lane is committed."""
-        while lane.marks:
-            await lane.marks.popleft()
-
-    async def _dead_letter(self, lane: Lane, row: OutboxRow, exc: Exception) -> None:
-        dest = lane.destination
-        reason = getattr(exc, "reason", "error")
-        why = "permanent" if isinstance(exc, PermanentError) else "retry horizon exceeded"
-        self.metrics.dead_letters.labels(dest.receiver, dest.integration, reason).inc()
-        self.metrics.notifications.labels(dest.receiver, dest.integration, "dead").inc()
-        self.metrics.outbox_depth.dec()
-        log.error(
-            "delivery dead-lettered",
-            extra={
-                "destination": dest.id,
-                "group_key": row.group_key,
-                "reason": reason,
-                "error": f"{why}: {exc}",
-            },
-        )
-        await self.store.mark_dead(row.id, reason=f"{why}: {exc}", now=self.clock())
-
-    async def _retry(
-        self, lane: Lane, row: OutboxRow, delivery: Delivery, first: BaseException
-    ) -> dict[str, Any] | None:
-        """After a first failed attempt: tenacity drives the retries (the first failure is
-        handed to it as attempt 1, so it is not sent twice)."""
-        dest = lane.destination
-        labels = (dest.receiver, dest.integration)
-        pending = [first]
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
-            return self.policy.delay(row.attempts + state.attempt_number, retry_after=retry_after)
-
-        def stop(state: RetryCallState) -> bool:
-            return self.policy.gives_up(
-                accepted_at=row.accepted_at, now=self.clock(), next_delay=state.upcoming_sleep
-            )
-
-        async def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            reason = getattr(exc, "reason", type(exc).__name__)
-            attempts = row.attempts + state.attempt_number
-            self.metrics.retries.labels(*labels, reason).inc()
-            if isinstance(exc, RetryableError) and exc.retry_after:
-                for lim in lane.sink.rate_limits():
-                    self.limiter.penalise(lim.key, self.clock() + exc.retry_after)
-            log.warning(
-                "delivery failed, will retry",
+            reason = getattr(exc, "reason", "error")
+            why = "permanent" if isinstance(exc, PermanentError) else "retry horizon exceeded"
+            self.metrics.dead_letters.labels(job.receiver, job.integration, reason).inc()
+            handler.finished(job, "dead", self.clock.now())
+            log.error(
+                "delivery dead-lettered",
                 extra={
-                    "destination": dest.id,
-                    "group_key": row.group_key,
-                    "attempt": attempts,
-                    "retry_in": round(state.upcoming_sleep, 3),
-                    "error": str(exc),
+                    "destination": lane.key,
+                    "group_key": job.group_key,
                     "reason": reason,
+                    "error": f"{why}: {exc}",
                 },
             )
+            now, text = self.clock.now(), f"{why}: {exc}"
+            await self._record(lane, job, lambda: self.store.dead(job.id, reason=text, now=now))
+            return ref
+        now = self.clock.now()
+        handler.finished(job, "done", now)
+        await self._record(lane, job, lambda: self.store.complete(job, ref=new_ref, now=now))
+        return new_ref if new_ref is not None else ref
+
+    async def _attempts(self, job: Job, handler: JobHandler, ref: Ref) -> Ref:
+        """Attempts until one succeeds; raises the last error when giving up."""
+        attempts = job.attempts
+        while True:
+            while (wait := handler.wait(job, self.clock.now())) > 0:
+                await self._sleep(wait)
             try:
-                await self.store.mark_retry(
-                    row.id,
-                    attempts=attempts,
-                    next_attempt_at=self.clock() + state.upcoming_sleep,
-                    error=str(exc),
+                return await handler.run(job, ref)
+            except (_Stopping, PermanentError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                attempts += 1
+                retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+                delay = self.policy.delay(attempts, retry_after=retry_after)
+                now = self.clock.now()
+                if self.policy.gives_up(accepted_at=job.accepted_at, now=now, next_delay=delay):
+                    raise
+                reason = getattr(exc, "reason", type(exc).__name__)
+                self.metrics.retries.labels(job.receiver, job.integration, reason).inc()
+                log.warning(
+                    "delivery failed, will retry",
+                    extra={
+                        "destination": job.lane,
+                        "group_key": job.group_key,
+                        "attempt": attempts,
+                        "retry_in": round(delay, 3),
+                        "error": str(exc),
+                        "reason": reason,
+                    },
                 )
-            except StoreUnavailable as err:  # the retry still happens; only its record is lost
-                log.error("cannot record a retry", extra={"destination": dest.id, "error": str(err)})
+                try:
+                    await self.store.retry(job.id, attempts=attempts, not_before=now + delay, error=str(exc))
+                except StoreUnavailable as err:  # the retry still happens; only its record is lost
+                    log.error("cannot record a retry", extra={"destination": job.lane, "error": str(err)})
+                await self._sleep(delay)
 
-        retrying = AsyncRetrying(
-            retry=retry_if_not_exception_type((PermanentError, _Stopping, asyncio.CancelledError)),
-            wait=wait,
-            stop=stop,
-            before_sleep=before_sleep,
-            sleep=self._sleep,
-            reraise=True,
-        )
+    # --- outcomes on their way to the store -------------------------------------------------
 
-        async def attempt() -> dict[str, Any] | None:
-            if pending:
-                raise pending.pop()
-            return await self._attempt(lane, delivery)
+    async def _record(self, lane: Lane, job: Job, op: Callable[[], Awaitable[None]]) -> None:
+        """Queue the record of `job`'s outcome; wait while too many are on their way."""
+        lane.records.append(asyncio.create_task(self._keep_recording(lane, job, op)))
+        while len(lane.records) > MAX_PENDING_RECORDS:
+            await lane.records.popleft()
 
-        result: dict[str, Any] | None = await retrying(attempt)
-        return result
-
-    async def _attempt(self, lane: Lane, delivery: Delivery) -> dict[str, Any] | None:
-        limits = [(lim.key, lim.per_second, lim.burst) for lim in lane.sink.rate_limits()]
-        while limits and (wait := self.limiter.reserve(limits, self.clock())) > 0:
-            await self._sleep(wait)
+    async def _keep_recording(self, lane: Lane, job: Job, op: Callable[[], Awaitable[None]]) -> None:
+        """Record an outcome, retrying until the store takes it. The job is never run again for
+        want of its record; only a stop before the store recovers leaves it to run again."""
+        delay, refused = 0.5, False
         try:
-            return await asyncio.wait_for(lane.sink.send(delivery), self.send_timeout)
-        except TimeoutError:
-            raise RetryableError(f"no answer within {self.send_timeout:g}s", reason="timeout") from None
+            while True:
+                try:
+                    await op()
+                except StoreUnavailable as exc:
+                    if not refused:
+                        refused = True
+                        lane.refused += 1
+                        self.problem = f"outcomes cannot be recorded: {exc}"
+                        log.error(
+                            "cannot record an outcome; holding the lane until the store takes it",
+                            extra={"destination": lane.key, "group_key": job.group_key, "error": str(exc)},
+                        )
+                    try:
+                        await self._sleep(delay)
+                    except _Stopping:
+                        log.error(
+                            "stopped before the store took an outcome; the job may run again after a restart",
+                            extra={"destination": lane.key, "group_key": job.group_key},
+                        )
+                        return
+                    delay = min(delay * 2, RECORD_RETRY_MAX)
+                    continue
+                self._set_depth(self._depth - 1)
+                if refused:
+                    log.warning(
+                        "outcome recorded after all",
+                        extra={"destination": lane.key, "group_key": job.group_key},
+                    )
+                return
+        finally:
+            if refused:
+                lane.refused -= 1
+                if not any(other.refused for other in self.lanes.values()):
+                    self.problem = None
+
+    async def _settle(self, lane: Lane) -> None:
+        """Wait until every outcome of the lane is recorded (or the dispatcher stops)."""
+        while lane.records:
+            task = lane.records[0]
+            try:
+                await task
+            finally:
+                if lane.records and lane.records[0] is task:
+                    lane.records.popleft()

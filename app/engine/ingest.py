@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.core.clock import Clock
 from app.core.models import WebhookMessage
 from app.core.plan import Router
 from app.engine.dispatcher import Dispatcher
@@ -23,7 +22,7 @@ class Ingestor:
     dispatcher: Dispatcher
     metrics: Metrics
     dedup_window: float
-    clock: Callable[[], float] = time.time
+    clock: Clock
 
     async def ingest(self, msg: WebhookMessage) -> IngestResult:
         """Record what `msg` implies (raises StoreUnavailable when it cannot), then wake lanes.
@@ -31,7 +30,7 @@ class Ingestor:
         Only after this returns may the webhook answer 2xx.
         """
         plans = self.router.plan(msg)
-        result = await self.store.ingest(plans, now=self.clock(), dedup_window=self.dedup_window)
+        result = await self.store.ingest(plans, now=self.clock.now(), dedup_window=self.dedup_window)
         by_id = {p.destination.id: p.destination for p in plans}
         for dest_id, _ in result.enqueued:
             d = by_id[dest_id]
@@ -40,7 +39,7 @@ class Ingestor:
         for dest_id in result.duplicates:
             d = by_id[dest_id]
             self.metrics.notifications.labels(d.receiver, d.integration, "duplicate").inc()
-        self.metrics.outbox_depth.inc(len(result.enqueued))
+        self.dispatcher.enqueued(len(result.enqueued))
         if not log.isEnabledFor(logging.INFO):
             return result
         if result.enqueued or result.duplicates:

@@ -1,4 +1,4 @@
-"""Durable state: alert-group threads, the outbox of notifications, message references."""
+"""Durable state: alert-group threads, the job queue (the outbox), message references."""
 
 from __future__ import annotations
 

@@ -1,8 +1,22 @@
-"""The Store protocol the engine uses, and the records it returns. SQLite today, PostgreSQL later."""
+"""The Store protocol the engine uses, and the records it returns. SQLite today, PostgreSQL later.
+
+Every operation is one transaction with an outcome defined under concurrency, so several
+processes (and a PostgreSQL store) can share the queue:
+
+- `ingest`: the dedup decision is one conditional upsert per thread (group key, destination): of
+  concurrent ingests of the same alert state, exactly one enqueues a job for that destination.
+- `claim`: a worker (`owner`) takes the next pending jobs of a lane and leases the lane. A lane
+  leased by another live owner gives nothing: a lane is worked by one owner at a time, in id
+  order. The owner keeps what it claimed and reads past it (`after`), so a finished job it has
+  not yet recorded is never read back. A claim from the start (`after=0`) that finds nothing
+  pending frees the lane.
+- `complete`, `retry`, `dead` record an outcome; `renew` extends an owner's leases; `release`
+  gives them back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,26 +28,71 @@ class StoreUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class OutboxRow:
+class NewJob:
+    """A job to enqueue (other than the notify jobs `ingest` makes)."""
+
+    type: str
+    lane: str
+    """What must stay in order: a destination id, a remediation target."""
+    payload: str
+    not_before: float
+    """Not run before this time (timers)."""
+    group_key: str = ""
+    kind: str = ""
+    receiver: str = ""
+    integration: str = ""
+    """Metric labels of the job (for notify: its destination's receiver and integration)."""
+
+
+@dataclass(frozen=True)
+class Job:
     id: int
-    destination: str
+    type: str
+    lane: str
     group_key: str
     kind: str
+    """For notify jobs: `new` (a new message) or `update` (edit the thread's message)."""
+    receiver: str
+    integration: str
     payload: str
-    """The Group as JSON."""
+    """For notify jobs: the Group as JSON."""
     accepted_at: float
     attempts: int
-    next_attempt_at: float
+    not_before: float
     message_ref: dict[str, Any] | None
-    """The thread's message reference when the row was read."""
+    """The thread's message reference when the job was claimed."""
 
 
 @dataclass(frozen=True)
 class IngestResult:
     enqueued: list[tuple[str, int]]
-    """(destination, outbox row id) of each notification recorded."""
+    """(destination, job id) of each notification recorded."""
     duplicates: list[str]
     """Destinations for which the message was a duplicate."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    type: str
+    lane: str
+    group_key: str
+    receiver: str
+    integration: str
+    accepted_at: float
+    finished_at: float | None
+    attempts: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LaneDeaths:
+    """Jobs dead-lettered together by `dead_lanes`, per lane and metric labels."""
+
+    lane: str
+    receiver: str
+    integration: str
+    count: int
 
 
 class Store(Protocol):
@@ -42,34 +101,57 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def ingest(self, plans: Sequence[Planned], *, now: float, dedup_window: float) -> IngestResult:
-        """Record the notifications `plans` imply, durably, in one transaction; dedup by thread."""
+        """Record the notify jobs `plans` imply, durably, in one transaction; dedup by thread."""
         ...
 
-    async def next_batch(self, destination: str, *, limit: int, after: int = 0) -> list[OutboxRow]:
-        """Pending rows of one destination in acceptance order, with ids above `after`."""
+    async def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
+        """Record jobs durably in one transaction; return their ids in order."""
         ...
 
-    def mark_delivered(self, row: OutboxRow, *, ref: dict[str, Any] | None, now: float) -> Awaitable[None]:
-        """Record a delivery. Takes its place in the store's order at the call, so a lane can
-        send the next row while the record commits; later reads see it."""
+    async def claim(
+        self, lane: str, *, owner: str, now: float, lease: float, limit: int, after: int = 0
+    ) -> list[Job]:
+        """The lane's next pending jobs (ids above `after`, in id order, at most `limit`), the lane
+        leased to `owner` until `now + lease`; nothing while another owner's lease is live."""
         ...
 
-    async def mark_retry(self, row_id: int, *, attempts: int, next_attempt_at: float, error: str) -> None: ...
+    async def renew(self, owner: str, *, until: float) -> int:
+        """Extend every lane lease `owner` holds to `until`; return how many lanes."""
+        ...
 
-    async def mark_dead(self, row_id: int, *, reason: str, now: float) -> None: ...
+    async def release(self, owner: str) -> int:
+        """Give back every lane `owner` holds; return how many."""
+        ...
 
-    async def mark_dead_destination(self, destination: str, *, reason: str, now: float) -> int:
-        """Dead-letter every pending row of a destination; return how many."""
+    async def complete(self, job: Job, *, ref: dict[str, Any] | None, now: float) -> None:
+        """Record a job done (and the thread's new message reference, when given)."""
+        ...
+
+    async def retry(self, job_id: int, *, attempts: int, not_before: float, error: str) -> None: ...
+
+    async def dead(self, job_id: int, *, reason: str, now: float) -> None: ...
+
+    async def dead_lanes(self, *, type: str, keep: set[str], reason: str, now: float) -> list[LaneDeaths]:
+        """Dead-letter every pending job of `type` whose lane is not in `keep`."""
+        ...
+
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead-lettered jobs, newest first."""
+        ...
+
+    async def requeue(self, job_ids: Sequence[int] | None, *, now: float) -> list[int]:
+        """Make dead-lettered jobs pending again (all of them when `job_ids` is None), attempts
+        reset; return the ids requeued (a job that is not dead is left alone)."""
         ...
 
     async def pending_count(self) -> int: ...
 
-    async def pending_destinations(self) -> set[str]: ...
+    async def pending_lanes(self) -> set[str]: ...
 
     async def ping(self) -> None:
-        """Raise StoreUnavailable unless a write transaction can be taken now."""
+        """Raise StoreUnavailable unless the store can take writes now (with the reason)."""
         ...
 
     async def purge(self, *, older_than: float) -> int:
-        """Delete finished rows and idle threads older than the timestamp; return rows removed."""
+        """Delete finished jobs and idle threads older than the timestamp; return rows removed."""
         ...

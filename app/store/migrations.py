@@ -1,4 +1,8 @@
-"""Versioned schema migrations, applied in order at start-up inside one transaction each."""
+"""Versioned schema migrations, applied in order at start-up inside one transaction each.
+
+Each step re-reads the version inside its write transaction, so processes that start at once on
+the same file apply each step exactly once.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,46 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_pending ON outbox (destination, id) WHERE state = 'pending';
     CREATE INDEX outbox_finished ON outbox (finished_at) WHERE state != 'pending';
     """,
+    # 2: the outbox becomes a typed job queue: lanes, timers (not_before); a lane is leased to one
+    # worker at a time (leases). Threads keep their previous state, which the dedup upsert returns.
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        lane TEXT NOT NULL,
+        group_key TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL DEFAULT '',
+        receiver TEXT NOT NULL DEFAULT '',
+        integration TEXT NOT NULL DEFAULT '',
+        payload TEXT NOT NULL,
+        accepted_at REAL NOT NULL,
+        not_before REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        finished_at REAL
+    );
+    INSERT INTO jobs (id, type, lane, group_key, kind, receiver, integration, payload, accepted_at,
+                      not_before, state, attempts, last_error, finished_at)
+        SELECT id, 'notify', destination, group_key, kind,
+               substr(destination, 1, instr(destination, '/') - 1),
+               substr(destination, instr(destination, '/') + 1,
+                      instr(destination, '[') - instr(destination, '/') - 1),
+               payload, accepted_at, next_attempt_at,
+               CASE state WHEN 'delivered' THEN 'done' ELSE state END,
+               attempts, last_error, finished_at
+        FROM outbox ORDER BY id;
+    DROP TABLE outbox;
+    CREATE INDEX jobs_pending ON jobs (lane, id) WHERE state = 'pending';
+    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state != 'pending';
+    CREATE TABLE leases (
+        lane TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        lease_until REAL NOT NULL
+    );
+    ALTER TABLE threads ADD COLUMN prev_signature TEXT;
+    ALTER TABLE threads ADD COLUMN prev_firing TEXT;
+    """,
 ]
 
 
@@ -47,23 +91,24 @@ def current_version(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the newest version; return it. Refuse a database from the future."""
-    version = current_version(conn)
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema v{version} is newer than this alertmedic "
-            f"(v{len(MIGRATIONS)}); upgrade alertmedic"
-        )
-    for target in range(version + 1, len(MIGRATIONS) + 1):
+    for target in range(1, len(MIGRATIONS) + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in MIGRATIONS[target - 1].split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(target),),
-            )
+            version = current_version(conn)
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"database schema v{version} is newer than this alertmedic "
+                    f"(v{len(MIGRATIONS)}); upgrade alertmedic"
+                )
+            if version < target:
+                for stmt in MIGRATIONS[target - 1].split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(target),),
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

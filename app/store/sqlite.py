@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -20,10 +22,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.core.dedup import ThreadState, decide, signature
+from app.core.dedup import kind_after, signature
 from app.core.plan import Planned
-from app.store.base import IngestResult, OutboxRow, StoreUnavailable
+from app.store.base import DeadLetter, IngestResult, Job, LaneDeaths, NewJob, StoreUnavailable
 from app.store.migrations import migrate
+
+log = logging.getLogger("alertmedic.store")
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -31,6 +35,8 @@ Op = Callable[[sqlite3.Connection], Any]
 _MAX_BATCH = 512
 CHECKPOINT_EVERY = 1.0
 """Seconds between background WAL checkpoints."""
+RESERVE_BYTES = 1 << 20
+"""Free space that must be back after a full disk before the store reports ready again."""
 
 
 class _Job:
@@ -65,6 +71,8 @@ class SQLiteStore:
         self._closed = False
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
+        self._write_error: str | None = None
+        """Why the last write failed for want of space, until a write succeeds again."""
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -168,6 +176,12 @@ class SQLiteStore:
 
     def _run_batch(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         results: list[tuple[_Job, bool, Any]] = []
+        failed_on_disk: BaseException | None = None
+        changes = conn.total_changes
+        if self._write_error is not None:
+            # After a failed write, fold the WAL back before each try: once a little space is
+            # back, the WAL's own space is freed rather than taken again by the next writes.
+            _truncate_wal(conn)
         try:
             durable = any(j.durable for j in jobs)
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -180,6 +194,8 @@ class SQLiteStore:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     results.append((job, False, _translate(exc)))
+                    if is_disk_error(exc):
+                        failed_on_disk = exc
                 else:
                     conn.execute("RELEASE op")
                     results.append((job, True, value))
@@ -190,6 +206,17 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
             err = _translate(exc)
             results = [(j, False, err) for j in jobs]
+            if is_disk_error(exc):
+                self._disk_trouble(conn, exc)
+        else:
+            if failed_on_disk is not None:
+                self._disk_trouble(conn, failed_on_disk)
+            elif (
+                self._write_error is not None
+                and conn.total_changes > changes
+                and self._free_bytes() >= RESERVE_BYTES
+            ):
+                self._recovered()
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
         for item in results:
             by_loop.setdefault(item[0].loop, []).append(item)
@@ -214,129 +241,208 @@ class SQLiteStore:
     async def ingest(self, plans: Sequence[Planned], *, now: float, dedup_window: float) -> IngestResult:
         prepared = []
         # destinations that take the same alerts share one Group (Router.plan): serialise it once
-        done: dict[int, tuple[str, frozenset[str], str]] = {}
+        done: dict[int, tuple[str, frozenset[str], str, str]] = {}
         for p in plans:
             if id(p.group) not in done:
                 firing = frozenset(a.fingerprint for a in p.group.alerts if a.status == "firing")
-                done[id(p.group)] = (signature(p.group.alerts), firing, p.group.model_dump_json())
-            sig, firing, payload = done[id(p.group)]
-            prepared.append((p.destination.id, p.group.groupKey, sig, firing, payload))
+                sig = signature(p.group.alerts)
+                done[id(p.group)] = (sig, firing, json.dumps(sorted(firing)), p.group.model_dump_json())
+            prepared.append((p.destination, p.group.groupKey, *done[id(p.group)]))
 
         def op(conn: sqlite3.Connection) -> IngestResult:
             enqueued: list[tuple[str, int]] = []
             duplicates: list[str] = []
-            for dest, group_key, sig, firing, payload in prepared:
+            for dest, group_key, sig, firing, firing_json, payload in prepared:
+                # The dedup decision in one statement (app.core.dedup.is_duplicate as the upsert's
+                # condition): no row comes back for a duplicate.
                 row = conn.execute(
-                    "SELECT signature, firing, accepted_at FROM threads"
-                    " WHERE group_key = ? AND destination = ?",
-                    (group_key, dest),
-                ).fetchone()
-                prev = None if row is None else ThreadState(row[0], frozenset(json.loads(row[1])), row[2])
-                decision = decide(prev, sig=sig, firing=firing, now=now, window=dedup_window)
-                if decision == "duplicate":
-                    duplicates.append(dest)
-                    continue
-                conn.execute(
                     "INSERT INTO threads (group_key, destination, signature, firing, accepted_at,"
                     " updated_at) VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (group_key, destination) DO UPDATE SET signature = excluded.signature,"
-                    " firing = excluded.firing, accepted_at = excluded.accepted_at,"
-                    " updated_at = excluded.updated_at",
-                    (group_key, dest, sig, json.dumps(sorted(firing)), now, now),
-                )
+                    " ON CONFLICT (group_key, destination) DO UPDATE SET"
+                    " prev_signature = threads.signature, prev_firing = threads.firing,"
+                    " signature = excluded.signature, firing = excluded.firing,"
+                    " accepted_at = excluded.accepted_at, updated_at = excluded.updated_at"
+                    " WHERE NOT (threads.signature = excluded.signature"
+                    " AND excluded.accepted_at - threads.accepted_at < ?)"
+                    " RETURNING prev_signature, prev_firing",
+                    (group_key, dest.id, sig, firing_json, now, now, dedup_window),
+                ).fetchone()
+                if row is None:
+                    duplicates.append(dest.id)
+                    continue
+                prev_firing = frozenset(json.loads(row[1])) if row[1] else frozenset()
+                kind = kind_after(row[0], prev_firing, sig=sig, firing=firing)
                 cur = conn.execute(
-                    "INSERT INTO outbox (destination, group_key, kind, payload, accepted_at,"
-                    " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (dest, group_key, decision, payload, now, now),
+                    "INSERT INTO jobs (type, lane, group_key, kind, receiver, integration, payload,"
+                    " accepted_at, not_before) VALUES ('notify', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (dest.id, group_key, kind, dest.receiver, dest.integration, payload, now, now),
                 )
                 assert cur.lastrowid is not None
-                enqueued.append((dest, cur.lastrowid))
+                enqueued.append((dest.id, cur.lastrowid))
             return IngestResult(enqueued, duplicates)
 
         return await self._submit(op, durable=True)
 
-    async def next_batch(self, destination: str, *, limit: int, after: int = 0) -> list[OutboxRow]:
-        def op(conn: sqlite3.Connection) -> list[OutboxRow]:
+    async def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
+        def op(conn: sqlite3.Connection) -> list[int]:
+            ids = []
+            for j in jobs:
+                cur = conn.execute(
+                    "INSERT INTO jobs (type, lane, group_key, kind, receiver, integration, payload,"
+                    " accepted_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        j.type,
+                        j.lane,
+                        j.group_key,
+                        j.kind,
+                        j.receiver,
+                        j.integration,
+                        j.payload,
+                        now,
+                        j.not_before,
+                    ),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+            return ids
+
+        return await self._submit(op, durable=True)
+
+    async def claim(
+        self, lane: str, *, owner: str, now: float, lease: float, limit: int, after: int = 0
+    ) -> list[Job]:
+        def op(conn: sqlite3.Connection) -> list[Job]:
+            held = conn.execute("SELECT owner, lease_until FROM leases WHERE lane = ?", (lane,)).fetchone()
+            if held is not None and held[0] != owner and held[1] > now:
+                return []
             rows = conn.execute(
-                "SELECT o.id, o.destination, o.group_key, o.kind, o.payload, o.accepted_at,"
-                " o.attempts, o.next_attempt_at, t.message_ref FROM outbox o"
-                " LEFT JOIN threads t ON t.group_key = o.group_key AND t.destination = o.destination"
-                " WHERE o.destination = ? AND o.state = 'pending' AND o.id > ? ORDER BY o.id LIMIT ?",
-                (destination, after, limit),
+                "SELECT j.id, j.type, j.lane, j.group_key, j.kind, j.receiver, j.integration, j.payload,"
+                " j.accepted_at, j.attempts, j.not_before, t.message_ref FROM jobs j LEFT JOIN threads t"
+                " ON t.group_key = j.group_key AND t.destination = j.lane"
+                " WHERE j.lane = ? AND j.state = 'pending' AND j.id > ? ORDER BY j.id LIMIT ?",
+                (lane, after, limit),
             ).fetchall()
-            return [
-                OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]) if r[8] else None)
-                for r in rows
-            ]
+            if rows:
+                conn.execute(
+                    "INSERT INTO leases (lane, owner, lease_until) VALUES (?, ?, ?) ON CONFLICT (lane)"
+                    " DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until",
+                    (lane, owner, now + lease),
+                )
+            elif after == 0 and held is not None:
+                conn.execute("DELETE FROM leases WHERE lane = ?", (lane,))  # nothing pending: free
+            return [_job(r) for r in rows]
 
         return await self._submit(op)
 
-    def mark_delivered(
-        self, row: OutboxRow, *, ref: dict[str, Any] | None, now: float
-    ) -> asyncio.Future[None]:
-        """Queued at once, in order with later operations; await the result to know it is done."""
+    async def renew(self, owner: str, *, until: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute("UPDATE leases SET lease_until = ? WHERE owner = ?", (until, owner)).rowcount
+            )
+
+        return await self._submit(op)
+
+    async def release(self, owner: str) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("DELETE FROM leases WHERE owner = ?", (owner,)).rowcount)
+
+        return await self._submit(op)
+
+    async def complete(self, job: Job, *, ref: dict[str, Any] | None, now: float) -> None:
         ref_json = None if ref is None else json.dumps(ref, separators=(",", ":"))
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE outbox SET state = 'delivered', finished_at = ?, last_error = NULL WHERE id = ?",
-                (now, row.id),
+                "UPDATE jobs SET state = 'done', finished_at = ?, last_error = NULL"
+                " WHERE id = ? AND state = 'pending'",
+                (now, job.id),
             )
             if ref_json is not None:
                 conn.execute(
                     "UPDATE threads SET message_ref = ?, updated_at = ?"
                     " WHERE group_key = ? AND destination = ?",
-                    (ref_json, now, row.group_key, row.destination),
+                    (ref_json, now, job.group_key, job.lane),
                 )
 
-        return self._enqueue(op)
+        await self._submit(op)
 
-    async def mark_retry(self, row_id: int, *, attempts: int, next_attempt_at: float, error: str) -> None:
+    async def retry(self, job_id: int, *, attempts: int, not_before: float, error: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                (attempts, next_attempt_at, error[:2000], row_id),
+                "UPDATE jobs SET attempts = ?, not_before = ?, last_error = ? WHERE id = ?",
+                (attempts, not_before, error[:2000], job_id),
             )
 
         await self._submit(op)
 
-    async def mark_dead(self, row_id: int, *, reason: str, now: float) -> None:
+    async def dead(self, job_id: int, *, reason: str, now: float) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE outbox SET state = 'dead', finished_at = ?, last_error = ? WHERE id = ?",
-                (now, reason[:2000], row_id),
+                "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?"
+                " WHERE id = ? AND state = 'pending'",
+                (now, reason[:2000], job_id),
             )
 
         await self._submit(op)
 
-    async def mark_dead_destination(self, destination: str, *, reason: str, now: float) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            return int(
+    async def dead_lanes(self, *, type: str, keep: set[str], reason: str, now: float) -> list[LaneDeaths]:
+        def op(conn: sqlite3.Connection) -> list[LaneDeaths]:
+            rows = conn.execute(
+                "SELECT lane, receiver, integration, count(*) FROM jobs"
+                " WHERE type = ? AND state = 'pending' GROUP BY lane, receiver, integration ORDER BY lane",
+                (type,),
+            ).fetchall()
+            out = [LaneDeaths(*r) for r in rows if r[0] not in keep]
+            for lane in {d.lane for d in out}:
                 conn.execute(
-                    "UPDATE outbox SET state = 'dead', finished_at = ?, last_error = ?"
-                    " WHERE destination = ? AND state = 'pending'",
-                    (now, reason[:2000], destination),
-                ).rowcount
+                    "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?"
+                    " WHERE type = ? AND lane = ? AND state = 'pending'",
+                    (now, reason[:2000], type, lane),
+                )
+            return out
+
+        return await self._submit(op)
+
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        return await self._submit(lambda conn: read_dead_letters(conn, limit=limit))
+
+    async def requeue(self, job_ids: Sequence[int] | None, *, now: float) -> list[int]:
+        ids = None if job_ids is None else list(job_ids)
+
+        def op(conn: sqlite3.Connection) -> list[int]:
+            if ids is None:
+                found = [r[0] for r in conn.execute("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")]
+            else:
+                found = [
+                    i
+                    for i in sorted(set(ids))
+                    if conn.execute("SELECT 1 FROM jobs WHERE id = ? AND state = 'dead'", (i,)).fetchone()
+                ]
+            # A requeued job starts afresh: its retry horizon counts from now.
+            conn.executemany(
+                "UPDATE jobs SET state = 'pending', attempts = 0, not_before = ?, accepted_at = ?,"
+                " finished_at = NULL WHERE id = ?",
+                [(now, now, i) for i in found],
             )
+            return found
 
         return await self._submit(op)
 
     async def pending_count(self) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            return int(conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
+        return await self._submit(read_pending_count)
 
-        return await self._submit(op)
-
-    async def pending_destinations(self) -> set[str]:
+    async def pending_lanes(self) -> set[str]:
         def op(conn: sqlite3.Connection) -> set[str]:
-            return {
-                r[0] for r in conn.execute("SELECT DISTINCT destination FROM outbox WHERE state = 'pending'")
-            }
+            return {r[0] for r in conn.execute("SELECT DISTINCT lane FROM jobs WHERE state = 'pending'")}
 
         return await self._submit(op)
 
     async def ping(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
+            # After a failed write, ready again only once the reserve is free (the WAL was
+            # folded back before this batch) and a write goes through (the batch notes that).
+            if (trouble := self._write_error) is not None and (free := self._free_bytes()) < RESERVE_BYTES:
+                raise StoreUnavailable(f"{trouble} ({free} bytes free; needs {RESERVE_BYTES})")
             conn.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
 
         await self._submit(op)
@@ -344,31 +450,104 @@ class SQLiteStore:
     async def purge(self, *, older_than: float) -> int:
         def op(conn: sqlite3.Connection) -> int:
             n = conn.execute(
-                "DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?", (older_than,)
+                "DELETE FROM jobs WHERE state != 'pending' AND finished_at < ?", (older_than,)
             ).rowcount
             n += conn.execute(
-                "DELETE FROM threads WHERE updated_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o"
-                " WHERE o.group_key = threads.group_key AND o.destination = threads.destination"
-                " AND o.state = 'pending')",
+                "DELETE FROM threads WHERE updated_at < ? AND NOT EXISTS (SELECT 1 FROM jobs j"
+                " WHERE j.group_key = threads.group_key AND j.lane = threads.destination"
+                " AND j.state = 'pending')",
                 (older_than,),
             ).rowcount
             return int(n)
 
         return await self._submit(op)
 
-    async def dead_letters(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        """The most recent dead-lettered notifications (for the CLI and operators)."""
+    # --- a full disk -------------------------------------------------------------------------
 
-        def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = conn.execute(
-                "SELECT id, destination, group_key, accepted_at, finished_at, attempts, last_error"
-                " FROM outbox WHERE state = 'dead' ORDER BY id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-            keys = ("id", "destination", "group_key", "accepted_at", "finished_at", "attempts", "error")
-            return [dict(zip(keys, r, strict=True)) for r in rows]
+    def _free_bytes(self) -> int:
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return 0
+        return st.f_bavail * st.f_frsize
 
-        return await self._submit(op)
+    def _disk_trouble(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+        """A write failed for want of space (or an I/O error): fold the WAL back into the database
+        and truncate it, so the space it held is free for the next writes; say what is needed."""
+        first = self._write_error is None
+        _truncate_wal(conn)
+        sizes = {name: _size(self.path.with_name(self.path.name + suffix)) for name, suffix in _FILES}
+        self._write_error = f"writes to {self.path} fail: {exc}"
+        if first:
+            log.error(
+                "store cannot write; webhooks get 503 and deliveries wait for their records",
+                extra={
+                    "error": str(exc),
+                    "path": str(self.path),
+                    "free_bytes": self._free_bytes(),
+                    **sizes,
+                    "needed": f"free at least {RESERVE_BYTES} bytes on its filesystem; "
+                    "writes resume by themselves",
+                },
+            )
+
+    def _recovered(self) -> None:
+        if self._write_error is not None:
+            self._write_error = None
+            log.warning(
+                "store writes work again", extra={"path": str(self.path), "free_bytes": self._free_bytes()}
+            )
+
+
+_FILES = (("database_bytes", ""), ("wal_bytes", "-wal"))
+
+
+def _job(r: Sequence[Any]) -> Job:
+    return Job(
+        id=r[0],
+        type=r[1],
+        lane=r[2],
+        group_key=r[3],
+        kind=r[4],
+        receiver=r[5],
+        integration=r[6],
+        payload=r[7],
+        accepted_at=r[8],
+        attempts=r[9],
+        not_before=r[10],
+        message_ref=json.loads(r[11]) if r[11] else None,
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _truncate_wal(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def read_pending_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0])
+
+
+def read_dead_letters(conn: sqlite3.Connection, *, limit: int) -> list[DeadLetter]:
+    rows = conn.execute(
+        "SELECT id, type, lane, group_key, receiver, integration, accepted_at, finished_at, attempts,"
+        " last_error FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [DeadLetter(*r) for r in rows]
+
+
+def is_disk_error(exc: BaseException) -> bool:
+    """SQLITE_FULL or SQLITE_IOERR (any extended code): the disk, not a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 
 
 def _translate(exc: BaseException) -> Exception:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from app.config import Config
+from app.core.clock import Clock
 from app.core.retry import RetryPolicy
+from app.engine.clock import SYSTEM_CLOCK
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
 from app.metrics import Metrics
@@ -43,11 +44,11 @@ PURGER = web.AppKey("purger", asyncio.Task[None])
 
 
 def create_app(
-    config: Config, *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
+    config: Config, *, metrics: Metrics | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> web.Application:
     """Build the service. Resources start with the app and stop with it, in reverse order."""
     state = State(
-        config, metrics or Metrics(), Credentials.from_config(config.server.auth), RefusalLog(clock)
+        config, metrics or Metrics(), Credentials.from_config(config.server.auth), RefusalLog(clock.now)
     )
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
@@ -129,15 +130,15 @@ def create_app(
     return app
 
 
-async def _purge_forever(state: State, clock: Callable[[], float]) -> None:
+async def _purge_forever(state: State, clock: Clock) -> None:
     while True:
         try:
-            n = await state.store.purge(older_than=clock() - state.config.storage.retention)
+            n = await state.store.purge(older_than=clock.now() - state.config.storage.retention)
             if n:
                 log.info("purged finished notifications", extra={"rows": n})
         except StoreUnavailable as exc:
             log.error("purge failed", extra={"error": str(exc)})
-        await asyncio.sleep(PURGE_EVERY)
+        await clock.sleep(PURGE_EVERY)
 
 
 async def _report_refusals_forever(state: State) -> None:

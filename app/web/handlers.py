@@ -150,6 +150,8 @@ async def readyz(request: web.Request) -> web.Response:
         await state.store.ping()
     except StoreUnavailable as exc:
         problems.append(f"store: {exc}")
+    if state.dispatcher.problem is not None:
+        problems.append(f"dispatcher: {state.dispatcher.problem}")
     if not state.dispatcher.running:
         problems.append("dispatcher: delivery lanes are not running")
     if problems:

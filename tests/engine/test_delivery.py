@@ -222,7 +222,7 @@ async def test_permanent_failure_is_dead_lettered_and_others_still_deliver(
         await asyncio.sleep(0.02)
     assert await state.store.pending_count() == 0
     dead = await state.store.dead_letters()
-    assert dead[0]["destination"] == "oncall/telegram[0]" and "permanent" in dead[0]["error"]
+    assert dead[0].lane == "oncall/telegram[0]" and "permanent" in (dead[0].error or "")
 
 
 async def test_retry_horizon_dead_letters(start: Start, webhook_sink: WebhookSink) -> None:
@@ -238,7 +238,7 @@ async def test_retry_horizon_dead_letters(start: Start, webhook_sink: WebhookSin
         if dead := await state.store.dead_letters():
             break
         await asyncio.sleep(0.02)
-    assert "retry horizon exceeded" in dead[0]["error"]
+    assert "retry horizon exceeded" in (dead[0].error or "")
 
 
 async def test_a_stuck_provider_does_not_delay_the_others(
@@ -337,7 +337,7 @@ async def test_notifications_of_a_removed_destination_are_dead_lettered(
     client: Client = await aiohttp_client(create_app(config))
     state = client.app[STATE]
     [dead] = await state.store.dead_letters()
-    assert dead["destination"] == "gone/webhook[0]"
-    assert dead["error"] == "destination no longer configured"
+    assert dead.lane == "gone/webhook[0]"
+    assert dead.error == "destination no longer configured"
     assert await state.store.pending_count() == 0
     assert state.metrics.dead_letters.labels("gone", "webhook", "unconfigured")._value.get() == 1

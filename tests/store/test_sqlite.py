@@ -1,41 +1,22 @@
-"""SQLite store on a real file: durable ingest, dedup by thread, order, refs, locks, purge."""
+"""SQLite store on a real file: durable ingest, dedup by thread, order, refs, locks, purge, WAL."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from app.core.models import Alert, Group
-from app.core.plan import Destination, Planned
-from app.store.base import StoreUnavailable
+from app.store.base import Job, StoreUnavailable
 from app.store.sqlite import SQLiteStore
-
-DEST = Destination("oncall/telegram[0]", "oncall", "telegram", True)
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+from tests.store.conftest import DEST, planned
 
 
-def planned(group_key: str, *states: tuple[str, str], dest: Destination = DEST) -> Planned:
-    alerts = [
-        Alert(status=s, labels={"alertname": "X", "i": fp}, startsAt=T0, fingerprint=fp)  # type: ignore[arg-type]
-        for fp, s in states
-    ]
-    status = "firing" if any(s == "firing" for _, s in states) else "resolved"
-    return Planned(
-        dest,
-        Group(
-            groupKey=group_key,
-            status=status,
-            receiver=dest.receiver,  # type: ignore[arg-type]
-            groupLabels={},
-            commonLabels={},
-            commonAnnotations={},
-            externalURL="",
-            alerts=alerts,
-        ),
-    )
+async def pending(store: SQLiteStore, limit: int) -> list[Job]:
+    """The lane's pending jobs in order (claimed and released again, as a reader would see them)."""
+    jobs = await store.claim(DEST.id, owner="reader", now=0, lease=10, limit=limit)
+    await store.release("reader")
+    return jobs
 
 
 @pytest.fixture
@@ -54,13 +35,13 @@ async def test_ingest_dedups_within_window_and_orders(store: SQLiteStore, tmp_pa
     r3 = await store.ingest([planned("g1", ("a", "resolved"))], now=120, dedup_window=60)
     r4 = await store.ingest([planned("g1", ("a", "firing"))], now=500, dedup_window=60)
     assert len(r3.enqueued) == len(r4.enqueued) == 1
-    rows = await store.next_batch(DEST.id, limit=10)
+    rows = await pending(store, 10)
     assert [r.kind for r in rows] == ["new", "update", "new"]
     assert [r.id for r in rows] == sorted(r.id for r in rows)
     assert await store.pending_count() == 3
     # durable: a second connection (another process would be the same) sees the rows
     conn = sqlite3.connect(tmp_path / "state.db")
-    assert conn.execute("SELECT count(*) FROM outbox WHERE state='pending'").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM jobs WHERE state='pending'").fetchone()[0] == 3
     conn.close()
 
 
@@ -68,31 +49,31 @@ async def test_repeat_after_window_is_enqueued_again(store: SQLiteStore) -> None
     await store.ingest([planned("g", ("a", "firing"))], now=0, dedup_window=60)
     r = await store.ingest([planned("g", ("a", "firing"))], now=61, dedup_window=60)
     assert len(r.enqueued) == 1
-    assert [x.kind for x in await store.next_batch(DEST.id, limit=5)] == ["new", "new"]
+    assert [x.kind for x in await pending(store, 5)] == ["new", "new"]
 
 
 async def test_delivered_ref_is_on_the_thread(store: SQLiteStore) -> None:
     await store.ingest([planned("g", ("a", "firing"))], now=0, dedup_window=60)
-    [row] = await store.next_batch(DEST.id, limit=5)
+    [row] = await pending(store, 5)
     assert row.message_ref is None
-    await store.mark_delivered(row, ref={"chat_id": 1, "message_id": 7}, now=1)
-    assert await store.next_batch(DEST.id, limit=5) == []
+    await store.complete(row, ref={"chat_id": 1, "message_id": 7}, now=1)
+    assert await pending(store, 5) == []
     await store.ingest([planned("g", ("a", "resolved"))], now=2, dedup_window=60)
-    [upd] = await store.next_batch(DEST.id, limit=5)
+    [upd] = await pending(store, 5)
     assert upd.kind == "update" and upd.message_ref == {"chat_id": 1, "message_id": 7}
 
 
 async def test_retry_and_dead(store: SQLiteStore) -> None:
     await store.ingest([planned("g", ("a", "firing")), planned("h", ("b", "firing"))], now=0, dedup_window=60)
-    first, second = await store.next_batch(DEST.id, limit=5)
-    await store.mark_retry(first.id, attempts=2, next_attempt_at=50, error="boom")
-    [again, _] = await store.next_batch(DEST.id, limit=5)
-    assert (again.attempts, again.next_attempt_at) == (2, 50)
-    await store.mark_dead(first.id, reason="permanent: 403", now=60)
+    first, second = await pending(store, 5)
+    await store.retry(first.id, attempts=2, not_before=50, error="boom")
+    [again, _] = await pending(store, 5)
+    assert (again.attempts, again.not_before) == (2, 50)
+    await store.dead(first.id, reason="permanent: 403", now=60)
     dead = await store.dead_letters()
-    assert [(d["id"], d["error"]) for d in dead] == [(first.id, "permanent: 403")]
-    assert [r.id for r in await store.next_batch(DEST.id, limit=5)] == [second.id]
-    assert await store.pending_destinations() == {DEST.id}
+    assert [(d.id, d.error) for d in dead] == [(first.id, "permanent: 403")]
+    assert [r.id for r in await pending(store, 5)] == [second.id]
+    assert await store.pending_lanes() == {DEST.id}
 
 
 async def test_locked_database_is_unavailable_not_lost(tmp_path: Path) -> None:
@@ -115,8 +96,8 @@ async def test_locked_database_is_unavailable_not_lost(tmp_path: Path) -> None:
 
 async def test_purge_keeps_pending(store: SQLiteStore) -> None:
     await store.ingest([planned("g", ("a", "firing")), planned("h", ("b", "firing"))], now=0, dedup_window=60)
-    first, _ = await store.next_batch(DEST.id, limit=5)
-    await store.mark_delivered(first, ref=None, now=10)
+    first, _ = await pending(store, 5)
+    await store.complete(first, ref=None, now=10)
     removed = await store.purge(older_than=1000)
     assert removed == 2  # the delivered row and its idle thread
     assert await store.pending_count() == 1
@@ -159,5 +140,5 @@ async def test_wal_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
     wal = tmp_path / "w.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0  # folded back on close
     conn = sqlite3.connect(tmp_path / "w.db")
-    assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 50
+    assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 50
     conn.close()

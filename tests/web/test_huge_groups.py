@@ -62,7 +62,7 @@ async def test_a_33_mb_group_is_accepted_recorded_and_delivered(
     del body
 
     with sqlite3.connect(tmp_path / "state.db") as db:
-        rows = db.execute("SELECT destination, payload FROM outbox ORDER BY destination").fetchall()
+        rows = db.execute("SELECT lane, payload FROM jobs WHERE type = 'notify' ORDER BY lane").fetchall()
     assert [r[0] for r in rows] == ["storm/telegram[0]", "storm/webhook[0]"]
     for _, payload in rows:  # the whole group, without parsing 33 MB twice more
         assert payload.count('"fingerprint":') == STORM

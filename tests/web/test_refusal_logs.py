@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from app.engine.clock import ManualClock
 from app.web.app import create_app
 from app.web.refusals import SUMMARY_INTERVAL
 from tests.conftest import TOKEN, make_config
@@ -25,21 +26,13 @@ WRONG = "wrong-secret-token-value"
 Client = TestClient  # type: ignore[type-arg]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=1_000_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, tmp_path: Path, clock: Clock) -> Client:
+async def client(aiohttp_client: Any, tmp_path: Path, clock: ManualClock) -> Client:
     config = make_config(tmp_path, [{"name": "null"}], {"receiver": "null"}, server={"max_body_bytes": 4096})
     c: Client = await aiohttp_client(create_app(config, clock=clock))
     return c
@@ -151,7 +144,7 @@ async def test_basic_auth_mismatch_is_named(
 
 
 async def test_repeats_are_counted_once_an_interval_per_cause_and_address(
-    client: Client, refusals: Callable[[], list[logging.LogRecord]], clock: Clock
+    client: Client, refusals: Callable[[], list[logging.LogRecord]], clock: ManualClock
 ) -> None:
     bad = {"Authorization": f"Bearer {WRONG}"}
     for _ in range(20):
@@ -161,7 +154,7 @@ async def test_repeats_are_counted_once_an_interval_per_cause_and_address(
         ("127.0.0.1", "refused a webhook"),
         ("127.0.0.2", "refused a webhook"),
     ]
-    clock.now += SUMMARY_INTERVAL
+    await clock.advance(SUMMARY_INTERVAL)
     # any webhook request reports what is due, an accepted one included
     assert await post(client, GOOD, AUTH) == 200
     summary = refusals()[2:]
@@ -171,11 +164,11 @@ async def test_repeats_are_counted_once_an_interval_per_cause_and_address(
     assert summary[0].getMessage() == "refused webhooks not logged one by one"
     # the flood goes on: counted into the next summary, not logged one by one
     assert await post(client, GOOD, bad) == 401
-    clock.now += SUMMARY_INTERVAL
+    await clock.advance(SUMMARY_INTERVAL)
     assert await post(client, GOOD, AUTH) == 200
     assert [r.count for r in refusals()[3:]] == [1]  # type: ignore[attr-defined]
     # quiet for a whole interval: the next one is logged in full again
-    clock.now += SUMMARY_INTERVAL
+    await clock.advance(SUMMARY_INTERVAL)
     assert await post(client, GOOD, AUTH) == 200
     assert await post(client, GOOD, bad) == 401
     assert [r.getMessage()[:17] for r in refusals()[4:]] == ["refused a webhook"]
@@ -196,7 +189,7 @@ async def test_counts_still_open_are_logged_when_the_service_stops(
 
 
 async def test_a_flood_of_bad_requests_gives_a_bounded_number_of_lines(
-    client: Client, refusals: Callable[[], list[logging.LogRecord]], clock: Clock
+    client: Client, refusals: Callable[[], list[logging.LogRecord]], clock: ManualClock
 ) -> None:
     sources = ["127.0.0.1", "127.0.0.2"]
     step = 0.05  # 10 000 requests over 500 s
@@ -215,7 +208,7 @@ async def test_a_flood_of_bad_requests_gives_a_bounded_number_of_lines(
 
     try:
         for start in range(0, 10_000, 50):
-            clock.now += step * 50
+            await clock.advance(step * 50)
             await asyncio.gather(*(one(i) for i in range(start, start + 50)))
     finally:
         for s in sessions:

@@ -1,0 +1,57 @@
+"""Job types and their handlers, registered in one place (`build_handlers`).
+
+A job is durable work with a type, a lane (what must stay in order) and a `not_before`. The
+dispatcher claims a lane's jobs, waits for `not_before`, asks the job's handler how long to wait
+(rate limits), runs it, and applies the same retry, dead-letter and record rules to every type.
+
+To add a type (`edit`, `remediate`, `verify`, `escalate`, `report` are the planned ones): write a
+class with the three methods of `JobHandler` in its own module, register it in `build_handlers`,
+and enqueue its jobs with `Store.enqueue(NewJob(type=..., lane=..., ...))` then
+`Dispatcher.ensure_lane(lane)` (at start-up too, for its lanes in `Store.pending_lanes()`). A job
+whose type has no handler stays queued and holds its lane. A handler raises
+app.core.errors.RetryableError (try again later, optionally after `retry_after`) or
+PermanentError (dead-letter now); anything else is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+from app.core.clock import Clock
+from app.core.ratelimit import Limiter
+from app.metrics import Metrics
+from app.sinks.base import Sink
+from app.store.base import Job
+
+Ref = dict[str, Any] | None
+"""The thread's message reference a job reads and may replace (JSON-serialisable)."""
+
+Outcome = Literal["done", "dead"]
+
+
+class JobHandler(Protocol):
+    def wait(self, job: Job, now: float) -> float:
+        """Seconds to wait before `job` may run (rate limits); 0.0 means run now (slot taken)."""
+        ...
+
+    async def run(self, job: Job, ref: Ref) -> Ref:
+        """Do the job once; return the thread's new message reference (None keeps `ref`)."""
+        ...
+
+    def finished(self, job: Job, outcome: Outcome, now: float) -> None:
+        """Count and log the job's final outcome (the dispatcher records it in the store)."""
+        ...
+
+
+def build_handlers(
+    *, sinks: Mapping[str, Sink], limiter: Limiter, metrics: Metrics, clock: Clock, send_timeout: float
+) -> dict[str, JobHandler]:
+    """Job type -> its handler. The one place a job type is registered."""
+    from app.engine.notify import NotifyHandler
+
+    return {
+        "notify": NotifyHandler(
+            sinks, limiter=limiter, metrics=metrics, clock=clock, send_timeout=send_timeout
+        )
+    }

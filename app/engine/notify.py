@@ -1,0 +1,72 @@
+"""The `notify` job: deliver one notification of an alert group through its destination's sink.
+
+Its lane is the destination id; its kind is `new` (a new message) or `update` (edit the thread's
+message in place where the provider allows it). Provider rate limits are honoured before each
+attempt, and a provider's `retry_after` holds every destination sharing that limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from app.core.clock import Clock
+from app.core.errors import RetryableError
+from app.core.ratelimit import Limiter
+from app.engine.jobs import Outcome, Ref
+from app.metrics import Metrics
+from app.sinks.base import Delivery, Sink
+from app.store.base import Job
+
+log = logging.getLogger("alertmedic.dispatcher")
+
+
+class NotifyHandler:
+    def __init__(
+        self,
+        sinks: Mapping[str, Sink],
+        *,
+        limiter: Limiter,
+        metrics: Metrics,
+        clock: Clock,
+        send_timeout: float,
+    ) -> None:
+        self.sinks = sinks
+        self.limiter = limiter
+        self.metrics = metrics
+        self.clock = clock
+        self.send_timeout = send_timeout
+
+    def wait(self, job: Job, now: float) -> float:
+        limits = [(lim.key, lim.per_second, lim.burst) for lim in self.sinks[job.lane].rate_limits()]
+        return self.limiter.reserve(limits, now) if limits else 0.0
+
+    async def run(self, job: Job, ref: Ref) -> Ref:
+        sink = self.sinks[job.lane]
+        delivery = Delivery(job.lane, "new" if job.kind == "new" else "update", job.payload, ref)
+        try:
+            return await asyncio.wait_for(sink.send(delivery), self.send_timeout)
+        except TimeoutError:
+            raise RetryableError(f"no answer within {self.send_timeout:g}s", reason="timeout") from None
+        except RetryableError as exc:
+            if exc.retry_after:
+                for lim in sink.rate_limits():
+                    self.limiter.penalise(lim.key, self.clock.now() + exc.retry_after)
+            raise
+
+    def finished(self, job: Job, outcome: Outcome, now: float) -> None:
+        if outcome == "dead":
+            self.metrics.notifications.labels(job.receiver, job.integration, "dead").inc()
+            return
+        self.metrics.delivery_latency.labels(job.integration).observe(max(0.0, now - job.accepted_at))
+        self.metrics.notifications.labels(job.receiver, job.integration, "delivered").inc()
+        log.info(
+            "delivered",
+            extra={
+                "destination": job.lane,
+                "group_key": job.group_key,
+                "kind": job.kind,
+                "latency": round(now - job.accepted_at, 4),
+            },
+        )

@@ -24,8 +24,7 @@ from app.engine.ingest import Ingestor
 from app.metrics import Metrics
 from app.sinks.registry import Built, build, close_sinks
 from app.store import open_store
-from app.store.base import StoreUnavailable
-from app.store.sqlite import SQLiteStore
+from app.store.base import Store, StoreUnavailable
 from app.web import handlers
 from app.web.auth import Credentials
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
@@ -35,7 +34,7 @@ log = logging.getLogger("alertmedic")
 
 PURGE_EVERY = 3600.0
 
-STORE = web.AppKey("store", SQLiteStore)
+STORE = web.AppKey("store", Store)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 SINKS = web.AppKey("sinks", Built)
 """The table of integrations built: router, destinations and sinks by destination id."""

@@ -10,7 +10,7 @@ from app.config import Config
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
 from app.metrics import Metrics
-from app.store.sqlite import SQLiteStore
+from app.store.base import Store
 from app.web.auth import Credentials
 from app.web.refusals import RefusalLog
 
@@ -21,7 +21,7 @@ class State:
     metrics: Metrics
     credentials: Credentials
     refusals: RefusalLog
-    store: SQLiteStore = field(init=False)
+    store: Store = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     ingestor: Ingestor = field(init=False)
     """Filled in when the app starts (see app.web.app)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from app.core.plan import Router, route_label_names
 from app.sinks import registry
 from tests.conftest import make_config
 from tests.payloads import alert, message
+
+AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 RECEIVERS: list[dict[str, Any]] = [
     {
@@ -47,7 +50,7 @@ def test_the_label_names_the_tree_reads() -> None:
 
 def test_destinations_that_take_the_same_alerts_share_one_group() -> None:
     msg = WebhookMessage.model_validate(message("g", [alert("A", "f1"), alert("B", "f2", status="resolved")]))
-    plans = router().plan(msg)
+    plans = router().plan(msg, at=AT).planned
     by_id = {p.destination.id: p.group for p in plans}
     assert by_id["oncall/webhook[0]"] is by_id["oncall/webhook[1]"] is by_id["oncall/file[0]"]
     assert [a.fingerprint for a in by_id["oncall/file[0]"].alerts] == ["f1", "f2"]
@@ -75,7 +78,7 @@ def test_each_destination_gets_the_alerts_that_route_to_it(specs: list[tuple[dic
         a["labels"] = {"alertname": "A", **ls}
         alerts.append(a)
     msg = WebhookMessage.model_validate(message("g", alerts))
-    got = {p.destination.id: [a.fingerprint for a in p.group.alerts] for p in r.plan(msg)}
+    got = {p.destination.id: [a.fingerprint for a in p.group.alerts] for p in r.plan(msg, at=AT).planned}
     want: dict[str, list[str]] = {}
     for a in msg.alerts:  # the plain definition: route every alert on its own
         for receiver in dict.fromkeys(r.receivers_for(a.labels)):
@@ -83,7 +86,7 @@ def test_each_destination_gets_the_alerts_that_route_to_it(specs: list[tuple[dic
                 if a.status == "firing" or d.send_resolved:
                     want.setdefault(d.id, []).append(a.fingerprint)
     assert got == want
-    for p in r.plan(msg):
+    for p in r.plan(msg, at=AT).planned:
         assert p.group.receiver == p.destination.receiver
         firing = any(a.status == "firing" for a in p.group.alerts)
         assert p.group.status == ("firing" if firing else "resolved")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import yaml
@@ -168,3 +169,23 @@ def test_the_root_route_cannot_be_muted() -> None:
 def test_a_route_interval_names_must_be_strings() -> None:
     problems = problems_of(NIGHTS.replace("[night, christmas]", "night"))
     assert "route.routes[0].mute_time_intervals" in problems
+
+
+def test_the_readme_example_mutes_staging_at_night_and_at_weekends() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = readme.split("### Time intervals", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    text = HEAD.replace("- name: default", "- name: oncall").replace("- name: pager", "- name: staging-team")
+    config = parse_config(text + example, check_files=False).config
+    tree, table = config.route.tree, config.time_table
+    labels = {"namespace": "staging-eu"}
+
+    def notified(at: str) -> tuple[str, ...]:
+        return match_at(tree, labels, intervals=table, at=datetime.fromisoformat(at)).receivers
+
+    assert notified("2026-11-25T21:30:00+01:00") == ()  # Wednesday night in Berlin
+    assert notified("2026-11-25T07:59:00+01:00") == ()
+    assert notified("2026-11-25T08:00:00+01:00") == ("staging-team",)
+    assert notified("2026-11-28T12:00:00+01:00") == ()  # Saturday
+    assert match_at(
+        tree, {"namespace": "prod"}, intervals=table, at=datetime.fromisoformat("2026-11-28T03:00:00+01:00")
+    ).receivers == ("oncall",)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from app.engine.clock import ManualClock
 from app.web.app import create_app
 from app.web.state import STATE
 from tests.conftest import TOKEN, make_config
@@ -43,22 +44,17 @@ ROUTE = {
 STAGING = message('{}:{alertname="A"}', [alert("A", "f1", namespace="staging", severity="critical")])
 
 
-class Clock:
-    def __init__(self, at: str) -> None:
-        self.now = datetime.fromisoformat(at).timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def start(aiohttp_client: Any, tmp_path: Path, sink: WebhookSink, at: str) -> Client:
+async def start(
+    aiohttp_client: Any, tmp_path: Path, sink: WebhookSink, at: str
+) -> tuple[Client, ManualClock]:
     receivers = [
         {"name": "pager", "webhook_configs": [{"url": sink.url_for("/pager")}]},
         {"name": "team", "webhook_configs": [{"url": sink.url_for("/team")}]},
     ]
     config = make_config(tmp_path, receivers, ROUTE, time_intervals=NIGHT)
-    client: Client = await aiohttp_client(create_app(config, clock=Clock(at)))
-    return client
+    clock = ManualClock(start=datetime.fromisoformat(at).timestamp())
+    client: Client = await aiohttp_client(create_app(config, clock=clock))
+    return client, clock
 
 
 async def post(client: Client) -> dict[str, Any]:
@@ -74,7 +70,7 @@ async def test_at_night_the_muted_destination_is_logged_counted_and_gets_no_job(
     aiohttp_client: Any, tmp_path: Path, webhook_sink: WebhookSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="alertmedic.ingest")
-    client = await start(aiohttp_client, tmp_path, webhook_sink, "2026-11-28T03:00:00+01:00")
+    client, clock = await start(aiohttp_client, tmp_path, webhook_sink, "2026-11-28T03:00:00+01:00")
     assert (await post(client))["notifications"] == 1  # team's only: no job for the pager
     [delivery] = await webhook_sink.wait_for(1)
     assert delivery.path == "/team"
@@ -98,13 +94,18 @@ async def test_at_night_the_muted_destination_is_logged_counted_and_gets_no_job(
         await asyncio.sleep(0.01)
     assert await store.pending_count() == 0
     assert [d.path for d in webhook_sink.deliveries] == ["/team"]
+    # Alertmanager's next notification of the group, after the night: the pager gets it.
+    await clock.advance(5 * 3600)
+    assert (await post(client))["notifications"] == 2
+    deliveries = await webhook_sink.wait_for(3)
+    assert sorted(d.path for d in deliveries[1:]) == ["/pager", "/team"]
 
 
 async def test_by_day_both_destinations_get_the_notification(
     aiohttp_client: Any, tmp_path: Path, webhook_sink: WebhookSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="alertmedic.ingest")
-    client = await start(aiohttp_client, tmp_path, webhook_sink, "2026-11-28T13:00:00+01:00")
+    client, _ = await start(aiohttp_client, tmp_path, webhook_sink, "2026-11-28T13:00:00+01:00")
     assert (await post(client))["notifications"] == 2
     deliveries = await webhook_sink.wait_for(2)
     assert sorted(d.path for d in deliveries) == ["/pager", "/team"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,28 @@ def test_routes_show_lists_every_problem_of_a_bad_config(
         in err
     )
     assert any(line.startswith("time_intervals[0].time_intervals[0].times[0].end_time: ") for line in err)
+
+
+@pytest.mark.slow
+def test_the_same_file_reads_alike_in_amtool(
+    tmp_path: Path, config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Alertmanager part of our config, unquoted times included, is valid for amtool, and
+    `routes show` prints what `amtool config routes show` prints for it."""
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.fail("amtool is missing: `make system-deps` installs it", pytrace=False)
+    server = CONFIG[: CONFIG.index("receivers:")]
+    am = tmp_path / "alertmanager.yml"
+    am.write_text(CONFIG.replace(server, ""))
+    assert "start_time: 00:00" in am.read_text()  # unquoted, as users paste it
+    check = subprocess.run([amtool, "check-config", str(am)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    show = subprocess.run(
+        [amtool, "config", "routes", "show", f"--config.file={am}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, out, _ = run(capsys, "routes", "show", "--config", config)
+    assert (code, out) == (0, show.stdout)

@@ -1,4 +1,4 @@
-"""Command line: `alertmedic serve | check-config | routes test | outbox [requeue]`."""
+"""Command line: `alertmedic serve | check-config | routes test | routes show | outbox [requeue]`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TextIO
 
 from app import __version__
@@ -54,13 +55,33 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant(text: str | None) -> datetime:
+    """`--time` (RFC 3339, with its offset or Z), or now."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"invalid --time {text!r}: expected RFC 3339, e.g. 2026-11-28T03:00:00+01:00"
+        ) from None
+    if at.tzinfo is None:
+        raise ValueError(f"invalid --time {text!r}: give its UTC offset (+01:00) or Z")
+    return at
+
+
 def cmd_routes_test(args: argparse.Namespace) -> int:
-    from app.core.routing import match
+    from app.core.routing import match_at
 
     loaded = _load(args.config, check_files=False)
     if loaded is None:
         return 1
     _warn(loaded)
+    try:
+        at = _instant(args.time)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     labels: dict[str, str] = {}
     for item in args.labels:
         name, sep, value = item.partition("=")
@@ -68,8 +89,12 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
             print(f"invalid label {item!r}: expected name=value", file=sys.stderr)
             return 2
         labels[name] = value.strip('"')
-    receivers = match(loaded.config.route.tree, labels)
+    config = loaded.config
+    routed = match_at(config.route.tree, labels, intervals=config.time_table, at=at)
+    receivers = list(routed.receivers)
     print(",".join(receivers))
+    for muted in routed.muted:
+        print(f"muted: {muted} at {at.isoformat()}", file=sys.stderr)
     if args.verify_receivers is not None:
         want = [r for r in args.verify_receivers.split(",") if r]
         if want != receivers:
@@ -78,6 +103,17 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+    return 0
+
+
+def cmd_routes_show(args: argparse.Namespace) -> int:
+    from app.core.routes_show import render_routes
+
+    loaded = _load(args.config, check_files=False)
+    if loaded is None:
+        return 1
+    _warn(loaded)
+    print(render_routes(loaded.config.route.tree, time_intervals=args.time_intervals), end="")
     return 0
 
 
@@ -300,8 +336,19 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--verify-receivers", default=None, help="comma-separated receivers expected; exit 1 when different"
     )
+    t.add_argument(
+        "--time",
+        default=None,
+        help="evaluate time intervals at this RFC 3339 instant (2026-11-28T03:00:00+01:00); default now",
+    )
     t.add_argument("labels", nargs="*", metavar="label=value")
     t.set_defaults(func=cmd_routes_test)
+    w = rsub.add_parser("show", help="print the route tree (like amtool config routes show)")
+    w.add_argument("--config", required=True)
+    w.add_argument(
+        "--time-intervals", action="store_true", help="show each route's mute and active time intervals"
+    )
+    w.set_defaults(func=cmd_routes_show)
 
     o = sub.add_parser("outbox", help="show pending notifications and recent dead letters")
     o.add_argument("--config", default=None, help="YAML configuration file (required)")

@@ -42,7 +42,7 @@ class Metrics:
         self.notifications = Counter(
             "alertmedic_notifications_total",
             "Notifications by receiver, integration and outcome "
-            "(enqueued, duplicate, delivered, dead, unrouted).",
+            "(enqueued, duplicate, delivered, dead, unrouted, muted).",
             ["receiver", "integration", "outcome"],
             registry=r,
         )

@@ -22,9 +22,37 @@ from app.config.model import Config
 from app.config.problems import ConfigError, Problem, pydantic_problems
 from app.config.routes import RouteConfig
 from app.config.secrets import secret_problems
+from app.config.time_intervals import interval_names
 from app.core.routing import validate
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class YamlLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` without YAML 1.1's base-60 numbers: an unquoted `17:00` stays the text
+    "17:00" (as in Alertmanager, whose YAML library has no base-60), not the integer 1020."""
+
+
+def _without_base60() -> None:
+    int_re = re.compile(
+        r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$""", re.X
+    )
+    float_re = re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+        |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    )
+    replaced = {"tag:yaml.org,2002:int": int_re, "tag:yaml.org,2002:float": float_re}
+    # A class-level copy: SafeLoader's own table (shared by yaml.safe_load) is left as it is.
+    YamlLoader.yaml_implicit_resolvers = {
+        first: [(tag, replaced.get(tag, regexp)) for tag, regexp in resolvers]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_without_base60()
 
 
 def interpolate(node: Any, env: Mapping[str, str], path: str = "") -> tuple[Any, list[Problem]]:
@@ -72,18 +100,21 @@ def _receiver_names(raw: Any) -> tuple[set[str], list[Problem]]:
     return names, problems
 
 
-def _route_problems(config: Config | None, raw: Any, names: set[str], base: dict[str, Any]) -> list[Problem]:
-    """The route tree's cross-references (receivers exist, root rules), also when other
-    sections of the file are invalid."""
+def _route_problems(
+    config: Config | None, raw: dict[str, Any], names: set[str], base: dict[str, Any]
+) -> list[Problem]:
+    """The route tree's cross-references (receivers and time intervals exist, root rules),
+    also when other sections of the file are invalid."""
+    intervals = interval_names(raw)
     if config is not None:
-        return validate(config.route.tree, names)
-    if not isinstance(raw, dict):
+        return validate(config.route.tree, names, intervals)
+    if not isinstance(raw.get("route"), dict):
         return []
     try:
-        route = RouteConfig.model_validate(raw, context=base)
+        route = RouteConfig.model_validate(raw["route"], context=base)
     except ValidationError:
         return []  # its own problems are listed by the full validation
-    return validate(route.tree, names)
+    return validate(route.tree, names, intervals)
 
 
 @dataclass(frozen=True)
@@ -106,7 +137,7 @@ def parse_config(
     `base_dir` (the config file's directory) when given.
     """
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=YamlLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else source
@@ -126,7 +157,7 @@ def parse_config(
         config = Config.model_validate(raw, context=context)
     except ValidationError as exc:
         problems += pydantic_problems(exc, Config)
-    problems += _route_problems(config, raw.get("route"), names, context)
+    problems += _route_problems(config, raw, names, context)
     if config is not None:
         for path, message in secret_problems(config):
             if check_files:

@@ -15,6 +15,8 @@ from app.config.receivers import ReceiverConfig
 from app.config.routes import RouteConfig
 from app.config.server import ServerConfig
 from app.config.storage import StorageConfig
+from app.config.time_intervals import MuteTimeIntervals, TimeIntervals, clashes, raise_problems
+from app.core.timeintervals import TimeTable
 
 
 class Config(Strict):
@@ -23,6 +25,10 @@ class Config(Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     receivers: list[ReceiverConfig] = Field(min_length=1)
     route: RouteConfig
+    time_intervals: TimeIntervals = {}
+    """Named intervals that routes mute or activate by (Alertmanager's top-level key)."""
+    mute_time_intervals: MuteTimeIntervals = {}
+    """Deprecated in Alertmanager, accepted for pasted configs: the same as `time_intervals`."""
 
     @model_validator(mode="before")
     @classmethod
@@ -32,6 +38,17 @@ class Config(Strict):
         if isinstance(data, dict) and "storage" not in data:
             return {**data, "storage": {}}
         return data
+
+    @model_validator(mode="after")
+    def _unique_interval_names(self) -> Config:
+        if found := clashes(self.time_intervals, self.mute_time_intervals):
+            raise_problems(found)
+        return self
+
+    @property
+    def time_table(self) -> TimeTable:
+        """Every named time interval, from both lists (one namespace, as in Alertmanager)."""
+        return {**self.mute_time_intervals, **self.time_intervals}
 
     def receiver(self, name: str) -> ReceiverConfig:
         for r in self.receivers:

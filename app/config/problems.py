@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from app.config.time_intervals import PROBLEMS
 from app.core.models import field_path
 
 Problem = tuple[str, str]
@@ -58,10 +59,12 @@ def _inner_model(annotation: Any) -> Any:
 
 
 def pydantic_problems(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = tuple(err["loc"])
-        if err["type"] == "extra_forbidden":
+        if err["type"] == PROBLEMS:  # already (yaml path, message) pairs, one per problem
+            problems += err.get("ctx", {}).get("problems", [])
+        elif err["type"] == "extra_forbidden":
             parent = _model_at(root, loc[:-1])
             keys = [f.alias or n for n, f in parent.model_fields.items()] if parent else []
             problems.append((field_path(loc), "unknown key" + did_you_mean(str(loc[-1]), keys)))

@@ -1,7 +1,8 @@
 """`route:`: the Alertmanager-shaped route tree, compiled once into the core's `Route`.
 
 Each node's matchers are parsed once, at validation; `RouteConfig.tree` is the pure
-`app.core.routing.Route` that routing uses.
+`app.core.routing.Route` that routing uses. A node's `mute_time_intervals` /
+`active_time_intervals` name top-level time intervals; the loader checks that they exist.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class RouteConfig(Strict):
     match_re: dict[str, str] = Field(default_factory=dict)
     continue_: bool = Field(default=False, alias="continue")
     routes: list[RouteConfig] = Field(default_factory=list)
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    """Names of top-level time intervals during which this route notifies nobody."""
+    active_time_intervals: list[str] = Field(default_factory=list)
+    """Names of top-level time intervals outside which this route notifies nobody."""
     _tree: Route = PrivateAttr()
 
     @field_validator("matchers")
@@ -76,6 +81,8 @@ class RouteConfig(Strict):
             matchers=tuple(parsed),
             continue_=self.continue_,
             routes=tuple(child.tree for child in self.routes),
+            mute_time_intervals=tuple(self.mute_time_intervals),
+            active_time_intervals=tuple(self.active_time_intervals),
         )
         return self
 

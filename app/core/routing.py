@@ -228,8 +228,7 @@ def validate(
             problems.append((f"route.{key}", f"the root route must not have any {key.replace('_', ' ')}"))
     for path, node in walk(root):
         if node.receiver and node.receiver not in names:
-            close = difflib.get_close_matches(node.receiver, sorted(names), n=1, cutoff=0.6)
-            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            hint = _did_you_mean(node.receiver, names)
             problems.append((f"{yaml_path(path)}.receiver", f"unknown receiver '{node.receiver}'{hint}"))
         if not path:
             continue  # the root's intervals are refused above
@@ -238,8 +237,16 @@ def validate(
             ("active_time_intervals", node.active_time_intervals),
         ):
             problems += [
-                (f"{yaml_path(path)}.{key}[{i}]", f"unknown time interval '{name}'")
+                (
+                    f"{yaml_path(path)}.{key}[{i}]",
+                    f"unknown time interval '{name}'{_did_you_mean(name, intervals)}",
+                )
                 for i, name in enumerate(refs)
                 if name not in intervals
             ]
     return problems
+
+
+def _did_you_mean(name: str, choices: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""

@@ -303,8 +303,11 @@ def _time_range(raw: Any) -> TimeRange:
         if text is None or text == "":
             raise TimeIntervalError(f".{key}", "required key is missing (both start_time and end_time)")
         if isinstance(text, int) and not isinstance(text, bool):
-            # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020.
-            raise TimeIntervalError(f".{key}", f"{text} is a number: write the time quoted, as 'HH:MM'")
+            # e.g. `8`, or an unquoted 17:00 read by a YAML 1.1 loader as the base-60 number 1020
+            # (app.config's loader keeps 17:00 as text, as Alertmanager does).
+            raise TimeIntervalError(
+                f".{key}", f"{text} is a number, not a time of day: use HH:MM, 00:00 to 24:00"
+            )
         if not isinstance(text, str) or _TIME.fullmatch(text) is None:
             raise TimeIntervalError(f".{key}", f"{text!r} is not a time of day: use HH:MM, 00:00 to 24:00")
         hours, mins = text.split(":")

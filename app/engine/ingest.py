@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from app.core.clock import Clock
 from app.core.models import WebhookMessage
 from app.core.plan import Router
 from app.engine.dispatcher import Dispatcher
+from app.engine.muting import report_muted
 from app.metrics import Metrics
 from app.store.base import IngestResult, Store
 
@@ -29,8 +31,11 @@ class Ingestor:
 
         Only after this returns may the webhook answer 2xx.
         """
-        plans = self.router.plan(msg)
-        result = await self.store.ingest(plans, now=self.clock.now(), dedup_window=self.dedup_window)
+        now = self.clock.now()
+        plan = self.router.plan(msg, at=datetime.fromtimestamp(now, UTC))
+        plans = plan.planned
+        result = await self.store.ingest(plans, now=now, dedup_window=self.dedup_window)
+        report_muted(plan.muted, group_key=msg.groupKey, metrics=self.metrics)  # once accepted
         by_id = {p.destination.id: p.destination for p in plans}
         for dest_id, _ in result.enqueued:
             d = by_id[dest_id]

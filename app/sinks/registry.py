@@ -64,7 +64,7 @@ def router(config: Config) -> Router:
     by_receiver: dict[str, list[Destination]] = {r.name: [] for r in config.receivers}
     for destination, _, _ in walk(config):
         by_receiver[destination.receiver].append(destination)
-    return Router(config.route.tree, by_receiver)
+    return Router(config.route.tree, by_receiver, config.time_table)
 
 
 def build(config: Config, *, session: aiohttp.ClientSession, send_timeout: float) -> Built:
@@ -84,7 +84,7 @@ def build(config: Config, *, session: aiohttp.ClientSession, send_timeout: float
             raise ValueError(f"{destination.id}: {detail}") from None
         destinations[destination.id] = destination
         by_receiver[destination.receiver].append(destination)
-    return Built(Router(config.route.tree, by_receiver), destinations, sinks)
+    return Built(Router(config.route.tree, by_receiver, config.time_table), destinations, sinks)
 
 
 async def close_sinks(sinks: Mapping[str, Sink]) -> None:

@@ -200,9 +200,10 @@ def test_validate_time_interval_references() -> None:
             ),
         ),
     )
+    hint = " (did you mean `workhours`?)"
     assert validate(root, ["default", "a", "b"], ["workhours"]) == [
-        ("route.routes[0].mute_time_intervals[0]", "unknown time interval 'offhours'"),
-        ("route.routes[1].mute_time_intervals[1]", "unknown time interval 'offhours'"),
+        ("route.routes[0].mute_time_intervals[0]", f"unknown time interval 'offhours'{hint}"),
+        ("route.routes[1].mute_time_intervals[1]", f"unknown time interval 'offhours'{hint}"),
         ("route.routes[1].routes[0].active_time_intervals[0]", "unknown time interval 'holidays'"),
     ]
     assert validate(root, ["default", "a", "b"], {"workhours", "offhours", "holidays"}) == []

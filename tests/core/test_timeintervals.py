@@ -245,7 +245,11 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"times": [{"start_time": "09:60", "end_time": "10:00"}]}, ".times[0].start_time", "not a time of day"),
     ({"times": [{"start_time": "09:00", "end_time": "24:01"}]}, ".times[0].end_time", "not a time of day"),
     ({"times": [{"start_time": "09:00", "end_time": "25:00"}]}, ".times[0].end_time", "not a time of day"),
-    ({"times": [{"start_time": 1020, "end_time": "18:00"}]}, ".times[0].start_time", "write the time quoted"),
+    (
+        {"times": [{"start_time": 1020, "end_time": "18:00"}]},
+        ".times[0].start_time",
+        "is a number, not a time of day",
+    ),
     ({"times": [{"start_time": "10:00", "end_time": "10:00"}]}, ".times[0]", "must be before end_time 10:00"),
     ({"times": [{"start_time": "22:00", "end_time": "06:00"}]}, ".times[0]", "cannot cross midnight"),
     ({"times": [{"start_time": "24:00", "end_time": "24:00"}]}, ".times[0]", "must be before"),

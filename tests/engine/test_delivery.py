@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +322,15 @@ async def test_notifications_of_a_removed_destination_are_dead_lettered(
     await old.start()
     gone = Destination("gone/webhook[0]", "gone", "webhook", True)
     msg = WebhookMessage.model_validate(message("g", [alert("A", "f1")]))
-    [plan] = router(
-        make_config(
-            tmp_path, [{"name": "x", "file_configs": [{"path": str(tmp_path / "i")}]}], {"receiver": "x"}
+    [plan] = (
+        router(
+            make_config(
+                tmp_path, [{"name": "x", "file_configs": [{"path": str(tmp_path / "i")}]}], {"receiver": "x"}
+            )
         )
-    ).plan(msg)
+        .plan(msg, at=datetime(2026, 1, 1, tzinfo=UTC))
+        .planned
+    )
     await old.ingest([Planned(gone, plan.group)], now=0, dedup_window=60)
     await old.close()
 

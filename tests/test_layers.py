@@ -20,6 +20,7 @@ ALLOWED = {
     "logs": {"logs"},
     "cli": {"web", "store", "core", "config", "logs", "cli"},
     "remediate": {"remediate", "core", "config"},
+    "chatops": {"chatops", "core", "config"},
 }
 IO_LIBRARIES = {
     "aiohttp",

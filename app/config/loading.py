@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from app.config.escalation import escalation_problems
 from app.config.model import Config
 from app.config.problems import ConfigError, Problem, pydantic_problems
 from app.config.routes import RouteConfig
@@ -158,6 +159,8 @@ def parse_config(
     except ValidationError as exc:
         problems += pydantic_problems(exc, Config)
     problems += _route_problems(config, raw, names, context)
+    if config is not None:
+        problems += escalation_problems(config.escalation_policies, config.route, names)
     if config is not None:
         for path, message in secret_problems(config):
             if check_files:

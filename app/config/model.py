@@ -10,7 +10,9 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from app.config.base import Strict
+from app.config.chatops import ChatopsConfig
 from app.config.delivery import DeliveryConfig
+from app.config.escalation import EscalationPolicyConfig
 from app.config.receivers import ReceiverConfig
 from app.config.routes import RouteConfig
 from app.config.server import ServerConfig
@@ -29,6 +31,8 @@ class Config(Strict):
     """Named intervals that routes mute or activate by (Alertmanager's top-level key)."""
     mute_time_intervals: MuteTimeIntervals = {}
     """Deprecated in Alertmanager, accepted for pasted configs: the same as `time_intervals`."""
+    chatops: ChatopsConfig | None = None
+    escalation_policies: list[EscalationPolicyConfig] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

@@ -44,6 +44,8 @@ class RouteConfig(Strict):
     """Names of top-level time intervals during which this route notifies nobody."""
     active_time_intervals: list[str] = Field(default_factory=list)
     """Names of top-level time intervals outside which this route notifies nobody."""
+    escalation: str | None = None
+    """Our extension: the `escalation_policies` entry for groups routed here."""
     _tree: Route = PrivateAttr()
 
     @field_validator("matchers")

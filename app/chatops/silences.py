@@ -48,7 +48,9 @@ def _silence(data: Any) -> Silence:
             id=str(data["id"]),
             state=str(data["status"]["state"]),
             matchers=tuple(
-                SilenceMatcher(str(m["name"]), str(m["value"]), bool(m["isRegex"]), bool(m.get("isEqual", True)))
+                SilenceMatcher(
+                    str(m["name"]), str(m["value"]), bool(m["isRegex"]), bool(m.get("isEqual", True))
+                )
                 for m in data["matchers"]
             ),
             starts_at=_time(data["startsAt"]),
@@ -57,7 +59,9 @@ def _silence(data: Any) -> Silence:
             comment=str(data.get("comment", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise PermanentError(f"Alertmanager sent a silence we cannot read ({exc!r})", reason="bad_response") from None
+        raise PermanentError(
+            f"Alertmanager sent a silence we cannot read ({exc!r})", reason="bad_response"
+        ) from None
 
 
 def _detail(text: str) -> str:
@@ -106,7 +110,9 @@ class SilencesClient:
         auth = None
         http = config.http_config
         if http.authorization is not None:
-            headers["Authorization"] = f"{http.authorization.type} {secret(http.authorization, 'credentials') or ''}"
+            headers["Authorization"] = (
+                f"{http.authorization.type} {secret(http.authorization, 'credentials') or ''}"
+            )
         if http.basic_auth is not None:
             auth = aiohttp.BasicAuth(http.basic_auth.username, secret(http.basic_auth, "password") or "")
         return cls(session, str(config.url), headers=headers, auth=auth, timeout=config.timeout)
@@ -136,11 +142,15 @@ class SilencesClient:
         try:
             return json.loads(text)
         except ValueError:
-            raise PermanentError(f"Alertmanager's answer to {what} is not JSON", reason="bad_response") from None
+            raise PermanentError(
+                f"Alertmanager's answer to {what} is not JSON", reason="bad_response"
+            ) from None
 
     async def create(self, request: SilenceRequest) -> str:
         """Create the silence; its id."""
-        data = await self._call("POST", "/api/v2/silences", what="creating the silence", body=request.to_api())
+        data = await self._call(
+            "POST", "/api/v2/silences", what="creating the silence", body=request.to_api()
+        )
         silence_id = data.get("silenceID") if isinstance(data, dict) else None
         if not isinstance(silence_id, str) or not silence_id:
             raise PermanentError("Alertmanager's answer has no silenceID", reason="bad_response")
@@ -148,10 +158,14 @@ class SilencesClient:
 
     async def expire(self, silence_id: str) -> None:
         """Expire the silence (Alertmanager keeps it, expired). Unknown id: PermanentError not_found."""
-        await self._call("DELETE", f"/api/v2/silence/{quote(silence_id, safe='')}", what=f"expiring silence {silence_id}")
+        await self._call(
+            "DELETE", f"/api/v2/silence/{quote(silence_id, safe='')}", what=f"expiring silence {silence_id}"
+        )
 
     async def get(self, silence_id: str) -> Silence:
-        data = await self._call("GET", f"/api/v2/silence/{quote(silence_id, safe='')}", what=f"reading silence {silence_id}")
+        data = await self._call(
+            "GET", f"/api/v2/silence/{quote(silence_id, safe='')}", what=f"reading silence {silence_id}"
+        )
         return _silence(data)
 
     async def list(self, *, filters: Sequence[str] = ()) -> list[Silence]:

@@ -58,10 +58,13 @@ def verify(
     try:
         ts = int(timestamp)
     except ValueError:
-        raise SignatureError(f"X-Slack-Request-Timestamp is not a number: {timestamp[:20]!r}", reason="bad_timestamp") from None
+        raise SignatureError(
+            f"X-Slack-Request-Timestamp is not a number: {timestamp[:20]!r}", reason="bad_timestamp"
+        ) from None
     if abs(now - ts) > MAX_AGE:
         raise SignatureError(
-            f"X-Slack-Request-Timestamp is {abs(now - ts):.0f} s from now (at most {MAX_AGE:.0f} s)", reason="stale"
+            f"X-Slack-Request-Timestamp is {abs(now - ts):.0f} s from now (at most {MAX_AGE:.0f} s)",
+            reason="stale",
         )
     expected = signature(signing_secret, timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature_header.encode(errors="replace")):

@@ -15,7 +15,7 @@ from telegram import Bot, Update, User
 
 from app.core.chatops.actions import Actor, Provider
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 
 def secret_token_ok(expected: str, header: str | None) -> bool:

@@ -50,9 +50,10 @@ class ChatTelegramConfig(SecretModel):
         if self.mode == "webhook":
             missing = [k for k in ("webhook_url", "secret_token") if not self.has_secret_or_value(k)]
             if missing:
-                raise ValueError(f"mode webhook requires {' and '.join(missing)}" + (
-                    " (or secret_token_file)" if "secret_token" in missing else ""
-                ))
+                raise ValueError(
+                    f"mode webhook requires {' and '.join(missing)}"
+                    + (" (or secret_token_file)" if "secret_token" in missing else "")
+                )
         return self
 
     def has_secret_or_value(self, name: str) -> bool:
@@ -117,7 +118,9 @@ class ChatopsConfig(Strict):
     """Needed for silences; without it the Silence buttons and /silence are not offered."""
     telegram: ChatTelegramConfig | None = None
     slack: ChatSlackConfig | None = None
-    silence_durations: list[Duration] = Field(default_factory=lambda: [3600.0, 14400.0, 86400.0], max_length=5)
+    silence_durations: list[Duration] = Field(
+        default_factory=lambda: [3600.0, 14400.0, 86400.0], max_length=5
+    )
     """One Silence button per duration."""
     permissions: list[PermissionConfig] = Field(default_factory=list)
     """Fail closed: nothing is allowed that is not granted here."""

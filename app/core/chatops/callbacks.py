@@ -33,7 +33,9 @@ _CODES = {
 _VERBS = {code: verb for verb, code in _CODES.items()}
 _REF = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _ARG = re.compile(r"[0-9a-z]{0,12}")
-_TOKEN = re.compile(r"(?P<code>[a-z])(?P<arg>[0-9a-z]{0,12})\.(?P<ref>[A-Za-z0-9_-]{1,32})\.(?P<tag>[A-Za-z0-9_-]+)")
+_TOKEN = re.compile(
+    r"(?P<code>[a-z])(?P<arg>[0-9a-z]{0,12})\.(?P<ref>[A-Za-z0-9_-]{1,32})\.(?P<tag>[A-Za-z0-9_-]+)"
+)
 _SLACK_ACTION = re.compile(r"alertmedic_(?P<verb>[a-z]+)(?:_(?P<arg>[0-9a-z]+))?")
 _KEY_LABEL = b"alertmedic callback tokens v1"
 

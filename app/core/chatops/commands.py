@@ -76,7 +76,9 @@ class Command:
     comment: str = ""
 
 
-def parse_command(text: str, *, bot_username: str | None = None, max_duration: float | None = None) -> Command | None:
+def parse_command(
+    text: str, *, bot_username: str | None = None, max_duration: float | None = None
+) -> Command | None:
     """The command in a message's text; None if the text is no command or names another bot."""
     stripped = text.strip()
     head, _, rest = stripped.partition(" ")
@@ -142,7 +144,8 @@ def _silence(args: list[str], rest: str, max_duration: float | None) -> Command:
         raise CommandError(f"/silence: the duration must be more than 0 (got {args[used - 1]!r})")
     if max_duration is not None and duration > max_duration:
         raise CommandError(
-            f"/silence: {args[used - 1]!r} is longer than the longest allowed silence, {format_duration(max_duration)}"
+            f"/silence: {args[used - 1]!r} is longer than the longest allowed silence, "
+            f"{format_duration(max_duration)}"
         )
     comment = rest.strip()
     for arg in args[:used]:

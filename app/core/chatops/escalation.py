@@ -8,6 +8,7 @@ steps 10m, 30m with repeat 1 fire at 10m, 30m, 40m, 60m. Ack, silence or resolve
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +33,7 @@ class EscalationPolicy:
         if not self.steps:
             raise ValueError(f"escalation policy {self.name!r} has no steps")
         afters = [s.after for s in self.steps]
-        if afters[0] <= 0 or any(b <= a for a, b in zip(afters, afters[1:], strict=False)):
+        if afters[0] <= 0 or any(b <= a for a, b in itertools.pairwise(afters)):
             raise ValueError(f"escalation policy {self.name!r}: steps' after must be positive and increasing")
         if self.repeat < 0:
             raise ValueError(f"escalation policy {self.name!r}: repeat must not be negative")

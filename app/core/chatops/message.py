@@ -106,8 +106,12 @@ def message_state(
         lines.append(f"⚠️ a new alert fired: acknowledgement by {state.ack_cleared_by} cleared")
     silenced = state.silence is not None and state.silence.until > now
     if state.silence is not None:
-        verb = "silenced" if silenced else "silence ended"
-        lines.append(f"🔕 {verb} by {state.silence.by} until {_clock(state.silence.until, now, tz)}")
+        until = _clock(state.silence.until, now, tz)
+        lines.append(
+            f"🔕 silenced by {state.silence.by} until {until}"
+            if silenced
+            else f"🔔 silence by {state.silence.by} ended {until}"
+        )
     for esc in state.escalations:
         lines.append(f"⏫ escalated to {esc.receiver} {_clock(esc.at, now, tz)}")
     for ap in state.approvals:
@@ -138,7 +142,10 @@ def message_state(
     for ap in state.approvals:
         if ap.decided_by is None:
             rows.append(
-                (Button("▶ Approve", Intent(Verb.APPROVE, ap.ref)), Button("✖ Reject", Intent(Verb.REJECT, ap.ref)))
+                (
+                    Button("▶ Approve", Intent(Verb.APPROVE, ap.ref)),
+                    Button("✖ Reject", Intent(Verb.REJECT, ap.ref)),
+                )
             )
     return MessageState(tuple(lines), tuple(rows))
 
@@ -150,12 +157,15 @@ def telegram_keyboard(state: MessageState, *, key: bytes) -> dict[str, Any] | No
         return None
     return {
         "inline_keyboard": [
-            [{"text": b.label, "callback_data": encode(b.intent, key=key)} for b in row] for row in state.buttons
+            [{"text": b.label, "callback_data": encode(b.intent, key=key)} for b in row]
+            for row in state.buttons
         ]
     }
 
 
-def slack_actions(state: MessageState, *, key: bytes, block_id: str = "alertmedic_actions") -> list[dict[str, Any]]:
+def slack_actions(
+    state: MessageState, *, key: bytes, block_id: str = "alertmedic_actions"
+) -> list[dict[str, Any]]:
     """Block Kit blocks for the state: a context block with the lines and an actions block."""
     blocks: list[dict[str, Any]] = []
     if state.lines:

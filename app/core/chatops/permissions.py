@@ -58,7 +58,9 @@ def authorize(
         if not rule.matchers:
             return Decision(True, f"{actor.key} may {verb.value}")
         if labels and all(matches_all(rule.matchers, one) for one in labels):
-            return Decision(True, f"{actor.key} may {verb.value} alerts matching {format_matchers(rule.matchers)}")
+            return Decision(
+                True, f"{actor.key} may {verb.value} alerts matching {format_matchers(rule.matchers)}"
+            )
     scopes = " or ".join(format_matchers(r.matchers) for r in granting)
     return Decision(False, f"{actor.key} may {verb.value} only alerts matching {scopes}")
 

@@ -143,4 +143,6 @@ def group_silence(
     if duration <= timedelta(0):
         raise SilenceScopeError(f"a silence needs a positive duration, got {duration}")
     text = comment.strip() or f"silenced from chat: {alert_name}"
-    return SilenceRequest(group_silence_matchers(group_labels, group_key), now, now + duration, created_by, text)
+    return SilenceRequest(
+        group_silence_matchers(group_labels, group_key), now, now + duration, created_by, text
+    )

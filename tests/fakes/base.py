@@ -240,6 +240,9 @@ class FakeHTTPServer:
     def _on_received(self, rec: RecordedRequest) -> None:
         """Called as soon as a request is parsed (e.g. to count calls)."""
 
+    async def _before_handle(self, rec: RecordedRequest) -> None:
+        """Awaited just before :meth:`_handle` (e.g. a long poll waiting for something to answer)."""
+
     # -- machinery -------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         rec = await _record(request)
@@ -271,6 +274,7 @@ class FakeHTTPServer:
                 rec.aborted = True
                 return web.Response(status=500)
             else:
+                await self._before_handle(rec)
                 reply = self._handle(rec)
             resp = _build_response(reply)
             await resp.prepare(request)

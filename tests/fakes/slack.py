@@ -19,7 +19,13 @@ Incoming webhooks (``POST {url}/services/T…/B…/X…``; :meth:`FakeSlack.add_
 ``403 action_prohibited`` / ``invalid_token``, ``404 no_service`` / ``channel_not_found``,
 ``410 channel_is_archived``.
 
-Also :func:`sign` / :func:`signed_headers` for Slack's inbound request signing.
+* ``chat.postEphemeral`` → ``{"ok", "message_ts"}``; kept in :attr:`FakeSlack.ephemeral`.
+
+Interactivity: :meth:`FakeSlack.response_url` makes an interaction's ``response_url``
+(``POST {url}/actions/T…/…``, JSON ``{text, blocks, response_type, replace_original,
+delete_original}``; answers ``200 ok``; ``replace_original`` edits the message clicked);
+:func:`block_actions_request` builds a correctly signed ``block_actions`` POST as Slack sends it
+to an app's interactivity URL. :func:`sign` / :func:`signed_headers` for Slack's request signing.
 """
 
 from __future__ import annotations
@@ -33,10 +39,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.fakes.base import FakeHTTPServer, Injection, RecordedRequest, Reply
 
-__all__ = ["DEFAULT_TOKEN", "FakeSlack", "SlackMessage", "sign", "signed_headers", "validate_blocks"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "FakeSlack",
+    "SlackMessage",
+    "block_actions_request",
+    "sign",
+    "signed_headers",
+    "validate_blocks",
+]
 
 DEFAULT_TOKEN = "xoxb-000000000000-000000000000-FakeSlackTokenForTests"
 TEAM_ID = "T0FAKE0001"
@@ -81,6 +96,54 @@ def signed_headers(signing_secret: str, body: str | bytes, timestamp: int | None
     """``X-Slack-Request-Timestamp`` / ``X-Slack-Signature`` headers for ``body`` (now)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(signing_secret, ts, body)}
+
+
+def block_actions_request(
+    signing_secret: str,
+    *,
+    user_id: str,
+    channel_id: str,
+    message_ts: str,
+    action_id: str,
+    value: str,
+    response_url: str,
+    block_id: str = "alertmedic_actions",
+    user_name: str = "alice",
+    timestamp: int | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a button click as Slack POSTs it to an interactivity URL: form
+    field ``payload`` holding the ``block_actions`` JSON, signed at ``timestamp`` (now)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},
+        "api_app_id": "A0FAKEAPP1",
+        "token": "deprecated-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": f"{ts}.{abs(hash(message_ts)) % 10**12}.{secrets.token_hex(16)}",
+        "team": {"id": TEAM_ID, "domain": "fake-workspace"},
+        "channel": {"id": channel_id, "name": "alerts"},
+        "message": {"type": "message", "ts": message_ts},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "action_ts": f"{ts}.000100",
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = signed_headers(signing_secret, body, ts)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return body, headers
 
 
 @dataclass
@@ -139,6 +202,11 @@ class FakeSlack(FakeHTTPServer):
         """Webhook path → error it answers (see :meth:`break_webhook`)."""
         self.sent: list[SlackMessage] = []
         """Delivered messages in order (webhook and API)."""
+        self.ephemeral: list[dict[str, Any]] = []
+        """``chat.postEphemeral`` calls: their parameters plus ``message_ts``."""
+        self.responses: list[dict[str, Any]] = []
+        """JSON bodies POSTed to response URLs, with ``_channel`` / ``_message_ts`` added."""
+        self._response_urls: dict[str, tuple[str, str]] = {}
         self._ts_counter = 0
         self._token = token
         self.add_token(token)
@@ -174,6 +242,12 @@ class FakeSlack(FakeHTTPServer):
         """Create an incoming webhook posting to ``channel``; returns its full URL."""
         path = f"/services/{TEAM_ID}/B{secrets.token_hex(5).upper()}/{secrets.token_hex(12)}"
         self.webhooks[path] = self.channel_id(channel)
+        return f"{self.url}{path}"
+
+    def response_url(self, channel: str, message_ts: str) -> str:
+        """A ``response_url`` for an interaction on the message ``message_ts`` of ``channel``."""
+        path = f"/actions/{TEAM_ID}/{secrets.randbelow(10**12)}/{secrets.token_hex(12)}"
+        self._response_urls[path] = (self.channel_id(channel), message_ts)
         return f"{self.url}{path}"
 
     def break_webhook(self, url_or_path: str, error: str = "no_service") -> None:
@@ -249,6 +323,8 @@ class FakeSlack(FakeHTTPServer):
     def _handle(self, rec: RecordedRequest) -> Reply:
         if rec.path.startswith("/services/"):
             return self._webhook(rec)
+        if rec.path.startswith("/actions/"):
+            return self._respond(rec)
         if not rec.path.startswith("/api/"):
             return Reply(404, "Not Found", content_type="text/html")
         method = rec.path.removeprefix("/api/")
@@ -260,6 +336,7 @@ class FakeSlack(FakeHTTPServer):
             "auth.test": self._auth_test,
             "chat.postMessage": self._post,
             "chat.update": self._update,
+            "chat.postEphemeral": self._ephemeral,
         }.get(method)
         if handler is None:
             return _api_error("unknown_method")
@@ -341,6 +418,52 @@ class FakeSlack(FakeHTTPServer):
             "message": _message_json(msg, app),
         }
         return Reply(200, body, undo=undo)
+
+    def _ephemeral(self, app: SlackApp, params: dict[str, Any]) -> Reply:
+        cid = self._channel_id(str(params.get("channel") or ""), create=not self.strict_channels)
+        if cid is None:
+            raise _SlackError("channel_not_found")
+        if not params.get("user"):
+            raise _SlackError("user_not_found")
+        _content(params)
+        record = {**params, "channel": cid, "message_ts": self._next_ts()}
+        self.ephemeral.append(record)
+        return Reply(
+            200, {"ok": True, "message_ts": record["message_ts"]}, undo=lambda: self.ephemeral.remove(record)
+        )
+
+    def _respond(self, rec: RecordedRequest) -> Reply:
+        target = self._response_urls.get(rec.path)
+        if target is None:
+            return Reply(404, "no_service", content_type="text/html")
+        body = rec.json
+        if not isinstance(body, dict):
+            return Reply(400, "invalid_payload", content_type="text/html")
+        channel, ts = target
+        record = {**body, "_channel": channel, "_message_ts": ts}
+        msg = next((m for m in self.sent if m.channel == channel and m.ts == ts), None)
+        undo_edit: Any = None
+        if body.get("replace_original") and msg is not None:
+            try:
+                text, blocks, attachments = _content(body)
+            except _SlackError as exc:
+                return Reply(400, exc.error, content_type="text/html")
+            old = msg.text, msg.blocks, msg.attachments
+            msg.history.append({"text": old[0], "blocks": old[1], "attachments": old[2]})
+            msg.text, msg.blocks, msg.attachments = text, blocks, attachments
+
+            def undo_edit() -> None:
+                msg.history.pop()
+                msg.text, msg.blocks, msg.attachments = old
+
+        self.responses.append(record)
+
+        def undo() -> None:
+            self.responses.remove(record)
+            if undo_edit is not None:
+                undo_edit()
+
+        return Reply(200, "ok", content_type="text/html", undo=undo)
 
     def _webhook(self, rec: RecordedRequest) -> Reply:
         def fail(error: str) -> Reply:

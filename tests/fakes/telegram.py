@@ -7,8 +7,15 @@ Point a real bot at it::
 
 Routes ``POST|GET /bot{token}/{method}`` (method names are case-insensitive, bodies may be
 urlencoded, multipart or JSON) and ``GET /file/bot{token}/{file_path}``. Implemented
-methods: getMe, sendMessage, editMessageText, answerCallbackQuery, sendPhoto, getFile,
-setWebhook, deleteWebhook. Replies are ``{"ok": true, "result": ...}`` or
+methods: getMe, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
+sendPhoto, getFile, setWebhook, deleteWebhook, getUpdates.
+
+Updates: :meth:`FakeTelegram.push_update` queues an update for ``getUpdates`` (long polling: a
+call with ``timeout`` waits up to that many seconds for one; ``offset`` confirms earlier ones);
+:meth:`FakeTelegram.callback_update` and :meth:`FakeTelegram.text_update` build the JSON of a
+button tap / a message as Telegram sends it (to queue, or to POST to a webhook with
+``webhook_secret`` in ``X-Telegram-Bot-Api-Secret-Token``). While a webhook is set,
+``getUpdates`` answers 409 like the real server. Replies are ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error_code": N, "description": "..."[, "parameters": {...}]}`` with the
 same HTTP status, like api.telegram.org.
 
@@ -20,6 +27,7 @@ visible text after HTML parsing and whitespace trimming) text; HTML parse errors
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -165,6 +173,12 @@ class FakeTelegram(FakeHTTPServer):
         """API method → number of requests received (any outcome)."""
         self.callback_answers: list[dict[str, Any]] = []
         self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        """``secret_token`` of the last setWebhook (Telegram sends it with every update)."""
+        self.updates: list[dict[str, Any]] = []
+        """Updates queued for getUpdates and not confirmed yet (by a later ``offset``)."""
+        self._next_update_id = 100000001
+        self._update_waiters: set[asyncio.Event] = set()
         self.files: dict[str, bytes] = {}
         self._usernames: dict[str, int] = {}
         self._next_id: dict[int, int] = {}
@@ -254,7 +268,94 @@ class FakeTelegram(FakeHTTPServer):
         )
         return self.messages(cid)
 
+    # -- updates -----------------------------------------------------------------------
+    def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Queue ``update`` for getUpdates (its ``update_id`` is assigned if missing)."""
+        if "update_id" not in update:
+            update = {"update_id": self._next_update_id, **update}
+        self._next_update_id = max(self._next_update_id, int(update["update_id"])) + 1
+        self.updates.append(update)
+        for event in self._update_waiters:
+            event.set()
+        return update
+
+    def _user(self, user_id: int, username: str | None, first_name: str) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if username:
+            user["username"] = username
+        return user
+
+    def callback_update(
+        self,
+        message: TgMessage,
+        data: str,
+        *,
+        user_id: int,
+        username: str | None = None,
+        first_name: str = "Alice",
+    ) -> dict[str, Any]:
+        """The update of a tap on an inline button of ``message`` carrying ``data`` (not queued)."""
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        return {
+            "update_id": update_id,
+            "callback_query": {
+                "id": str(4000000000000000000 + update_id),
+                "from": self._user(user_id, username, first_name),
+                "message": self._message_json(message, self.bots[message.token]),
+                "chat_instance": str(-abs(message.chat_id) * 7),
+                "data": data,
+            },
+        }
+
+    def text_update(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int,
+        username: str | None = None,
+        first_name: str = "Alice",
+        reply_to: TgMessage | None = None,
+    ) -> dict[str, Any]:
+        """The update of a person's text message (a command) in ``chat_id`` (not queued)."""
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        message_id = self._next_id.get(chat_id, 1)
+        self._next_id[chat_id] = message_id + 1
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": self._user(user_id, username, first_name),
+            "chat": self.known_chats.get(chat_id) or _chat_object(chat_id, None),
+            "date": int(time.time()),
+            "text": text,
+        }
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if reply_to is not None:
+            message["reply_to_message"] = self._message_json(reply_to, self.bots[reply_to.token])
+        return {"update_id": update_id, "message": message}
+
     # -- wire ------------------------------------------------------------------------
+    async def _before_handle(self, rec: RecordedRequest) -> None:
+        m = _ROUTE.match(rec.path)
+        if m is None or m["method"].lower() != "getupdates" or self.webhook_url:
+            return
+        params = _decode_params(rec)
+        timeout = min(float(params.get("timeout") or 0), 60.0)
+        offset = int(params.get("offset") or 0)
+        if timeout <= 0 or any(u["update_id"] >= offset for u in self.updates):
+            return
+        event = asyncio.Event()
+        self._update_waiters.add(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._update_waiters.discard(event)
+
     def _on_received(self, rec: RecordedRequest) -> None:
         m = _ROUTE.match(rec.path)
         if m:
@@ -295,11 +396,60 @@ class FakeTelegram(FakeHTTPServer):
         return _ok(user)
 
     def _api_setWebhook(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
-        old, self.webhook_url = self.webhook_url, str(p.get("url") or "") or None
-        return _ok(True, "Webhook was set", undo=lambda: setattr(self, "webhook_url", old))
+        old = self.webhook_url, self.webhook_secret
+        self.webhook_url = str(p.get("url") or "") or None
+        self.webhook_secret = str(p.get("secret_token") or "") or None
+
+        def undo() -> None:
+            self.webhook_url, self.webhook_secret = old
+
+        return _ok(True, "Webhook was set", undo=undo)
+
+    def _api_getUpdates(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
+        if self.webhook_url:
+            raise TelegramError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to "
+                "delete the webhook first",
+            )
+        offset = int(p.get("offset") or 0)
+        limit = max(1, min(int(p.get("limit") or 100), 100))
+        # An offset confirms every update before it: they are never sent again.
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        return _ok(self.updates[:limit])
+
+    def _api_editMessageReplyMarkup(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
+        cid = self._check_chat(p)
+        msg = self._find(cid, p.get("message_id"))
+        if msg is None:
+            raise _bad("message to edit not found")
+        if msg.token != bot.token:
+            raise _bad("message can't be edited")
+        markup = _json_field(p.get("reply_markup"))
+        if markup == msg.reply_markup:
+            raise TelegramError(400, NOT_MODIFIED)
+        old = TgEdit(
+            msg.text,
+            msg.visible_text,
+            msg.parse_mode,
+            msg.entities,
+            msg.reply_markup,
+            msg.edit_date or msg.date,
+        )
+        old_edit_date = msg.edit_date
+        msg.history.append(old)
+        msg.reply_markup, msg.edit_date = markup, int(time.time())
+
+        def undo() -> None:
+            msg.history.pop()
+            msg.reply_markup, msg.edit_date = old.reply_markup, old_edit_date
+
+        return _ok(self._message_json(msg, bot), undo=undo)
 
     def _api_deleteWebhook(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
         old, self.webhook_url = self.webhook_url, None
+        if str(p.get("drop_pending_updates") or "").lower() == "true":
+            self.updates.clear()
         text = "Webhook was deleted" if old else "Webhook is already deleted"
         return _ok(True, text, undo=lambda: setattr(self, "webhook_url", old))
 
@@ -550,6 +700,8 @@ _METHODS = {
         "getFile",
         "setWebhook",
         "deleteWebhook",
+        "getUpdates",
+        "editMessageReplyMarkup",
     )
 }
 

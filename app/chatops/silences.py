@@ -2,7 +2,10 @@
 with Alertmanager's own words kept, because the person who tapped Silence is shown them:
 
     RetryableError   unreachable, timeout, 5xx, 429 (reason: unreachable, timeout, server_error, ...)
-    PermanentError   other 4xx: invalid silence (bad_request), unknown id (not_found), auth
+    PermanentError   other 4xx: invalid silence (bad_request), unknown id (not_found, also
+                     Alertmanager 0.25's 500 "silence not found" on DELETE), auth
+
+Expiring an already expired silence succeeds (measured on 0.25), so Unsilence can be repeated.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from app.config import secret
 from app.config.chatops import ChatAlertmanagerConfig
+from app.config.http_auth import authorization_header
 from app.core.chatops.silences import SilenceMatcher, SilenceRequest
 from app.core.errors import DeliveryError, PermanentError, RetryableError
 
@@ -77,7 +80,11 @@ def _detail(text: str) -> str:
 
 def api_failure(status: int, text: str, *, what: str) -> DeliveryError:
     """The error for a non-2xx answer to `what` (e.g. "creating the silence")."""
-    message = f"Alertmanager refused {what}: {status} {_detail(text)}".rstrip()
+    detail = _detail(text)
+    message = f"Alertmanager refused {what}: {status} {detail}".rstrip()
+    if status == 500 and detail.lower() == "silence not found":
+        # Alertmanager 0.25 answers an unknown id on DELETE with 500 (GET says 404).
+        return PermanentError(message, reason="not_found")
     if status == 429:
         return RetryableError(message, reason="rate_limited")
     if status >= 500:
@@ -94,28 +101,19 @@ class SilencesClient:
         url: str,
         *,
         headers: dict[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
         timeout: float = 10.0,
     ) -> None:
         self._session = session
         self._url = url.rstrip("/")
         self._headers = headers or {}
-        self._auth = auth
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     @classmethod
     def from_config(cls, session: aiohttp.ClientSession, config: ChatAlertmanagerConfig) -> SilencesClient:
-        """A client with the config's credentials (secrets read now)."""
-        headers: dict[str, str] = {}
-        auth = None
-        http = config.http_config
-        if http.authorization is not None:
-            headers["Authorization"] = (
-                f"{http.authorization.type} {secret(http.authorization, 'credentials') or ''}"
-            )
-        if http.basic_auth is not None:
-            auth = aiohttp.BasicAuth(http.basic_auth.username, secret(http.basic_auth, "password") or "")
-        return cls(session, str(config.url), headers=headers, auth=auth, timeout=config.timeout)
+        """A client with the config's credentials (secret files read now)."""
+        header = authorization_header(config.http_config)
+        headers = {"Authorization": header} if header is not None else {}
+        return cls(session, str(config.url), headers=headers, timeout=config.timeout)
 
     async def _call(self, method: str, path: str, *, what: str, body: Any = None, params: Any = None) -> Any:
         try:
@@ -125,7 +123,6 @@ class SilencesClient:
                 json=body,
                 params=params,
                 headers=self._headers,
-                auth=self._auth,
                 timeout=self._timeout,
             ) as resp:
                 text = await resp.text()

@@ -89,7 +89,7 @@ async def test_answer_callback_query_with_an_alert(fake_telegram: FakeTelegram, 
     [answer] = fake_telegram.callback_answers
     assert answer["callback_query_id"] == "4000000001"
     assert answer["text"] == "telegram:222 may not silence" and answer["show_alert"] == "true"
-    with pytest.raises(BadRequest, match="(?i)message_too_long"):
+    with pytest.raises(BadRequest, match=r"(?i)message_too_long"):
         await bot.answer_callback_query("4000000001", text="x" * 201)
 
 
@@ -100,9 +100,9 @@ async def test_edit_reply_markup(fake_telegram: FakeTelegram, bot: Bot) -> None:
     assert edited.reply_markup.inline_keyboard[0][0].callback_data == "unack"
     stored = fake_telegram.messages(CHAT)[0]
     assert stored.text == "firing" and [h.reply_markup for h in stored.history] == [keyboard("ack").to_dict()]
-    with pytest.raises(BadRequest, match="(?i)^message is not modified"):
+    with pytest.raises(BadRequest, match=r"(?i)^message is not modified"):
         await bot.edit_message_reply_markup(CHAT, sent.message_id, reply_markup=keyboard("unack"))
-    with pytest.raises(BadRequest, match="(?i)message to edit not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
         await bot.edit_message_reply_markup(CHAT, 999, reply_markup=keyboard("x"))
     await bot.edit_message_reply_markup(CHAT, sent.message_id)  # no markup: the buttons go
     assert stored.reply_markup is None

@@ -8,6 +8,7 @@ Only PTB's own `start_webhook` checks `X-Telegram-Bot-Api-Secret-Token`; embedde
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,17 @@ from telegram import Bot, Update, User
 from app.core.chatops.actions import Actor, Provider
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+
+
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def secret_token_problem(value: str) -> str | None:
+    """Why Telegram's setWebhook would refuse `value` as `secret_token` (1-256 characters of
+    A-Z a-z 0-9 _ -), without quoting it; None when it is fine. Check at start-up."""
+    if _SECRET_TOKEN.fullmatch(value):
+        return None
+    return f"secret_token must be 1-256 characters of A-Z, a-z, 0-9, _ and - (it has {len(value)} characters)"
 
 
 def secret_token_ok(expected: str, header: str | None) -> bool:

@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from app.chatops.telegram_updates import CallbackTap, TextMessage, parse_update, read_update, secret_token_ok
+from app.chatops.telegram_updates import (
+    CallbackTap,
+    TextMessage,
+    parse_update,
+    read_update,
+    secret_token_ok,
+    secret_token_problem,
+)
 from app.core.chatops.actions import Provider
 from app.core.chatops.commands import Name, parse_command
 from tests.fakes.telegram import FakeTelegram, make_bot
@@ -32,6 +39,13 @@ def test_secret_header(header: str | None, ok: bool) -> None:
 
 def test_an_empty_configured_secret_never_matches() -> None:
     assert not secret_token_ok("", "")
+
+
+def test_secret_tokens_telegram_would_refuse() -> None:
+    assert secret_token_problem("Abc_09-" * 36) is None  # 252 characters
+    for bad in ("", "x" * 257, "has space", "s3cret!", "ünï"):
+        problem = secret_token_problem(bad)
+        assert problem is not None and "1-256 characters" in problem and (not bad or bad not in problem)
 
 
 async def test_a_tap_is_read(fake_telegram: FakeTelegram, bot: Bot) -> None:

@@ -166,14 +166,14 @@ def telegram_keyboard(state: MessageState, *, key: bytes) -> dict[str, Any] | No
 def slack_actions(
     state: MessageState, *, key: bytes, block_id: str = "alertmedic_actions"
 ) -> list[dict[str, Any]]:
-    """Block Kit blocks for the state: a context block with the lines and an actions block."""
+    """Block Kit blocks for the state: a context block with the lines, then one actions block
+    per row of buttons (`<block_id>_<row>`, so action ids stay unique within each block)."""
     blocks: list[dict[str, Any]] = []
     if state.lines:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(state.lines)}]})
-    buttons = [b for row in state.buttons for b in row]
-    if buttons:
+    for index, row in enumerate(state.buttons):
         elements = []
-        for b in buttons:
+        for b in row:
             element: dict[str, Any] = {
                 "type": "button",
                 "text": {"type": "plain_text", "text": b.label, "emoji": True},
@@ -185,5 +185,5 @@ def slack_actions(
             elif b.intent.verb is Verb.REJECT:
                 element["style"] = "danger"
             elements.append(element)
-        blocks.append({"type": "actions", "block_id": block_id, "elements": elements})
+        blocks.append({"type": "actions", "block_id": f"{block_id}_{index}", "elements": elements})
     return blocks

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from app.core.chatops.actions import Verb
-from app.core.chatops.callbacks import decode, decode_slack, derive_key
+from app.core.chatops.callbacks import Intent, decode, decode_slack, derive_key
 from app.core.chatops.message import (
     Ack,
     Approval,
@@ -99,15 +99,18 @@ def test_provider_markup_carries_decodable_tokens() -> None:
         (Verb.SILENCE, "4h"),
         (Verb.SILENCE, "24h"),
     ]
-    blocks = slack_actions(shown, key=KEY)
-    assert [b["type"] for b in blocks] == ["context", "actions"]
-    elements = blocks[-1]["elements"]
-    assert len({e["action_id"] for e in elements}) == len(elements)  # unique within the block
-    assert [decode_slack(e["action_id"], e["value"], key=KEY).verb for e in elements][-2:] == [
-        Verb.APPROVE,
-        Verb.REJECT,
+    two = GroupChatState("g1", approvals=(Approval("a7", "x"), Approval("a8", "y")))
+    blocks = slack_actions(message_state(two, silence_durations=DURATIONS, now=NOW), key=KEY)
+    assert [b["type"] for b in blocks] == ["context", "actions", "actions", "actions", "actions"]
+    for block in blocks[1:]:  # action ids unique within each block, block ids unique
+        assert len({e["action_id"] for e in block["elements"]}) == len(block["elements"])
+    assert len({b["block_id"] for b in blocks[1:]}) == 4
+    last = blocks[-1]["elements"]
+    assert [decode_slack(e["action_id"], e["value"], key=KEY) for e in last] == [
+        Intent(Verb.APPROVE, "a8"),
+        Intent(Verb.REJECT, "a8"),
     ]
-    assert elements[-2]["style"] == "primary" and elements[-1]["style"] == "danger"
+    assert last[0]["style"] == "primary" and last[1]["style"] == "danger"
 
 
 def test_duration_labels() -> None:

@@ -20,6 +20,16 @@ from app.core.chatops.permissions import PermissionRule
 from app.core.matchers import Matcher, parse_matchers
 
 _USER = re.compile(r"telegram:[1-9][0-9]{0,19}|slack:[UW][A-Z0-9]{2,}")
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def secret_token_problem(value: str) -> str | None:
+    """Why Telegram's setWebhook would refuse `value` as `secret_token` (1-256 characters of
+    A-Z a-z 0-9 _ -), without quoting it; None when it is fine. An inline value is checked
+    here; check one read from `secret_token_file` at start-up."""
+    if _SECRET_TOKEN.fullmatch(value):
+        return None
+    return f"secret_token must be 1-256 characters of A-Z, a-z, 0-9, _ and - (it has {len(value)} characters)"
 
 
 class ChatAlertmanagerConfig(Strict):
@@ -44,6 +54,16 @@ class ChatTelegramConfig(SecretModel):
     """Sent by Telegram as X-Telegram-Bot-Api-Secret-Token (mode webhook)."""
     secret_token_file: SecretFile = None
     api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret_token(cls, v: Secret) -> Secret:
+        problem = (
+            None if v is None or not v.get_secret_value() else secret_token_problem(v.get_secret_value())
+        )
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _webhook(self) -> ChatTelegramConfig:

@@ -14,8 +14,8 @@ from app.chatops.telegram_updates import (
     parse_update,
     read_update,
     secret_token_ok,
-    secret_token_problem,
 )
+from app.config.chatops import secret_token_problem
 from app.core.chatops.actions import Provider
 from app.core.chatops.commands import Name, parse_command
 from tests.fakes.telegram import FakeTelegram, make_bot

@@ -174,6 +174,13 @@ def test_webhook_mode_needs_its_url_and_secret() -> None:
     assert ok.chatops.telegram.webhook_path == "/chatops/tg"
 
 
+def test_an_inline_secret_token_telegram_would_refuse_is_named_not_quoted() -> None:
+    found = problems(with_chatops({"telegram": {"bot_token": "1:x", "secret_token": "bad secret!"}}))
+    [(path, message)] = [(p, m) for p, m in found if p.startswith("chatops.telegram")]
+    assert path == "chatops.telegram.secret_token" and "1-256 characters" in message
+    assert "bad secret" not in message
+
+
 def test_slack_needs_its_signing_secret_and_silence_durations_are_checked() -> None:
     found = problems(
         with_chatops({"slack": {"app_token": "xoxb-1"}, "silence_durations": ["4h", "0s", "4h"]})

@@ -14,7 +14,8 @@ Updates: :meth:`FakeTelegram.push_update` queues an update for ``getUpdates`` (l
 call with ``timeout`` waits up to that many seconds for one; ``offset`` confirms earlier ones);
 :meth:`FakeTelegram.callback_update` and :meth:`FakeTelegram.text_update` build the JSON of a
 button tap / a message as Telegram sends it (to queue, or to POST to a webhook with
-``webhook_secret`` in ``X-Telegram-Bot-Api-Secret-Token``). While a webhook is set,
+``webhook_secret`` in ``X-Telegram-Bot-Api-Secret-Token``: :meth:`FakeTelegram.deliver_webhook`
+does that like Telegram, with the right, a wrong or no secret). While a webhook is set,
 ``getUpdates`` answers 409 like the real server. Replies are ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error_code": N, "description": "..."[, "parameters": {...}]}`` with the
 same HTTP status, like api.telegram.org.
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+import aiohttp
 from telegram import Bot
 
 from tests.fakes.base import FakeHTTPServer, Injection, RecordedRequest, Reply
@@ -336,6 +338,21 @@ class FakeTelegram(FakeHTTPServer):
         if reply_to is not None:
             message["reply_to_message"] = self._message_json(reply_to, self.bots[reply_to.token])
         return {"update_id": update_id, "message": message}
+
+    async def deliver_webhook(self, update: dict[str, Any], *, secret: str | bool | None = True) -> int:
+        """POST ``update`` to the webhook set by setWebhook, as Telegram does; the HTTP status.
+
+        ``secret=True`` sends the ``secret_token`` given to setWebhook (if any) in
+        ``X-Telegram-Bot-Api-Secret-Token``; a string sends that instead; None or False none."""
+        if not self.webhook_url:
+            raise RuntimeError("no webhook is set (setWebhook was not called)")
+        token = self.webhook_secret if secret is True else secret or None
+        headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(self.webhook_url, json=update, headers=headers) as r,
+        ):
+            return r.status
 
     # -- wire ------------------------------------------------------------------------
     async def _before_handle(self, rec: RecordedRequest) -> None:

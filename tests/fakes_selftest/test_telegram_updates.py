@@ -11,6 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Conflict
 
 from tests.fakes.telegram import FakeTelegram, make_bot
+from tests.fakes.webhook import WebhookSink
 
 CHAT = -1001234567890
 ALICE = 111111111
@@ -82,6 +83,24 @@ async def test_webhook_mode_keeps_the_secret_and_blocks_polling(
     fake_telegram.push_update(fake_telegram.text_update(CHAT, "/help", user_id=ALICE))
     assert await bot.delete_webhook(drop_pending_updates=True)
     assert fake_telegram.webhook_url is None and await bot.get_updates(timeout=0) == ()
+
+
+async def test_updates_are_posted_to_the_webhook_with_its_secret(
+    fake_telegram: FakeTelegram, bot: Bot, webhook_sink: WebhookSink
+) -> None:
+    update = fake_telegram.text_update(CHAT, "/ack", user_id=ALICE)
+    with pytest.raises(RuntimeError, match="no webhook is set"):
+        await fake_telegram.deliver_webhook(update)
+    await bot.set_webhook(webhook_sink.url_for("/chatops/telegram"), secret_token="s3cr3t")
+    assert await fake_telegram.deliver_webhook(update) == 200
+    assert await fake_telegram.deliver_webhook(update, secret="wrong") == 200
+    assert await fake_telegram.deliver_webhook(update, secret=None) == 200
+    first, wrong, none = webhook_sink.deliveries
+    assert first.path == "/chatops/telegram" and first.json == update
+    assert first.headers["X-Telegram-Bot-Api-Secret-Token"] == "s3cr3t"
+    assert wrong.headers["X-Telegram-Bot-Api-Secret-Token"] == "wrong"
+    assert "X-Telegram-Bot-Api-Secret-Token" not in none.headers
+    assert Update.de_json(first.json, bot).message is not None
 
 
 async def test_answer_callback_query_with_an_alert(fake_telegram: FakeTelegram, bot: Bot) -> None:

@@ -92,6 +92,6 @@ def parse_update(data: Any, bot: Bot) -> ChatUpdate | None:
         raise ValueError("not a Telegram update: update_id is missing")
     try:
         update = Update.de_json(data, bot)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not a Telegram update: {exc}") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a Telegram update: {type(exc).__name__}: {exc}") from None
     return read_update(update)

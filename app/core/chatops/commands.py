@@ -80,10 +80,12 @@ def parse_command(
     text: str, *, bot_username: str | None = None, max_duration: float | None = None
 ) -> Command | None:
     """The command in a message's text; None if the text is no command or names another bot."""
-    stripped = text.strip()
-    head, _, rest = stripped.partition(" ")
-    m = _HEAD.fullmatch(head.split("\n", 1)[0])
-    if not stripped.startswith("/") or m is None:
+    parts = text.strip().split(maxsplit=1)
+    if not parts or not parts[0].startswith("/"):
+        return None
+    head, rest = parts[0], parts[1] if len(parts) > 1 else ""
+    m = _HEAD.fullmatch(head)
+    if m is None:
         return None
     if m["bot"] and bot_username is not None and m["bot"].lower() != bot_username.lstrip("@").lower():
         return None

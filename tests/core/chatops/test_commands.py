@@ -21,6 +21,8 @@ from app.core.chatops.commands import HELP, Command, CommandError, Name, Unknown
         ("/silence 2h  planned   migration ", Command(Name.SILENCE, None, 7200.0, "planned   migration")),
         ("/silence 42 1h30m db failover", Command(Name.SILENCE, "42", 5400.0, "db failover")),
         ("/silence@alertmedicbot 4h", Command(Name.SILENCE, None, 14400.0, "")),
+        ("/silence\n2h\nplanned migration", Command(Name.SILENCE, None, 7200.0, "planned migration")),
+        ("/ack\n42", Command(Name.ACK, "42")),
         ("/alerts", Command(Name.ALERTS)),
         ("/actions", Command(Name.ACTIONS)),
         ("/approve 17", Command(Name.APPROVE, "17")),
@@ -33,7 +35,9 @@ def test_commands(text: str, expected: Command) -> None:
     assert parse_command(text, bot_username="AlertmedicBot") == expected
 
 
-@pytest.mark.parametrize("text", ["hello", "", "ack", "/", "/ack@OtherBot", "/silence@other_bot 4h"])
+@pytest.mark.parametrize(
+    "text", ["hello", "", "  ", "ack", "/", "/ack@OtherBot", "/silence@other_bot 4h", "/ack-now", "/ack@"]
+)
 def test_not_a_command_for_us(text: str) -> None:
     assert parse_command(text, bot_username="@alertmedicbot") is None
 

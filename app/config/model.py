@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from app.config.base import Strict
 from app.config.delivery import DeliveryConfig
+from app.config.enrichment import EnrichmentSettings
 from app.config.receivers import ReceiverConfig
 from app.config.routes import RouteConfig
 from app.config.server import ServerConfig
@@ -23,6 +24,8 @@ class Config(Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     receivers: list[ReceiverConfig] = Field(min_length=1)
     route: RouteConfig
+    enrichment: EnrichmentSettings = EnrichmentSettings()
+    """Log lines and graphs added to firing alerts' messages (no rules: nothing is fetched)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -34,7 +34,7 @@ from app.enrich.errors import EnrichmentError
 from app.enrich.graph import HEIGHT, WIDTH, render_graph
 from app.enrich.loki import LokiClient
 from app.enrich.prometheus import PrometheusClient
-from app.enrich.settings import EnrichmentSettings
+from app.config.enrichment import EnrichmentSettings
 
 __all__ = ["MAX_GRAPHS", "MAX_LOG_QUERIES", "RENDER_ALLOWANCE", "Enricher"]
 

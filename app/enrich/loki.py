@@ -8,7 +8,7 @@ import aiohttp
 
 from app.enrich.errors import EnrichmentError
 from app.enrich.http import auth_headers, get_json
-from app.enrich.settings import LokiSettings
+from app.config.enrichment import LokiSettings
 
 __all__ = ["LokiClient"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from app.enrich.errors import EnrichmentError, FetchTimeout
 from app.enrich.loki import LokiClient
-from app.enrich.settings import LokiSettings
+from app.config.enrichment import LokiSettings
 from tests.fakes.loki import PATH, FakeLoki
 from tests.fakes.webhook import WebhookSink
 

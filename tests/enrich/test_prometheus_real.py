@@ -16,7 +16,7 @@ from app.core.enrich_plan import prometheus_range
 from app.enrich.enricher import Enricher
 from app.enrich.errors import EnrichmentError
 from app.enrich.prometheus import PrometheusClient
-from app.enrich.settings import EnrichmentSettings, PrometheusSettings
+from app.config.enrichment import EnrichmentSettings, PrometheusSettings
 from tests.enrich.alerts import alert, generator_url, group
 from tests.enrich.png import colour_stats, dimensions
 from tests.enrich.prometheus import METRIC, STEP, RealPrometheus, latency, real_prometheus

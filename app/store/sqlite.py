@@ -24,7 +24,15 @@ from typing import Any, TypeVar
 
 from app.core.dedup import kind_after, signature
 from app.core.plan import Planned
-from app.store.base import DeadLetter, EnrichmentClaim, IngestResult, Job, LaneDeaths, NewJob, StoreUnavailable
+from app.store.base import (
+    DeadLetter,
+    EnrichmentClaim,
+    IngestResult,
+    Job,
+    LaneDeaths,
+    NewJob,
+    StoreUnavailable,
+)
 from app.store.migrations import migrate
 
 log = logging.getLogger("alertmedic.store")

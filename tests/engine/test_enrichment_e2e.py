@@ -40,7 +40,10 @@ QUERY = '{namespace="{{ labels.namespace }}", app="{{ labels.deployment }}"} |~ 
 @pytest.fixture
 async def fake_prometheus() -> AsyncIterator[FakePrometheus]:
     series = [
-        ({"namespace": "prod", "pod": f"model-api-{i}"}, lambda t, i=i: 0.4 + 0.1 * i + 0.1 * math.sin(t / 600))
+        (
+            {"namespace": "prod", "pod": f"model-api-{i}"},
+            lambda t, i=i: 0.4 + 0.1 * i + 0.1 * math.sin(t / 600),
+        )
         for i in range(2)
     ]
     async with FakePrometheus(series) as fake:
@@ -56,7 +59,9 @@ def closed_port_url() -> str:
 def push_logs(loki: FakeLoki) -> None:
     now = time.time_ns()
     lines = ["ERROR timeout calling feature-store", f"ERROR db login failed password={SECRET}", "INFO ok"]
-    loki.push({"namespace": "prod", "app": "model-api"}, [(now - (5 - i) * 60 * S, x) for i, x in enumerate(lines)])
+    loki.push(
+        {"namespace": "prod", "app": "model-api"}, [(now - (5 - i) * 60 * S, x) for i, x in enumerate(lines)]
+    )
 
 
 def latency_group() -> dict[str, Any]:
@@ -79,7 +84,9 @@ async def start_app(
         {
             "name": "oncall",
             "telegram_configs": [{"bot_token": tg.token, "chat_id": CHAT, "api_url": tg.url}],
-            "slack_configs": [{"app_token": slack.token, "channel": "#oncall", "app_url": f"{slack.url}/api"}],
+            "slack_configs": [
+                {"app_token": slack.token, "channel": "#oncall", "app_url": f"{slack.url}/api"}
+            ],
             "email_configs": [
                 {
                     "to": "oncall@example.com",
@@ -141,7 +148,11 @@ async def test_every_destination_shows_the_same_logs_and_graph_in_the_alert_s_th
 
     # Telegram: the log lines in the message (HTML <pre>), the graph as a photo replying to it.
     text, photo = tg
-    assert text.kind == "text" and "<pre>" in text.text and "ERROR timeout calling feature-store" in text.visible_text
+    assert (
+        text.kind == "text"
+        and "<pre>" in text.text
+        and "ERROR timeout calling feature-store" in text.visible_text
+    )
     assert "«redacted»" in text.visible_text and len(text.visible_text) <= 4096
     assert photo.kind == "photo" and isinstance(photo.photo, bytes) and photo.photo.startswith(PNG)
     assert json.loads(photo.params["reply_parameters"])["message_id"] == text.message_id

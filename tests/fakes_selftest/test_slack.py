@@ -205,9 +205,7 @@ def test_sign_matches_an_independent_hmac() -> None:
     assert headers == {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": f"v0={expected}"}
 
 
-async def form(
-    http: aiohttp.ClientSession, fake: FakeSlack, method: str, **fields: str
-) -> dict[str, Any]:
+async def form(http: aiohttp.ClientSession, fake: FakeSlack, method: str, **fields: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {fake.token}"}
     async with http.post(f"{fake.url}/api/{method}", data=fields, headers=headers) as resp:
         assert resp.status == 200
@@ -225,7 +223,11 @@ async def test_file_upload_v2_into_a_thread(fake_slack: FakeSlack, http: aiohttp
     async with http.post(got["upload_url"], data=upload) as resp:
         assert resp.status == 200 and (await resp.text()).startswith("OK")
     early = await form(
-        http, fake_slack, "files.completeUploadExternal", files=json.dumps([{"id": "FNOPE"}]), channel_id=posted["channel"]
+        http,
+        fake_slack,
+        "files.completeUploadExternal",
+        files=json.dumps([{"id": "FNOPE"}]),
+        channel_id=posted["channel"],
     )
     assert early == {"ok": False, "error": "file_not_found"}
     by_name = await form(

@@ -401,7 +401,7 @@ enrichment:
   redact:                                      # regexes; each match becomes «redacted». Built-in defaults for
     - '(?i)(authorization|password|passwd|secret|token|api[_-]?key)[=:]\\s*\\S+'   # bearer tokens, JWTs,
                                                # AWS keys, basic-auth URLs apply even when this list is empty
-"""
+"""  # noqa: E501 (the issue's fragment, as written)
 
 
 def test_enrichment_fragment_of_the_issue_is_accepted_as_written() -> None:

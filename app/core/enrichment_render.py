@@ -127,7 +127,8 @@ def log_html(enrichment: Enrichment, *, graph_cids: Sequence[str] = ()) -> str:
     for graph, cid in zip(enrichment.graphs, graph_cids, strict=False):
         parts.append(
             f'<p><img src="cid:{html.escape(cid)}" alt="{html.escape(graph.caption)}"'
-            f' width="{graph.width}" height="{graph.height}"><br><small>{html.escape(graph.caption)}</small></p>'
+            f' width="{graph.width}" height="{graph.height}">'
+            f"<br><small>{html.escape(graph.caption)}</small></p>"
         )
     if enrichment.notes:
         parts.append("".join(f"<p><em>{html.escape(n)}</em></p>" for n in _notes(enrichment)))

@@ -20,8 +20,8 @@ import aiosmtplib
 from jinja2 import Template
 
 from app.config import EmailConfig, secret, split_listen
-from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.enrichment_render import log_html, log_text
+from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.render import render_email
 from app.core.sanitize import clean_line
 from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit

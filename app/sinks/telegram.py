@@ -13,8 +13,8 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Template

@@ -401,7 +401,8 @@ class SQLiteStore:
             conn.execute(
                 "INSERT INTO enrichments (group_key, state, owner, lease_until, result, created_at)"
                 " VALUES (?, ?, '', ?, ?, ?) ON CONFLICT (group_key, state) DO UPDATE SET"
-                " result = excluded.result, created_at = excluded.created_at, lease_until = excluded.lease_until",
+                " result = excluded.result, created_at = excluded.created_at,"
+                " lease_until = excluded.lease_until",
                 (group_key, state, now, result, now),
             )
 

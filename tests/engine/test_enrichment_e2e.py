@@ -23,12 +23,16 @@ from app.web.app import create_app
 from app.web.state import STATE
 from tests.conftest import make_config
 from tests.engine.test_delivery import CHAT, Client, eventually, post, resolved
+from tests.enrich.png import colour_stats, dimensions
+from tests.enrich.prometheus import RealPrometheus, real_prometheus
 from tests.fakes.loki import FakeLoki
 from tests.fakes.prometheus import FakePrometheus
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSMTP
 from tests.fakes.telegram import FakeTelegram
 from tests.payloads import alert, message
+
+__all__ = ["real_prometheus"]  # the module-scoped fixture
 
 S = 1_000_000_000
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -228,3 +232,37 @@ async def test_with_loki_down_the_alert_goes_out_at_once_and_says_so(
     assert "logs unavailable" in mail.data.decode()
     state = client.app[STATE]
     assert state.metrics.enrichment.labels("loki", "error")._value.get() == 1
+
+
+@pytest.mark.slow
+async def test_with_the_real_prometheus_the_graph_replies_to_the_alert_in_telegram_and_slack(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    smtp_server: FakeSMTP,
+    fake_loki: FakeLoki,
+    real_prometheus: RealPrometheus,
+) -> None:
+    """Prometheus (Debian's binary, backfilled by promtool) draws the alert's own expression."""
+    push_logs(fake_loki)
+    client = await start_app(
+        aiohttp_client,
+        tmp_path,
+        fake_telegram,
+        fake_slack,
+        smtp_server,
+        loki_url=fake_loki.url,
+        prometheus_url=real_prometheus.url,
+    )
+    await post(client, latency_group())
+    text, photo = await fake_telegram.wait_for_messages(CHAT, 2, timeout=30)
+    assert json.loads(photo.params["reply_parameters"])["message_id"] == text.message_id
+    assert isinstance(photo.photo, bytes) and dimensions(photo.photo) == (800, 300)
+    distinct, not_white = colour_stats(photo.photo)
+    assert distinct > 20 and not_white > 0.02
+    await eventually(lambda: any(f.thread_ts for f in fake_slack.files.values()), timeout=30)
+    (file,) = fake_slack.files.values()
+    msg = fake_slack.messages("#oncall")[0]
+    assert (file.thread_ts, file.data) == (msg.ts, photo.photo)
+    assert "ERROR timeout calling feature-store" in text.visible_text

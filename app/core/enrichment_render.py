@@ -39,6 +39,14 @@ def _fit(sections: Sequence[LogSection], size: Any, room: int) -> list[list[str]
     return kept
 
 
+def _body(section: LogSection, kept: list[str]) -> str:
+    if kept:
+        return "\n".join(kept)
+    if section.lines:
+        return f"({len(section.lines)} lines left out: the message is full)"
+    return "(no matching lines)"
+
+
 def _notes(enrichment: Enrichment) -> list[str]:
     return [f"⚠ {n}" for n in enrichment.notes]
 
@@ -54,7 +62,7 @@ def telegram_section(enrichment: Enrichment, room: int) -> str:
         total = notes_len
         for section, lines in zip(sections, kept, strict=True):
             total += 2 + utf16_len(f"Logs: {_query(section)}") + 1
-            total += utf16_len("\n".join(lines)) if lines else utf16_len("(no matching lines)")
+            total += utf16_len(_body(section, lines))
         return total
 
     kept = _fit(sections, size, room)
@@ -63,7 +71,7 @@ def telegram_section(enrichment: Enrichment, room: int) -> str:
         return f"\n<i>{html.escape(notes_only, quote=False)}</i>" if notes and notes_len <= room else ""
     parts = []
     for section, lines in zip(sections, kept, strict=True):
-        body = "\n".join(lines) if lines else "(no matching lines)"
+        body = _body(section, lines)
         parts.append(
             f"\n\n<b>Logs:</b> <code>{html.escape(_query(section), quote=False)}</code>\n"
             f"<pre>{html.escape(body, quote=False)}</pre>"
@@ -93,13 +101,13 @@ def slack_blocks(enrichment: Enrichment, *, blocks: int, chars: int) -> list[dic
         head = f"*Logs:* `{_code(_query(section))}`\n```\n"
         room = min(SLACK_SECTION_LIMIT, chars) - utf16_len(head) - 4
 
-        def size(kept: list[list[str]]) -> int:
-            return utf16_len(_code("\n".join(kept[0]) or "(no matching lines)"))
+        def size(kept: list[list[str]], section: LogSection = section) -> int:
+            return utf16_len(_code(_body(section, kept[0])))
 
         kept = _fit([section], size, room)
         if kept is None:
             break
-        text = head + _code("\n".join(kept[0]) or "(no matching lines)") + "\n```"
+        text = head + _code(_body(section, kept[0])) + "\n```"
         logs.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
         chars -= utf16_len(text)
     return logs + out

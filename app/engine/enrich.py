@@ -92,10 +92,12 @@ class GroupEnrichment:
         self._inflight[key] = future
         try:
             result = await self._claimed_or_stored(group, *key)
-        except BaseException as exc:
-            if not future.done():
-                future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+        except Exception as exc:
+            future.set_exception(exc)
             future.exception()  # retrieved: waiters get it through their own await
+            raise
+        except BaseException:
+            future.cancel()
             raise
         finally:
             del self._inflight[key]

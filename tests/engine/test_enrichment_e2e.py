@@ -266,3 +266,34 @@ async def test_with_the_real_prometheus_the_graph_replies_to_the_alert_in_telegr
     msg = fake_slack.messages("#oncall")[0]
     assert (file.thread_ts, file.data) == (msg.ts, photo.photo)
     assert "ERROR timeout calling feature-store" in text.visible_text
+
+
+async def test_a_retried_delivery_shows_what_was_first_fetched_without_fetching_again(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    smtp_server: FakeSMTP,
+    fake_loki: FakeLoki,
+    fake_prometheus: FakePrometheus,
+) -> None:
+    push_logs(fake_loki)
+    fake_telegram.fail_next(2, status=502, method="sendMessage")
+    client = await start_app(
+        aiohttp_client,
+        tmp_path,
+        fake_telegram,
+        fake_slack,
+        smtp_server,
+        loki_url=fake_loki.url,
+        prometheus_url=fake_prometheus.url,
+    )
+    await post(client, latency_group())
+    await fake_slack.wait_for_messages(1, channel="#oncall")
+    fake_loki.push({"namespace": "prod", "app": "model-api"}, [(time.time_ns(), "ERROR a newer line")])
+    text = (await fake_telegram.wait_for_messages(CHAT, 1, timeout=10))[0]
+    assert "ERROR timeout calling feature-store" in text.visible_text
+    assert "a newer line" not in text.visible_text  # the stored lines, not a new fetch
+    assert len(fake_loki.queries) == 1
+    retries = client.app[STATE].metrics.retries.labels("oncall", "telegram", "server_error")._value.get()
+    assert retries == 2

@@ -75,6 +75,24 @@ class Metrics:
             "Destinations with a delivery lane currently running.",
             registry=r,
         )
+        self.enrichment = Counter(
+            "alertmedic_enrichment",
+            "Enrichment fetches by source (loki, prometheus) and outcome (ok, empty, timeout, error).",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.enrichment_redactions = Counter(
+            "alertmedic_enrichment_redactions",
+            "Secrets replaced in log lines, queries and captions before they were shown or stored.",
+            registry=r,
+        )
+        self.enrichment_duration = Histogram(
+            "alertmedic_enrichment_duration_seconds",
+            "Seconds one enrichment fetch took, per source.",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
 
 
 SERIES = (
@@ -87,5 +105,8 @@ SERIES = (
     "alertmedic_delivery_latency_seconds",
     "alertmedic_outbox_depth",
     "alertmedic_delivery_lanes",
+    "alertmedic_enrichment_total",
+    "alertmedic_enrichment_redactions_total",
+    "alertmedic_enrichment_duration_seconds",
 )
 """Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

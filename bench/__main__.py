@@ -11,6 +11,10 @@
    limit: seconds to the 2xx answer and peak RSS growth of the service (a fresh process each,
    receiver without integrations), then seconds until delivered to a webhook sink and the peak
    with the delivery (another fresh process). `python -m bench huge` runs only this part.
+5. Enrichment (bench/enrichment.py): what the Enricher adds per message against a fake Loki
+   answering in 20 ms, logs only and with a graph (real matplotlib rendering), and the CPU of one
+   graph. The services above have no `enrichment:` section, so figures 1-4 are measured with
+   enrichment off. `python -m bench enrichment` runs only this part.
 
 Everything talks to 127.0.0.1 only; every loop is bounded in count and time.
 """
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import enrichment
 from tests.payloads import realistic_group
 
 TOKEN = "bench-token"
@@ -282,6 +287,9 @@ async def main(parts: str = "all") -> None:
         sink = f"http://127.0.0.1:{sink_port}"
         py = sys.executable
 
+        if parts == "enrichment":
+            print_table([("machine", machine(), ""), *await enrichment.rows()])
+            return
         procs.append(spawn([py, "-m", "bench.peers", "sink", str(sink_port)], ROOT))
         if parts == "huge":
             await wait_http(f"{sink}/stats")
@@ -403,6 +411,7 @@ async def main(parts: str = "all") -> None:
             ),
             ("failed requests", str(failed), ""),
             *huge,
+            *await enrichment.rows(),
         ]
         print_table(rows)
     finally:

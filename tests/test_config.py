@@ -377,3 +377,67 @@ def test_deployed_config_keeps_the_watchdog_away_from_people(overlay: str) -> No
     router = registry.router(config)
     [receiver] = router.receivers_for(labels)
     assert list(config.receiver(receiver).integrations()) == []
+
+
+ENRICHMENT_FRAGMENT = """
+enrichment:
+  loki:
+    url: http://loki.monitoring:3100           # base URL; GET /loki/api/v1/query_range
+    tenant_id: ops                             # optional: X-Scope-OrgID
+    http_config:                               # optional; same shape as webhook_configs[].http_config
+      basic_auth: {username: alertmedic, password_file: /etc/alertmedic/loki-password}
+    timeout: 3s
+  prometheus:
+    url: http://prometheus.monitoring:9090     # GET /api/v1/query_range for graphs
+    timeout: 5s
+  rules:                                       # every rule whose matchers match a firing alert applies
+    - matchers: ['namespace=~"prod|staging"', 'deployment!=""']
+      logs:
+        query: '{namespace="{{ labels.namespace }}", app="{{ labels.deployment }}"} |~ "(?i)error|exception|timeout"'
+        before: 15m                            # window before the alert's startsAt (to now)
+        limit: 12                              # lines shown, newest last
+      graph:
+        range: 1h
+  redact:                                      # regexes; each match becomes «redacted». Built-in defaults for
+    - '(?i)(authorization|password|passwd|secret|token|api[_-]?key)[=:]\\s*\\S+'   # bearer tokens, JWTs,
+                                               # AWS keys, basic-auth URLs apply even when this list is empty
+"""  # noqa: E501 (the issue's fragment, as written)
+
+
+def test_enrichment_fragment_of_the_issue_is_accepted_as_written() -> None:
+    text = (ISSUE_EXAMPLE + ENRICHMENT_FRAGMENT).replace(
+        "        chat_id: -1001234567890\n", "        chat_id: -1001234567890\n        enrich: true\n", 1
+    )
+    loaded = parse_config(text, env=ENV, check_files=False)
+    e = loaded.config.enrichment
+    assert e.loki is not None and e.loki.tenant_id == "ops" and e.loki.timeout == 3.0
+    assert e.prometheus is not None and e.prometheus.url == "http://prometheus.monitoring:9090"
+    rule = e.rules[0]
+    assert rule.logs is not None and rule.logs.limit == 12 and rule.logs.before == 900
+    assert rule.graph is not None and rule.graph.range == 3600
+    assert len(e.redact) == 1
+    assert loaded.config.receivers[0].telegram_configs[0].enrich is True
+    assert loaded.config.receivers[0].slack_configs[0].enrich is True  # the default
+    # The Loki password file is checked like every other secret file.
+    assert "enrichment.loki.http_config.basic_auth.password_file" in {p for p, _ in loaded.warnings}
+
+
+def test_bad_enrichment_is_reported_with_yaml_paths() -> None:
+    text = (
+        (ISSUE_EXAMPLE + ENRICHMENT_FRAGMENT)
+        .replace("url: http://loki.monitoring:3100", "url: loki.monitoring:3100")
+        .replace("before: 15m", "before: soon")
+        .replace("(?i)(authorization", "(?P<x(authorization")
+        .replace(
+            "        chat_id: -1001234567890\n", "        chat_id: -1001234567890\n        enrich: maybe\n", 1
+        )
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, env=ENV, check_files=False)
+    paths = {p for p, _ in err.value.problems}
+    assert {
+        "enrichment.loki.url",
+        "enrichment.rules[0].logs.before",
+        "enrichment.redact[0]",
+        "receivers[0].telegram_configs[0].enrich",
+    } <= paths

@@ -15,7 +15,7 @@ ALLOWED = {
     "sinks": {"sinks", "core", "config"},
     "enrich": {"enrich", "core", "config"},
     "engine": {"engine", "store", "sinks", "core", "config", "metrics"},
-    "web": {"web", "engine", "store", "sinks", "core", "config", "metrics"},
+    "web": {"web", "engine", "store", "sinks", "enrich", "core", "config", "metrics"},
     "metrics": {"metrics"},
     "logs": {"logs"},
     "cli": {"web", "store", "core", "config", "logs", "cli"},

@@ -7,7 +7,8 @@ message) pairs so that `alertmedic check-config` can list all of them at once.
     base.py          Strict base model, Duration, ConfigPath (relative to the config file)
     secrets.py       the inline / *_file secret pair, read and checked in one place
     templates.py     Jinja2 templates compiled once at validation
-    server.py  storage.py  delivery.py  integrations.py  receivers.py  routes.py   the sections
+    server.py  storage.py  delivery.py  integrations.py  receivers.py  routes.py  enrichment.py
+    chatops.py  escalation.py   the sections
     time_intervals.py   top-level time_intervals / mute_time_intervals, parsed by app.core
     model.py         the top-level Config
     problems.py      ConfigError, problems with YAML paths, "did you mean"
@@ -16,6 +17,7 @@ message) pairs so that `alertmedic check-config` can list all of them at once.
 
 from app.config.base import ConfigPath, Duration, Strict
 from app.config.delivery import DeliveryConfig
+from app.config.enrichment import EnrichmentSettings
 from app.config.integrations import (
     KINDS,
     Authorization,
@@ -48,6 +50,7 @@ __all__ = [
     "DeliveryConfig",
     "Duration",
     "EmailConfig",
+    "EnrichmentSettings",
     "FileConfig",
     "HTTPClientConfig",
     "HtmlTemplate",

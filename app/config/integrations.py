@@ -22,6 +22,8 @@ class IntegrationConfig(SecretModel):
     """What every integration has."""
 
     send_resolved: bool = True
+    enrich: bool = True
+    """Show the `enrichment:` section's log lines and graphs here (false: plain messages)."""
 
     def in_flight_limit(self) -> int:
         """Deliveries to this destination at once (1: strict destination order)."""

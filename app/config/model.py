@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from app.config.base import Strict
 from app.config.chatops import ChatopsConfig
 from app.config.delivery import DeliveryConfig
+from app.config.enrichment import EnrichmentSettings
 from app.config.escalation import EscalationPolicyConfig
 from app.config.receivers import ReceiverConfig
 from app.config.routes import RouteConfig
@@ -33,6 +34,8 @@ class Config(Strict):
     """Deprecated in Alertmanager, accepted for pasted configs: the same as `time_intervals`."""
     chatops: ChatopsConfig | None = None
     escalation_policies: list[EscalationPolicyConfig] = Field(default_factory=list)
+    enrichment: EnrichmentSettings = EnrichmentSettings()
+    """Log lines and graphs added to firing alerts' messages (no rules: nothing is fetched)."""
 
     @model_validator(mode="before")
     @classmethod

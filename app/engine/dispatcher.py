@@ -33,6 +33,7 @@ from app.core.plan import Destination
 from app.core.ratelimit import Limiter
 from app.core.retry import RetryPolicy
 from app.engine.clock import SYSTEM_CLOCK
+from app.engine.enrich import GroupEnrichment
 from app.engine.jobs import JobHandler, Ref, build_handlers
 from app.metrics import Metrics
 from app.sinks.base import Sink
@@ -90,6 +91,7 @@ class Dispatcher:
         owner: str | None = None,
         lease: float = LEASE,
         handlers: Mapping[str, JobHandler] | None = None,
+        enrichment: GroupEnrichment | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -103,7 +105,12 @@ class Dispatcher:
             handlers
             if handlers is not None
             else build_handlers(
-                sinks=sinks, limiter=self.limiter, metrics=metrics, clock=clock, send_timeout=send_timeout
+                sinks=sinks,
+                limiter=self.limiter,
+                metrics=metrics,
+                clock=clock,
+                send_timeout=send_timeout,
+                enrichment=enrichment,
             )
         )
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}

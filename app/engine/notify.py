@@ -1,7 +1,9 @@
 """The `notify` job: deliver one notification of an alert group through its destination's sink.
 
 Its lane is the destination id; its kind is `new` (a new message) or `update` (edit the thread's
-message in place where the provider allows it). Provider rate limits are honoured before each
+message in place where the provider allows it). For a destination with `enrich: true` the
+group state's enrichment (app.engine.enrich: fetched once, stored, time-boxed) is attached
+before the sink renders; the send timeout starts after it. Provider rate limits are honoured before each
 attempt, and a provider's `retry_after` holds every destination sharing that limit.
 """
 
@@ -10,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from app.core.clock import Clock
 from app.core.errors import RetryableError
+from app.core.models import Group
 from app.core.ratelimit import Limiter
 from app.engine.jobs import Outcome, Ref
 from app.metrics import Metrics
-from app.sinks.base import Delivery, Sink
-from app.store.base import Job
+from app.sinks.base import Delivery, Kind, Sink
+from app.store.base import Job, StoreUnavailable
+
+if TYPE_CHECKING:
+    from app.engine.enrich import GroupEnrichment
 
 log = logging.getLogger("alertmedic.dispatcher")
 
@@ -31,8 +38,10 @@ class NotifyHandler:
         metrics: Metrics,
         clock: Clock,
         send_timeout: float,
+        enrichment: GroupEnrichment | None = None,
     ) -> None:
         self.sinks = sinks
+        self.enrichment = enrichment
         self.limiter = limiter
         self.metrics = metrics
         self.clock = clock
@@ -44,7 +53,16 @@ class NotifyHandler:
 
     async def run(self, job: Job, ref: Ref) -> Ref:
         sink = self.sinks[job.lane]
-        delivery = Delivery(job.lane, "new" if job.kind == "new" else "update", job.payload, ref)
+        kind: Kind = "new" if job.kind == "new" else "update"
+        if self.enrichment is not None and self.enrichment.wanted(job.lane):
+            group = Group.model_validate_json(job.payload)
+            try:
+                extra = await self.enrichment.for_group(group)
+            except StoreUnavailable as exc:
+                raise RetryableError(f"enrichment: {exc}", reason="store") from None
+            delivery = Delivery(job.lane, kind, group, ref, enrichment=extra)
+        else:
+            delivery = Delivery(job.lane, kind, job.payload, ref)
         try:
             return await asyncio.wait_for(sink.send(delivery), self.send_timeout)
         except TimeoutError:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
+from app.config.enrichment import EnrichmentSettings
 from app.core.durations import format_duration
 from app.core.enrich_plan import (
     distinct_capped,
@@ -34,7 +35,6 @@ from app.enrich.errors import EnrichmentError
 from app.enrich.graph import HEIGHT, WIDTH, render_graph
 from app.enrich.loki import LokiClient
 from app.enrich.prometheus import PrometheusClient
-from app.enrich.settings import EnrichmentSettings
 
 __all__ = ["MAX_GRAPHS", "MAX_LOG_QUERIES", "RENDER_ALLOWANCE", "Enricher"]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import aiohttp
 
+from app.config.enrichment import LokiSettings
 from app.enrich.errors import EnrichmentError
 from app.enrich.http import auth_headers, get_json
-from app.enrich.settings import LokiSettings
 
 __all__ = ["LokiClient"]
 

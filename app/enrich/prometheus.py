@@ -11,11 +11,11 @@ from typing import Any
 
 import aiohttp
 
+from app.config.enrichment import PrometheusSettings
 from app.core.enrich_plan import RangeQuery
 from app.core.series import Series
 from app.enrich.errors import EnrichmentError
 from app.enrich.http import auth_headers, get_json
-from app.enrich.settings import PrometheusSettings
 
 __all__ = ["PrometheusClient"]
 

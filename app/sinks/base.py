@@ -10,6 +10,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 import aiohttp
 
 from app.config import IntegrationConfig
+from app.core.enrichment import Enrichment
 from app.core.models import Group
 
 Kind = Literal["new", "update"]
@@ -34,14 +35,24 @@ class Delivery:
     """One notification to deliver. The group is parsed from the outbox's JSON only when a sink
     asks for it; a sink that forwards JSON as it is (the webhook) never pays for parsing."""
 
-    __slots__ = ("_group", "_payload", "destination", "kind", "previous")
+    __slots__ = ("_group", "_payload", "destination", "enrichment", "kind", "previous")
 
-    def __init__(self, destination: str, kind: Kind, group: Group | str, previous: MessageRef | None) -> None:
+    def __init__(
+        self,
+        destination: str,
+        kind: Kind,
+        group: Group | str,
+        previous: MessageRef | None,
+        *,
+        enrichment: Enrichment | None = None,
+    ) -> None:
         self.destination = destination
         """Stable id of the configured integration, e.g. `oncall/telegram[0]`."""
         self.kind: Kind = kind
         self.previous = previous
         """The thread's last message reference, None when nothing was sent for this group yet."""
+        self.enrichment = enrichment
+        """Log lines, graphs and notes to show (None: none for this destination or state)."""
         self._group = group if isinstance(group, Group) else None
         self._payload = group if isinstance(group, str) else None
 

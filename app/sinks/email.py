@@ -20,6 +20,7 @@ import aiosmtplib
 from jinja2 import Template
 
 from app.config import EmailConfig, secret, split_listen
+from app.core.enrichment_render import log_html, log_text
 from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.render import render_email
 from app.core.sanitize import clean_line
@@ -41,6 +42,12 @@ _RESERVED_HEADERS = {
 """Headers the sink owns; a configured header of these names is ignored."""
 MAX_REFERENCES = 20
 """References kept in a thread's chain (the first and the most recent ones)."""
+
+
+def _insert_html(document: str, extra: str) -> str:
+    """`extra` at the end of the document's body (appended when it has no `</body>`)."""
+    at = document.lower().rfind("</body>")
+    return document + extra if at < 0 else document[:at] + extra + document[at:]
 
 
 def _domain(address: str) -> str:
@@ -204,8 +211,19 @@ class EmailSink:
                 else:
                     message[name] = value
             message["X-Alertmanager-Group-Key"] = clean_line(delivery.group.groupKey, 900)
-            message.set_content(content.text)
-            message.add_alternative(content.html, subtype="html")
+            text, html = content.text, content.html
+            enrichment = delivery.enrichment
+            cids = [make_msgid(domain=self._domain) for _ in enrichment.graphs] if enrichment else []
+            if enrichment is not None and not enrichment.empty:
+                text = f"{text.rstrip()}\n\n{log_text(enrichment)}\n"
+                html = _insert_html(html, log_html(enrichment, graph_cids=[c[1:-1] for c in cids]))
+            message.set_content(text)
+            message.add_alternative(html, subtype="html")
+            if enrichment is not None and enrichment.graphs:
+                html_part = message.get_body(("html",))
+                assert isinstance(html_part, EmailMessage)
+                for graph, cid in zip(enrichment.graphs, cids, strict=True):
+                    html_part.add_related(graph.png, "image", "png", cid=cid, filename="graph.png")
         except (ValueError, TypeError) as exc:
             raise PermanentError(f"email: cannot build the message: {exc}", reason="bad_request") from None
         return message, {"message_id": message_id, "references": references}

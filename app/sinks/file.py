@@ -1,7 +1,8 @@
 """File sink: appends each notification, rendered as plain text, to a local file.
 
 For `make run` (see a notification without any account) and as a local audit trail. The text is
-the email's plain body: values cleaned of control characters and cut; each line is capped too.
+the email's plain body (with the enrichment's log lines and notes, no graph): values cleaned of
+control characters and cut; each line is capped too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import FileConfig
+from app.core.enrichment_render import log_text
 from app.core.errors import RetryableError
 from app.core.render import render_email
 from app.core.sanitize import cut
@@ -37,7 +39,10 @@ class FileSink:
         now = datetime.fromtimestamp(self.clock(), UTC)
         content = render_email(delivery.group, kind=delivery.kind, now=now)
         what = "update" if delivery.kind == "update" else "new message"
-        lines = [f"===== {delivery.destination} ({what}) =====", *content.text.split("\n")]
+        text = content.text
+        if delivery.enrichment is not None and not delivery.enrichment.empty:
+            text = f"{text.rstrip()}\n\n{log_text(delivery.enrichment)}"
+        lines = [f"===== {delivery.destination} ({what}) =====", *text.split("\n")]
         block = "\n".join(cut(line, FILE_LINE_LIMIT) for line in lines) + "\n"
         try:
             await asyncio.to_thread(_append, self.path, block)

@@ -18,8 +18,10 @@ import aiohttp
 from jinja2 import Template
 
 from app.config import SlackConfig, secret
+from app.core.enrichment import Enrichment
+from app.core.enrichment_render import slack_blocks
 from app.core.errors import DeliveryError, PermanentError, RetryableError
-from app.core.render import render_slack
+from app.core.render import SLACK_BLOCK_LIMIT, SLACK_BLOCKS_TEXT_LIMIT, render_slack, utf16_len
 from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
 from app.sinks.http import USER_AGENT, http_failure, parse_retry_after, scrub
 
@@ -122,8 +124,10 @@ class SlackSink:
                 message.template_error,
             )
         payload = message.payload()
+        if delivery.enrichment is not None:
+            _add_enrichment(payload, delivery.enrichment)
         if self._hook is not None:
-            await self._webhook(payload)
+            await self._webhook(payload)  # an incoming webhook cannot upload files: no graph
             return None
         previous = delivery.previous
         if delivery.kind == "update" and previous and previous.get("channel") and previous.get("ts"):
@@ -135,10 +139,74 @@ class SlackSink:
                 log.info(
                     "%s: previous Slack message cannot be updated, posting a new one", delivery.destination
                 )
-        return await self._api_call(
+        ref = await self._api_call(
             "chat.postMessage",
             {"channel": self._channel, "unfurl_links": False, "unfurl_media": False, **payload},
         )
+        if delivery.enrichment is not None and delivery.enrichment.graphs:
+            await self._upload_graphs(delivery, delivery.enrichment, ref)
+        return ref
+
+    async def _upload_graphs(self, delivery: Delivery, enrichment: Enrichment, ref: MessageRef) -> None:
+        """Each graph into the alert's thread (files.getUploadURLExternal, POST the bytes,
+        files.completeUploadExternal). The message is already out: a failure is logged only."""
+        for n, graph in enumerate(enrichment.graphs, 1):
+            try:
+                await self._upload(f"graph-{n}.png", graph.png, graph.caption, ref)
+            except (DeliveryError, _CannotUpdate) as exc:
+                log.warning("%s: graph not uploaded: %s", delivery.destination, exc)
+
+    async def _upload(self, filename: str, data: bytes, title: str, ref: MessageRef) -> None:
+        got = await self._form_call(
+            "files.getUploadURLExternal", {"filename": filename, "length": str(len(data))}
+        )
+        upload_url, file_id = str(got.get("upload_url") or ""), str(got.get("file_id") or "")
+        if not upload_url.startswith(("http://", "https://")) or not file_id:
+            raise RetryableError(
+                "slack: files.getUploadURLExternal gave no upload_url", reason="server_error"
+            )
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=filename, content_type="image/png")
+        try:
+            async with self._session.post(
+                upload_url, data=form, headers={"User-Agent": USER_AGENT}, timeout=self._timeout
+            ) as resp:
+                if resp.status != 200:
+                    raise self._http_error(resp.status, None, await resp.text(errors="replace"))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise RetryableError(scrub(f"slack: upload: {type(exc).__name__}", self._secrets)) from None
+        files = json.dumps([{"id": file_id, "title": title}])
+        await self._form_call(
+            "files.completeUploadExternal",
+            {"files": files, "channel_id": str(ref["channel"]), "thread_ts": str(ref["ts"])},
+        )
+
+    async def _form_call(self, method: str, fields: dict[str, str]) -> dict[str, Any]:
+        """A Web API method that takes form fields (the file upload methods)."""
+        try:
+            async with self._session.post(
+                f"{self._api}/{method}",
+                data=fields,
+                headers={"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT},
+                timeout=self._timeout,
+            ) as resp:
+                status, text = resp.status, await resp.text(errors="replace")
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise RetryableError(scrub(f"slack: {method}: {type(exc).__name__}", self._secrets)) from None
+        if status != 200:
+            raise self._http_error(status, retry_after, text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise RetryableError(
+                f"slack: {method} answered with something other than JSON", reason="server_error"
+            )
+        if not data.get("ok"):
+            raise _api_error(str(data.get("error") or "unknown_error"), "")
+        return data
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is shared and owned by the caller."""
@@ -205,6 +273,23 @@ class SlackSink:
             "channel": str(data.get("channel") or body["channel"]),
             "ts": str(data.get("ts") or body.get("ts") or ""),
         }
+
+
+def _texts(block: dict[str, Any]) -> list[str]:
+    parts = [block.get("text"), *block.get("elements", [])]
+    return [str(p["text"]) for p in parts if isinstance(p, dict) and "text" in p]
+
+
+def _add_enrichment(payload: dict[str, Any], enrichment: Enrichment) -> None:
+    """Log lines and notes as blocks before the context line, in the room the alerts left."""
+    blocks: list[dict[str, Any]] = payload["attachments"][0]["blocks"]
+    used = sum(utf16_len(t) for b in blocks for t in _texts(b))
+    extra = slack_blocks(
+        enrichment,
+        blocks=SLACK_BLOCK_LIMIT - len(blocks),
+        chars=max(0, SLACK_BLOCKS_TEXT_LIMIT - used),
+    )
+    blocks[-1:-1] = extra
 
 
 def _build(config: SlackConfig, context: BuildContext) -> SlackSink:

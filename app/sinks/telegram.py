@@ -13,11 +13,12 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Template
-from telegram import Bot, LinkPreviewOptions, Message
+from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -34,12 +35,15 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from app.config import TelegramConfig, secret
+from app.core.enrichment import Enrichment
+from app.core.enrichment_render import telegram_section
 from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.render import (
     TELEGRAM_LIMIT,
     TelegramText,
     cut_utf16,
     render_telegram,
+    telegram_length,
     telegram_plain,
 )
 from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
@@ -140,6 +144,10 @@ class TelegramBot:
             await self.bot.shutdown()
 
 
+MAX_CAPTION = 1024
+"""Characters of a photo caption."""
+
+
 class _EditFailed(Exception):
     """The previous message cannot be edited: send a new one instead."""
 
@@ -194,13 +202,43 @@ class TelegramSink:
             log.warning(
                 "%s: message template failed, sent the default: %s", delivery.destination, text.template_error
             )
+        enrichment = delivery.enrichment
+        if enrichment is not None and text.parse_mode == "HTML":
+            # The alerts keep priority: the log lines get the room the message left.
+            room = TELEGRAM_LIMIT - telegram_length(text.text)
+            text = replace(text, text=text.text + telegram_section(enrichment, room))
         previous = delivery.previous
         if delivery.kind == "update" and previous and previous.get("message_id") is not None:
             try:
                 return await self._deliver(delivery, text, previous=previous)
             except _EditFailed:
                 log.info("%s: previous message cannot be edited, sending a new one", delivery.destination)
-        return await self._deliver(delivery, text, previous=None)
+        ref = await self._deliver(delivery, text, previous=None)
+        if enrichment is not None and enrichment.graphs and ref is not None:
+            await self._send_graphs(delivery, enrichment, ref)
+        return ref
+
+    async def _send_graphs(self, delivery: Delivery, enrichment: Enrichment, ref: MessageRef) -> None:
+        """Each graph as a photo replying to the alert's message. The message is already out: a
+        failure here is logged, never retried (a retry would send the alert twice)."""
+        bot = await self._bot.ready()
+        for graph in enrichment.graphs:
+            try:
+                await bot.send_photo(
+                    ref["chat_id"],
+                    graph.png,
+                    caption=cut_utf16(graph.caption, MAX_CAPTION),
+                    reply_parameters=ReplyParameters(
+                        int(ref["message_id"]), allow_sending_without_reply=True
+                    ),
+                    message_thread_id=self._config.message_thread_id,
+                    disable_notification=True,
+                    filename="graph.png",
+                )
+            except TelegramError as exc:
+                log.warning(
+                    "%s: graph not sent: %s", delivery.destination, self._bot.scrub(str(self._translate(exc)))
+                )
 
     async def aclose(self) -> None:
         await self._bot.release()

@@ -10,6 +10,9 @@ processes (and a PostgreSQL store) can share the queue:
   order. The owner keeps what it claimed and reads past it (`after`), so a finished job it has
   not yet recorded is never read back. A claim from the start (`after=0`) that finds nothing
   pending frees the lane.
+- `claim_enrichment`: of concurrent claims of one alert group state, one gets `claimed` (it
+  fetches, then `save_enrichment`); the others get `busy` until it saves (`done`, with the
+  result) or its lease runs out (then the next claim takes it over).
 - `complete`, `retry`, `dead` record an outcome; `renew` extends an owner's leases; `release`
   gives them back.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from app.core.plan import Planned
 
@@ -69,6 +72,17 @@ class IngestResult:
     """(destination, job id) of each notification recorded."""
     duplicates: list[str]
     """Destinations for which the message was a duplicate."""
+
+
+@dataclass(frozen=True)
+class EnrichmentClaim:
+    """The answer to `claim_enrichment`."""
+
+    status: Literal["done", "claimed", "busy"]
+    """done: `result` is the stored enrichment; claimed: the caller fetches it; busy: another
+    worker is fetching it until `until`."""
+    result: str | None = None
+    until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,21 @@ class Store(Protocol):
 
     async def complete(self, job: Job, *, ref: dict[str, Any] | None, now: float) -> None:
         """Record a job done (and the thread's new message reference, when given)."""
+        ...
+
+    async def claim_enrichment(
+        self, group_key: str, state: str, *, owner: str, now: float, lease: float
+    ) -> EnrichmentClaim:
+        """The stored enrichment of one group state, or the right to fetch it (leased to `owner`
+        until `now + lease`), or `busy` while another owner's lease is live."""
+        ...
+
+    async def save_enrichment(self, group_key: str, state: str, *, result: str, now: float) -> None:
+        """Store the enrichment of one group state (JSON, already redacted)."""
+        ...
+
+    async def latest_enrichment(self, group_key: str) -> str | None:
+        """The most recently stored enrichment of any state of the group, if any."""
         ...
 
     async def retry(self, job_id: int, *, attempts: int, not_before: float, error: str) -> None: ...

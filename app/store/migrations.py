@@ -78,6 +78,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE threads ADD COLUMN prev_signature TEXT;
     ALTER TABLE threads ADD COLUMN prev_firing TEXT;
     """,
+    # 3: enrichment (log lines, graphs) computed once per alert group state and kept for every
+    # destination and retry; a row without a result is a claim, leased to the worker fetching it.
+    """
+    CREATE TABLE enrichments (
+        group_key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        lease_until REAL NOT NULL,
+        result TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (group_key, state)
+    );
+    CREATE INDEX enrichments_created ON enrichments (group_key, created_at);
+    """,
 ]
 
 

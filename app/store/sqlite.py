@@ -24,7 +24,15 @@ from typing import Any, TypeVar
 
 from app.core.dedup import kind_after, signature
 from app.core.plan import Planned
-from app.store.base import DeadLetter, IngestResult, Job, LaneDeaths, NewJob, StoreUnavailable
+from app.store.base import (
+    DeadLetter,
+    EnrichmentClaim,
+    IngestResult,
+    Job,
+    LaneDeaths,
+    NewJob,
+    StoreUnavailable,
+)
 from app.store.migrations import migrate
 
 log = logging.getLogger("alertmedic.store")
@@ -366,6 +374,51 @@ class SQLiteStore:
 
         await self._submit(op)
 
+    async def claim_enrichment(
+        self, group_key: str, state: str, *, owner: str, now: float, lease: float
+    ) -> EnrichmentClaim:
+        def op(conn: sqlite3.Connection) -> EnrichmentClaim:
+            row = conn.execute(
+                "SELECT owner, lease_until, result FROM enrichments WHERE group_key = ? AND state = ?",
+                (group_key, state),
+            ).fetchone()
+            if row is not None and row[2] is not None:
+                return EnrichmentClaim("done", result=row[2])
+            if row is not None and row[0] != owner and row[1] > now:
+                return EnrichmentClaim("busy", until=row[1])
+            conn.execute(
+                "INSERT INTO enrichments (group_key, state, owner, lease_until, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_key, state) DO UPDATE SET"
+                " owner = excluded.owner, lease_until = excluded.lease_until",
+                (group_key, state, owner, now + lease, now),
+            )
+            return EnrichmentClaim("claimed", until=now + lease)
+
+        return await self._submit(op)
+
+    async def save_enrichment(self, group_key: str, state: str, *, result: str, now: float) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO enrichments (group_key, state, owner, lease_until, result, created_at)"
+                " VALUES (?, ?, '', ?, ?, ?) ON CONFLICT (group_key, state) DO UPDATE SET"
+                " result = excluded.result, created_at = excluded.created_at,"
+                " lease_until = excluded.lease_until",
+                (group_key, state, now, result, now),
+            )
+
+        await self._submit(op, durable=True)
+
+    async def latest_enrichment(self, group_key: str) -> str | None:
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT result FROM enrichments WHERE group_key = ? AND result IS NOT NULL"
+                " ORDER BY created_at DESC LIMIT 1",
+                (group_key,),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._submit(op)
+
     async def retry(self, job_id: int, *, attempts: int, not_before: float, error: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -457,6 +510,9 @@ class SQLiteStore:
                 " WHERE j.group_key = threads.group_key AND j.lane = threads.destination"
                 " AND j.state = 'pending')",
                 (older_than,),
+            ).rowcount
+            n += conn.execute(
+                "DELETE FROM enrichments WHERE created_at < ? AND lease_until < ?", (older_than, older_than)
             ).rowcount
             return int(n)
 

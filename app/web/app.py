@@ -1,7 +1,8 @@
 """The application factory: the same `create_app(config)` in production and in tests.
 
 Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
-order and stopped in reverse: store, HTTP session, sinks, dispatcher (and ingestor), purger. A
+order and stopped in reverse: store, HTTP session, sinks, enrichment, dispatcher (and ingestor),
+purger. A
 resource is cleaned up only if it started, so a failure at start-up leaves nothing open.
 """
 
@@ -19,10 +20,12 @@ from app.config import Config
 from app.core.clock import Clock
 from app.core.retry import RetryPolicy
 from app.engine.clock import SYSTEM_CLOCK
-from app.engine.dispatcher import Dispatcher
+from app.engine.dispatcher import Dispatcher, default_owner
+from app.engine.enrich import GroupEnrichment
 from app.engine.ingest import Ingestor
+from app.enrich.enricher import Enricher
 from app.metrics import Metrics
-from app.sinks.registry import Built, build, close_sinks
+from app.sinks.registry import Built, build, close_sinks, walk
 from app.store import open_store
 from app.store.base import Store, StoreUnavailable
 from app.web import handlers
@@ -38,6 +41,8 @@ STORE = web.AppKey("store", Store)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 SINKS = web.AppKey("sinks", Built)
 """The table of integrations built: router, destinations and sinks by destination id."""
+ENRICHMENT = web.AppKey("enrichment", GroupEnrichment)
+"""Set only when the config has enrichment rules and a destination with `enrich: true`."""
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 PURGER = web.AppKey("purger", asyncio.Task[None])
 
@@ -79,6 +84,17 @@ def create_app(
         finally:
             await close_sinks(app[SINKS].sinks)
 
+    async def enrichment_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The generic webhook gets nothing extra (its receivers expect Alertmanager's body):
+        # no fetch is made for it alone.
+        lanes = frozenset(d.id for d, row, c in walk(config) if c.enrich and row.kind != "webhook")
+        if config.enrichment.rules and lanes:
+            enricher = Enricher(config.enrichment, session=app[SESSION], clock=clock.now)
+            app[ENRICHMENT] = GroupEnrichment(
+                enricher, app[STORE], lanes=lanes, clock=clock, metrics=state.metrics, owner=default_owner()
+            )
+        yield
+
     async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         built = app[SINKS]
         dispatcher = Dispatcher(
@@ -91,6 +107,7 @@ def create_app(
                 config.delivery.retry_initial, config.delivery.retry_max, config.delivery.retry_horizon
             ),
             send_timeout=config.delivery.send_timeout,
+            enrichment=app.get(ENRICHMENT),
         )
         app[DISPATCHER] = state.dispatcher = dispatcher
         state.ingestor = Ingestor(
@@ -125,7 +142,9 @@ def create_app(
                 await reporter
             state.refusals.report_due(final=True)
 
-    app.cleanup_ctx.extend([store_ctx, session_ctx, sinks_ctx, dispatcher_ctx, purger_ctx, refusals_ctx])
+    app.cleanup_ctx.extend(
+        [store_ctx, session_ctx, sinks_ctx, enrichment_ctx, dispatcher_ctx, purger_ctx, refusals_ctx]
+    )
     return app
 
 

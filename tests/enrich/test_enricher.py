@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.config.enrichment import EnrichmentSettings
 from app.core.enrichment import Fetch
 from app.enrich.enricher import MAX_LOG_QUERIES, Enricher
-from app.enrich.settings import EnrichmentSettings
 from tests.enrich.alerts import NOW, STARTED, alert, group
 from tests.fakes.loki import FakeLoki
 

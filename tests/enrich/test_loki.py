@@ -11,9 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.config.enrichment import LokiSettings
 from app.enrich.errors import EnrichmentError, FetchTimeout
 from app.enrich.loki import LokiClient
-from app.enrich.settings import LokiSettings
 from tests.fakes.loki import PATH, FakeLoki
 from tests.fakes.webhook import WebhookSink
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.config.enrichment import EnrichmentSettings, PrometheusSettings
 from app.core.enrich_plan import prometheus_range
 from app.enrich.enricher import Enricher
 from app.enrich.errors import EnrichmentError
 from app.enrich.prometheus import PrometheusClient
-from app.enrich.settings import EnrichmentSettings, PrometheusSettings
 from tests.enrich.alerts import alert, generator_url, group
 from tests.enrich.png import colour_stats, dimensions
 from tests.enrich.prometheus import METRIC, STEP, RealPrometheus, latency, real_prometheus

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from app.config.enrichment import EnrichmentSettings
 from app.config.problems import pydantic_problems
 from app.core.matchers import MatchOp
-from app.enrich.settings import EnrichmentSettings
 from tests.enrich.alerts import alert
 
 # Verbatim from issue 8 (the key names are a contract).

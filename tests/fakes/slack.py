@@ -14,6 +14,14 @@ Web API (``POST {url}/api/{method}``, JSON or urlencoded body; auth by
   ``channel_not_found``, ``message_not_found``, ``cant_update_message`` (posted by another
   token/app or via a webhook); unknown methods → ``unknown_method``.
 
+File upload v2 (``files.upload`` is gone): ``files.getUploadURLExternal`` (form fields
+``filename``, ``length``) → ``{"ok", "upload_url", "file_id"}``; ``POST {upload_url}`` with the
+bytes (raw or a multipart ``file`` part; no token needed) → ``200 OK - <length>``;
+``files.completeUploadExternal`` (``files`` = JSON ``[{"id", "title"}]``, ``channel_id`` — an ID,
+not ``#name`` — and ``thread_ts``) shares the file; errors ``invalid_arguments``,
+``file_not_found``, ``channel_not_found``, ``file_upload_size_mismatch`` (bytes ≠ ``length``).
+Shared files are in :attr:`FakeSlack.files`.
+
 Incoming webhooks (``POST {url}/services/T…/B…/X…``; :meth:`FakeSlack.add_webhook`) answer
 ``200 ok`` (text) or ``400 invalid_payload`` / ``no_text`` / ``invalid_blocks``,
 ``403 action_prohibited`` / ``invalid_token``, ``404 no_service`` / ``channel_not_found``,
@@ -46,6 +54,7 @@ from tests.fakes.base import FakeHTTPServer, Injection, RecordedRequest, Reply
 __all__ = [
     "DEFAULT_TOKEN",
     "FakeSlack",
+    "SlackFile",
     "SlackMessage",
     "block_actions_request",
     "sign",
@@ -183,6 +192,19 @@ class SlackMessage:
         return bool(self.history)
 
 
+@dataclass
+class SlackFile:
+    """A file uploaded with the v2 flow; ``channel`` / ``thread_ts`` once completed."""
+
+    id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+
+
 class FakeSlack(FakeHTTPServer):
     """Slack Web API + incoming webhook fake. See the module docstring."""
 
@@ -207,6 +229,8 @@ class FakeSlack(FakeHTTPServer):
         self.responses: list[dict[str, Any]] = []
         """JSON bodies POSTed to response URLs, with ``_channel`` / ``_message_ts`` added."""
         self._response_urls: dict[str, tuple[str, str]] = {}
+        self.files: dict[str, SlackFile] = {}
+        """Files of the upload v2 flow by id, in the order their upload URL was asked for."""
         self._ts_counter = 0
         self._token = token
         self.add_token(token)
@@ -325,6 +349,8 @@ class FakeSlack(FakeHTTPServer):
             return self._webhook(rec)
         if rec.path.startswith("/actions/"):
             return self._respond(rec)
+        if rec.path.startswith("/upload/"):
+            return self._upload_bytes(rec)
         if not rec.path.startswith("/api/"):
             return Reply(404, "Not Found", content_type="text/html")
         method = rec.path.removeprefix("/api/")
@@ -337,6 +363,8 @@ class FakeSlack(FakeHTTPServer):
             "chat.postMessage": self._post,
             "chat.update": self._update,
             "chat.postEphemeral": self._ephemeral,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }.get(method)
         if handler is None:
             return _api_error("unknown_method")
@@ -523,6 +551,41 @@ class FakeSlack(FakeHTTPServer):
         if key not in self.channels and create:
             self.channels[key] = "C" + _hex(key, 10)
         return self.channels.get(key)
+
+    def _upload_url(self, app: SlackApp, params: dict[str, Any]) -> Reply:
+        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not filename or not length.isdigit():
+            raise _SlackError("invalid_arguments")
+        file = SlackFile("F" + secrets.token_hex(5).upper(), filename, int(length))
+        self.files[file.id] = file
+        return Reply(200, {"ok": True, "upload_url": f"{self.url}/upload/{file.id}", "file_id": file.id})
+
+    def _upload_bytes(self, rec: RecordedRequest) -> Reply:
+        file = self.files.get(rec.path.removeprefix("/upload/"))
+        if file is None:
+            return Reply(404, "Not Found", content_type="text/plain")
+        data = rec.files["file"].data if "file" in rec.files else rec.body
+        if len(data) != file.length:
+            return Reply(400, "file_upload_size_mismatch", content_type="text/plain")
+        file.data = data
+        return Reply(200, f"OK - {len(data)}", content_type="text/plain")
+
+    def _complete_upload(self, app: SlackApp, params: dict[str, Any]) -> Reply:
+        items = _json_list(params.get("files"), "invalid_arguments")
+        if not items:
+            raise _SlackError("invalid_arguments")
+        channel = _str_or_none(params.get("channel_id"))
+        if channel is not None and (not _CHANNEL_ID.match(channel) or channel not in self.channels.values()):
+            raise _SlackError("channel_not_found")
+        done = []
+        for item in items:
+            file = self.files.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if file is None or file.data is None:
+                raise _SlackError("file_not_found")
+            file.title = _str_or_none(item.get("title")) or file.filename
+            file.channel, file.thread_ts = channel, _str_or_none(params.get("thread_ts"))
+            done.append({"id": file.id, "title": file.title})
+        return Reply(200, {"ok": True, "files": done})
 
     def _next_ts(self) -> str:
         self._ts_counter += 1

@@ -203,3 +203,61 @@ def test_sign_matches_an_independent_hmac() -> None:
     assert sign("s3cr3t", "1531420618", body.encode()) == f"v0={expected}"
     headers = signed_headers("s3cr3t", body, timestamp=1531420618)
     assert headers == {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": f"v0={expected}"}
+
+
+async def form(http: aiohttp.ClientSession, fake: FakeSlack, method: str, **fields: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    async with http.post(f"{fake.url}/api/{method}", data=fields, headers=headers) as resp:
+        assert resp.status == 200
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+async def test_file_upload_v2_into_a_thread(fake_slack: FakeSlack, http: aiohttp.ClientSession) -> None:
+    """getUploadURLExternal → POST the bytes → completeUploadExternal(channel_id, thread_ts)."""
+    _, posted = await api(http, fake_slack, "chat.postMessage", channel="#alerts", text="alert")
+    got = await form(http, fake_slack, "files.getUploadURLExternal", filename="g.png", length="5")
+    assert got["ok"] is True and got["file_id"].startswith("F")
+    upload = aiohttp.FormData()
+    upload.add_field("file", b"\x89PNG!"[:5], filename="g.png", content_type="image/png")
+    async with http.post(got["upload_url"], data=upload) as resp:
+        assert resp.status == 200 and (await resp.text()).startswith("OK")
+    early = await form(
+        http,
+        fake_slack,
+        "files.completeUploadExternal",
+        files=json.dumps([{"id": "FNOPE"}]),
+        channel_id=posted["channel"],
+    )
+    assert early == {"ok": False, "error": "file_not_found"}
+    by_name = await form(
+        http,
+        fake_slack,
+        "files.completeUploadExternal",
+        files=json.dumps([{"id": got["file_id"], "title": "graph"}]),
+        channel_id="#alerts",
+    )
+    assert by_name == {"ok": False, "error": "channel_not_found"}  # an ID is needed, not a name
+    done = await form(
+        http,
+        fake_slack,
+        "files.completeUploadExternal",
+        files=json.dumps([{"id": got["file_id"], "title": "graph"}]),
+        channel_id=posted["channel"],
+        thread_ts=posted["ts"],
+    )
+    assert done == {"ok": True, "files": [{"id": got["file_id"], "title": "graph"}]}
+    file = fake_slack.files[got["file_id"]]
+    assert (file.data, file.channel, file.thread_ts) == (b"\x89PNG!", posted["channel"], posted["ts"])
+
+
+async def test_file_upload_v2_refuses_a_length_mismatch(
+    fake_slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    got = await form(http, fake_slack, "files.getUploadURLExternal", filename="g.png", length="9")
+    async with http.post(got["upload_url"], data=b"short") as resp:
+        assert resp.status == 400 and await resp.text() == "file_upload_size_mismatch"
+    assert await form(http, fake_slack, "files.getUploadURLExternal", filename="g.png") == {
+        "ok": False,
+        "error": "invalid_arguments",
+    }

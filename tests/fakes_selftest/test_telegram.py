@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import json
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -253,3 +254,19 @@ async def test_rate_limit_enforcer(
 async def test_wait_for_messages_times_out(fake_telegram: FakeTelegram) -> None:
     with pytest.raises(TimeoutError, match="1 message"):
         await fake_telegram.wait_for_messages(CHAT, 1, timeout=0.05)
+
+
+async def test_send_photo_as_a_reply_keeps_the_reply_reference(fake_telegram: FakeTelegram, bot: Bot) -> None:
+    alert = await bot.send_message(CHAT, "alert")
+    photo = await bot.send_photo(
+        CHAT,
+        b"\x89PNG",
+        caption="graph",
+        reply_parameters=ReplyParameters(alert.message_id),
+        filename="graph.png",
+    )
+    rec = fake_telegram.requests[-1]
+    assert json.loads(rec.form["reply_parameters"])["message_id"] == alert.message_id
+    assert rec.files["photo"].filename == "graph.png"
+    stored = fake_telegram.messages(CHAT)[-1]
+    assert stored.message_id == photo.message_id and stored.kind == "photo"

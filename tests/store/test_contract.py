@@ -169,3 +169,33 @@ async def test_ping_and_closed_store(open_store: OpenStore) -> None:
     except StoreUnavailable:
         return
     raise AssertionError("a closed store must refuse")
+
+
+async def test_enrichment_is_fetched_by_one_claimant_and_then_shared(open_store: OpenStore) -> None:
+    """Two processes' lanes notify the same group state: one fetches, the other waits, both
+    show the stored result; a retry (or a restart) reads it back instead of fetching again."""
+    a, b = await open_store(), await open_store()
+    first = await a.claim_enrichment("g", "s1", owner="A", now=100, lease=10)
+    assert (first.status, first.until) == ("claimed", 110)
+    busy = await b.claim_enrichment("g", "s1", owner="B", now=105, lease=10)
+    assert (busy.status, busy.result, busy.until) == ("busy", None, 110)
+    assert (await a.claim_enrichment("g", "s2", owner="B", now=105, lease=10)).status == "claimed"
+    await a.save_enrichment("g", "s1", result='{"x": 1}', now=106)
+    for store, owner in ((a, "A"), (b, "B"), (b, "C")):
+        done = await store.claim_enrichment("g", "s1", owner=owner, now=107, lease=10)
+        assert (done.status, done.result) == ("done", '{"x": 1}')
+    assert await b.latest_enrichment("g") == '{"x": 1}'
+    assert await b.latest_enrichment("other") is None
+
+
+async def test_an_abandoned_enrichment_claim_is_taken_over_after_its_lease(store: Store) -> None:
+    assert (await store.claim_enrichment("g", "s", owner="A", now=0, lease=10)).status == "claimed"
+    assert (await store.claim_enrichment("g", "s", owner="B", now=9.9, lease=10)).status == "busy"
+    taken = await store.claim_enrichment("g", "s", owner="B", now=10.1, lease=10)
+    assert (taken.status, taken.until) == ("claimed", 20.1)
+    await store.save_enrichment("g", "s", result="late", now=12)
+    await store.save_enrichment("g", "s2", result="newer", now=13)
+    assert await store.latest_enrichment("g") == "newer"
+    assert await store.purge(older_than=12.5) == 1  # the older result goes with finished jobs
+    assert await store.latest_enrichment("g") == "newer"
+    assert (await store.claim_enrichment("g", "s", owner="A", now=14, lease=10)).status == "claimed"

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
-from app.config import Duration, HTTPClientConfig, Strict
+from app.config.base import Duration, Strict
+from app.config.integrations import HTTPClientConfig
 from app.core.goregex import RegexError
 from app.core.logql import QueryTemplate
 from app.core.matchers import Matcher, format_matchers, parse_matchers

@@ -14,11 +14,11 @@ ALLOWED = {
     "store": {"store", "core", "config"},
     "sinks": {"sinks", "core", "config"},
     "enrich": {"enrich", "core", "config"},
-    "engine": {"engine", "store", "sinks", "core", "config", "metrics"},
-    "web": {"web", "engine", "store", "sinks", "core", "config", "metrics"},
+    "engine": {"engine", "store", "sinks", "core", "config", "metrics", "remediate"},
+    "web": {"web", "engine", "store", "sinks", "core", "config", "metrics", "remediate"},
     "metrics": {"metrics"},
     "logs": {"logs"},
-    "cli": {"web", "store", "core", "config", "logs", "cli"},
+    "cli": {"web", "store", "core", "config", "logs", "cli", "engine", "remediate"},
     "remediate": {"remediate", "core", "config"},
 }
 IO_LIBRARIES = {

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from app.config.model import Config
 from app.config.problems import ConfigError, Problem, pydantic_problems
 from app.config.routes import RouteConfig
+from app.config.remediation import kubeconfig_problems
 from app.config.secrets import secret_problems
 from app.core.routing import validate
 
@@ -128,7 +129,7 @@ def parse_config(
         problems += pydantic_problems(exc, Config)
     problems += _route_problems(config, raw.get("route"), names, context)
     if config is not None:
-        for path, message in secret_problems(config):
+        for path, message in secret_problems(config) + kubeconfig_problems(config.remediation):
             if check_files:
                 problems.append((path, message))
             elif path not in unset_paths:

@@ -9,9 +9,11 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from app.config.api import ApiConfig
 from app.config.base import Strict
 from app.config.delivery import DeliveryConfig
 from app.config.receivers import ReceiverConfig
+from app.config.remediation import RemediationSettings
 from app.config.routes import RouteConfig
 from app.config.server import ServerConfig
 from app.config.storage import StorageConfig
@@ -23,6 +25,9 @@ class Config(Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     receivers: list[ReceiverConfig] = Field(min_length=1)
     route: RouteConfig
+    remediation: RemediationSettings | None = None
+    """Self-healing (off when absent)."""
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.core.clock import Clock
 from app.core.errors import PermanentError, RetryableError
@@ -37,6 +38,9 @@ from app.engine.jobs import JobHandler, Ref, build_handlers
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job, Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.dispatcher")
 
@@ -90,6 +94,7 @@ class Dispatcher:
         owner: str | None = None,
         lease: float = LEASE,
         handlers: Mapping[str, JobHandler] | None = None,
+        remediator: Remediator | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -103,9 +108,16 @@ class Dispatcher:
             handlers
             if handlers is not None
             else build_handlers(
-                sinks=sinks, limiter=self.limiter, metrics=metrics, clock=clock, send_timeout=send_timeout
+                sinks=sinks,
+                limiter=self.limiter,
+                metrics=metrics,
+                clock=clock,
+                send_timeout=send_timeout,
+                remediator=remediator,
             )
         )
+        if remediator is not None:
+            remediator.wake = self.ensure_lane
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
         self.problem: str | None = None
         """Why outcomes cannot be recorded now (the store refuses writes), else None."""
@@ -130,6 +142,8 @@ class Dispatcher:
                 extra={"destination": d.lane, "count": d.count},
             )
         self._started = True
+        for key in await self.store.pending_lanes():  # e.g. remediation targets, timers
+            self.lanes.setdefault(key, Lane(key))
         for lane in self.lanes.values():
             self._start_lane(lane)
         self.metrics.workers.set(len(self.lanes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.core.clock import Clock
 from app.core.models import WebhookMessage
@@ -11,6 +12,9 @@ from app.core.plan import Router
 from app.engine.dispatcher import Dispatcher
 from app.metrics import Metrics
 from app.store.base import IngestResult, Store
+
+if TYPE_CHECKING:
+    from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.ingest")
 
@@ -23,6 +27,8 @@ class Ingestor:
     metrics: Metrics
     dedup_window: float
     clock: Clock
+    remediator: Remediator | None = None
+    """Self-healing: its intents are recorded in the transaction that accepts the webhook."""
 
     async def ingest(self, msg: WebhookMessage) -> IngestResult:
         """Record what `msg` implies (raises StoreUnavailable when it cannot), then wake lanes.
@@ -30,7 +36,22 @@ class Ingestor:
         Only after this returns may the webhook answer 2xx.
         """
         plans = self.router.plan(msg)
-        result = await self.store.ingest(plans, now=self.clock.now(), dedup_window=self.dedup_window)
+        if self.remediator is None:
+            result = await self.store.ingest(plans, now=self.clock.now(), dedup_window=self.dedup_window)
+        else:
+            from app.engine.remediation import new_remediations
+
+            r = self.remediator
+            intents, resolved = new_remediations(msg, plans, tuple(r.specs.values()), r.policy)
+            result = await self.store.ingest(
+                plans,
+                now=self.clock.now(),
+                dedup_window=self.dedup_window,
+                remediations=intents,
+                resolved=resolved,
+            )
+            for lane, _ in result.remediation_jobs:
+                self.dispatcher.ensure_lane(lane)
         by_id = {p.destination.id: p.destination for p in plans}
         for dest_id, _ in result.enqueued:
             d = by_id[dest_id]

@@ -16,13 +16,16 @@ PermanentError (dead-letter now); anything else is retried.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.core.clock import Clock
 from app.core.ratelimit import Limiter
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job
+
+if TYPE_CHECKING:
+    from app.engine.remediation import Remediator
 
 Ref = dict[str, Any] | None
 """The thread's message reference a job reads and may replace (JSON-serialisable)."""
@@ -45,13 +48,28 @@ class JobHandler(Protocol):
 
 
 def build_handlers(
-    *, sinks: Mapping[str, Sink], limiter: Limiter, metrics: Metrics, clock: Clock, send_timeout: float
+    *,
+    sinks: Mapping[str, Sink],
+    limiter: Limiter,
+    metrics: Metrics,
+    clock: Clock,
+    send_timeout: float,
+    remediator: Remediator | None = None,
 ) -> dict[str, JobHandler]:
-    """Job type -> its handler. The one place a job type is registered."""
+    """Job type -> its handler. The one place a job type is registered. The self-healing types
+    (`remediate`, `verify`, `report`) exist when remediation is configured."""
     from app.engine.notify import NotifyHandler
 
-    return {
+    handlers: dict[str, JobHandler] = {
         "notify": NotifyHandler(
             sinks, limiter=limiter, metrics=metrics, clock=clock, send_timeout=send_timeout
         )
     }
+    if remediator is not None:
+        from app.engine.remediate import RemediateHandler, ReportHandler
+
+        remediate = RemediateHandler(remediator)
+        handlers["remediate"] = remediate
+        handlers["verify"] = remediate
+        handlers["report"] = ReportHandler(remediator, dict(sinks), send_timeout, limiter)
+    return handlers

@@ -23,7 +23,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from app.core.errors import PermanentError
 from app.remediate.errors import Operation, translate, unreachable
-from app.remediate.settings import KubernetesSettings
+from app.config.remediation import KubernetesSettings
 
 Obj = dict[str, Any]
 

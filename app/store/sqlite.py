@@ -23,9 +23,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core.dedup import kind_after, signature
+from app.core.remediation.guards import Slot
 from app.core.plan import Planned
 from app.store.base import DeadLetter, IngestResult, Job, LaneDeaths, NewJob, StoreUnavailable
 from app.store.migrations import migrate
+from app.store.remediations import (
+    REMEDIATION_COLUMNS,
+    Change,
+    NewRemediation,
+    Remediation,
+    Transition,
+    apply_transition,
+    decide_approval,
+    read_remediations,
+    read_slots,
+    record_intents,
+    row_to_remediation,
+)
 
 log = logging.getLogger("alertmedic.store")
 
@@ -238,7 +252,15 @@ class SQLiteStore:
 
     # --- operations ----------------------------------------------------------------------
 
-    async def ingest(self, plans: Sequence[Planned], *, now: float, dedup_window: float) -> IngestResult:
+    async def ingest(
+        self,
+        plans: Sequence[Planned],
+        *,
+        now: float,
+        dedup_window: float,
+        remediations: Sequence[NewRemediation] = (),
+        resolved: Sequence[str] = (),
+    ) -> IngestResult:
         prepared = []
         # destinations that take the same alerts share one Group (Router.plan): serialise it once
         done: dict[int, tuple[str, frozenset[str], str, str]] = {}
@@ -279,7 +301,8 @@ class SQLiteStore:
                 )
                 assert cur.lastrowid is not None
                 enqueued.append((dest.id, cur.lastrowid))
-            return IngestResult(enqueued, duplicates)
+            added = record_intents(conn, remediations, resolved, now) if remediations or resolved else []
+            return IngestResult(enqueued, duplicates, added)
 
         return await self._submit(op, durable=True)
 
@@ -461,6 +484,34 @@ class SQLiteStore:
             return int(n)
 
         return await self._submit(op)
+
+    # --- remediation (app.store.remediations) ---------------------------------------------------
+
+    async def remediation(self, rid: int) -> Remediation | None:
+        def op(conn: sqlite3.Connection) -> Remediation | None:
+            r = conn.execute(
+                f"SELECT {REMEDIATION_COLUMNS} FROM remediations WHERE id = ?",  # noqa: S608
+                (rid,),
+            ).fetchone()
+            return None if r is None else row_to_remediation(r)
+
+        return await self._submit(op)
+
+    async def remediations(self, *, limit: int = 100, open_only: bool = False) -> list[Remediation]:
+        return await self._submit(lambda conn: read_remediations(conn, limit=limit, open_only=open_only))
+
+    async def slots(self, keys: Sequence[str]) -> dict[str, Slot]:
+        return await self._submit(lambda conn: read_slots(conn, keys))
+
+    async def transition(self, rid: int, *, job_id: int | None, change: Change, now: float) -> Transition:
+        return await self._submit(lambda conn: apply_transition(conn, rid, job_id, change, now), durable=True)
+
+    async def decide_approval(
+        self, rid: int, *, approve: bool, actor: str, now: float, job: NewJob
+    ) -> Remediation | str:
+        return await self._submit(
+            lambda conn: decide_approval(conn, rid, approve, actor, now, job), durable=True
+        )
 
     # --- a full disk -------------------------------------------------------------------------
 

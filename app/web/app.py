@@ -1,7 +1,8 @@
 """The application factory: the same `create_app(config)` in production and in tests.
 
 Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
-order and stopped in reverse: store, HTTP session, sinks, dispatcher (and ingestor), purger. A
+order and stopped in reverse: store, HTTP session, sinks, remediation (only when configured: the
+Kubernetes client is imported and built then), dispatcher (and ingestor), purger. A
 resource is cleaned up only if it started, so a failure at start-up leaves nothing open.
 """
 
@@ -21,12 +22,14 @@ from app.core.retry import RetryPolicy
 from app.engine.clock import SYSTEM_CLOCK
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
+from app.engine.remediation import Remediator
 from app.metrics import Metrics
 from app.sinks.registry import Built, build, close_sinks
 from app.store import open_store
 from app.store.base import StoreUnavailable
 from app.store.sqlite import SQLiteStore
-from app.web import handlers
+from app.web import api, handlers
+from app.web.remediation import remediation
 from app.web.auth import Credentials
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
 from app.web.state import STATE, State
@@ -41,6 +44,7 @@ SINKS = web.AppKey("sinks", Built)
 """The table of integrations built: router, destinations and sinks by destination id."""
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 PURGER = web.AppKey("purger", asyncio.Task[None])
+REMEDIATOR = web.AppKey("remediator", Remediator)
 
 
 def create_app(
@@ -48,7 +52,11 @@ def create_app(
 ) -> web.Application:
     """Build the service. Resources start with the app and stop with it, in reverse order."""
     state = State(
-        config, metrics or Metrics(), Credentials.from_config(config.server.auth), RefusalLog(clock.now)
+        config,
+        metrics or Metrics(),
+        Credentials.from_config(config.server.auth),
+        RefusalLog(clock.now),
+        clock.now,
     )
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
@@ -56,6 +64,7 @@ def create_app(
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
+    api.add_routes(app, api.api_token(config))
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.storage)
@@ -92,10 +101,17 @@ def create_app(
                 config.delivery.retry_initial, config.delivery.retry_max, config.delivery.retry_horizon
             ),
             send_timeout=config.delivery.send_timeout,
+            remediator=app.get(REMEDIATOR),
         )
         app[DISPATCHER] = state.dispatcher = dispatcher
         state.ingestor = Ingestor(
-            built.router, app[STORE], dispatcher, state.metrics, config.delivery.dedup_window, clock
+            built.router,
+            app[STORE],
+            dispatcher,
+            state.metrics,
+            config.delivery.dedup_window,
+            clock,
+            app.get(REMEDIATOR),
         )
         await dispatcher.start()
         try:
@@ -126,7 +142,15 @@ def create_app(
                 await reporter
             state.refusals.report_due(final=True)
 
-    app.cleanup_ctx.extend([store_ctx, session_ctx, sinks_ctx, dispatcher_ctx, purger_ctx, refusals_ctx])
+    async def remediation_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with remediation(config, app[STORE], app[SINKS], app[SESSION], state.metrics, clock) as r:
+            if r is not None:
+                app[REMEDIATOR] = r
+            yield
+
+    app.cleanup_ctx.extend(
+        [store_ctx, session_ctx, sinks_ctx, remediation_ctx, dispatcher_ctx, purger_ctx, refusals_ctx]
+    )
     return app
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -21,6 +23,7 @@ class State:
     metrics: Metrics
     credentials: Credentials
     refusals: RefusalLog
+    clock_now: Callable[[], float] = time.time
     store: SQLiteStore = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     ingestor: Ingestor = field(init=False)

@@ -19,7 +19,7 @@ from app.core.remediation.report import Report, report_text
 from app.core.remediation.verdict import Verdict, next_verify
 from app.remediate.executor import Acted, act, check, pin, read_live
 from app.remediate.kube import Kube
-from app.remediate.settings import ActionSettings, KubernetesSettings
+from app.config.remediation import ActionSettings, KubernetesSettings
 from tests.core.remediation.conftest import SlotTable
 from tests.fakes.kubernetes import FakeKubernetes, RolloutScript
 from tests.fakes.webhook import WebhookSink

@@ -22,7 +22,7 @@ from app.remediate.kube import Kube, KubeConfigError
 from app.remediate.pods import delete_pod, read_pod
 from app.remediate.restart import RESTARTED_AT, rollout_restart
 from app.remediate.scale import read_scale, scale_to
-from app.remediate.settings import KubernetesSettings
+from app.config.remediation import KubernetesSettings
 from app.remediate.verify import verify_job, verify_pod_deleted, verify_rollout
 from tests.fakes.kubernetes import FakeKubernetes, RolloutScript
 

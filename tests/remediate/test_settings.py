@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from app.core.models import field_path
 from app.core.remediation.actions import ScaleSpec
-from app.remediate.settings import RemediationSettings
+from app.config.remediation import RemediationSettings
 
 FRAGMENT = Path(__file__).with_name("issue9_fragment.yaml")
 

@@ -7,7 +7,7 @@ from typing import Any
 from app.core.models import Alert
 from app.core.remediation.actions import ActionSpec, Policy
 from app.core.remediation.guards import Claim, Slot
-from app.remediate.settings import ActionSettings
+from app.config.remediation import ActionSettings
 from tests.payloads import alert
 
 POLICY = Policy(

@@ -1,0 +1,305 @@
+"""Self-healing end to end in the real app (create_app): an Alertmanager webhook in, the official
+Kubernetes client against FakeKubernetes, the outcome as a reply in the alert's Telegram thread
+and in its Slack thread. Time is a ManualClock: verification polls and cooldowns take
+milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from app.engine.clock import ManualClock
+from app.web.app import create_app
+from app.web.state import STATE
+from tests.conftest import TOKEN, make_config
+from tests.fakes.kubernetes import FakeKubernetes
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram, TgMessage
+from tests.payloads import alert, message
+
+CHAT = -1001234567890
+API_TOKEN = "api-test-token"
+Client = TestClient  # type: ignore[type-arg]
+Start = Callable[..., Awaitable[Client]]
+
+RESTART = {
+    "name": "restart-on-latency",
+    "matchers": ['alertname="ModelHighLatencyP95"', 'severity="critical"'],
+    "kind": "rollout_restart",
+    "target": {"kind": "Deployment", "namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+    "cooldown": "30m",
+    "verify": {"timeout": "5m"},
+}
+RETRAIN = {
+    "name": "retrain-on-drift",
+    "matchers": ['alertname="ModelDataDriftDetected"', 'remediation="retrain"'],
+    "kind": "job_from_cronjob",
+    "target": {"namespace": "{{ labels.namespace }}", "name": "{{ annotations.retrain_cronjob }}"},
+    "cooldown": "24h",
+    "verify": {"timeout": "2h"},
+}
+SCALE = {
+    "name": "scale-out-on-saturation",
+    "matchers": ['alertname="ModelHighLatencyP95"', 'severity="warning"'],
+    "kind": "scale",
+    "target": {"kind": "Deployment", "namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+    "replicas": "+1",
+    "max_replicas": 8,
+    "approval": "required",
+    "approval_timeout": "30m",
+}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=1_900_000_000.0)
+
+
+@pytest.fixture
+def start(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    fake_kubernetes: FakeKubernetes,
+    fake_kubeconfig: Path,
+    clock: ManualClock,
+) -> Start:
+    fake_kubernetes.add_deployment("prod", "model-api", replicas=3)
+    fake_kubernetes.add_deployment("staging", "model-api", replicas=3)
+    fake_kubernetes.add_cronjob("prod", "retrain")
+    (tmp_path / "api-token").write_text(API_TOKEN + "\n")
+    receivers = [
+        {
+            "name": "oncall",
+            "telegram_configs": [{"bot_token": fake_telegram.token, "chat_id": CHAT, "api_url": fake_telegram.url}],
+            "slack_configs": [{"app_token": fake_slack.token, "channel": "#oncall", "app_url": f"{fake_slack.url}/api"}],
+        }
+    ]
+
+    async def go(actions: list[dict[str, Any]] | None = None, **remediation: Any) -> Client:
+        section = {
+            "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
+            "allowed_namespaces": ["prod", "staging"],
+            "dry_run": False,
+            "circuit_breaker": {"max_actions": 3, "within": "1h"},
+            "actions": actions if actions is not None else [RESTART, RETRAIN, SCALE],
+            **remediation,
+        }
+        config = make_config(
+            tmp_path,
+            receivers,
+            {"receiver": "oncall"},
+            remediation=section,
+            api={"bearer_token_file": str(tmp_path / "api-token")},
+        )
+        client: Client = await aiohttp_client(create_app(config, clock=clock))
+        return client
+
+    return go
+
+
+def latency(fp: str = "fp1", *, namespace: str = "prod", severity: str = "critical") -> dict[str, Any]:
+    return message(
+        f'{{}}:{{alertname="ModelHighLatencyP95",fp="{fp}"}}',
+        [alert("ModelHighLatencyP95", fp, namespace=namespace, severity=severity, deployment="model-api")],
+    )
+
+
+def drift() -> dict[str, Any]:
+    a = alert("ModelDataDriftDetected", "fp-drift", remediation="retrain")
+    a["annotations"]["retrain_cronjob"] = "retrain"
+    return message('{}:{alertname="ModelDataDriftDetected"}', [a])
+
+
+async def post(client: Client, body: dict[str, Any]) -> None:
+    resp = await client.post("/webhook/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status == 200, await resp.text()
+
+
+async def until(clock: ManualClock, check: Callable[[], bool], *, step: float = 1.0, limit: int = 600) -> None:
+    """Let the app run, moving the clock by `step` each round, until `check()` holds."""
+    for _ in range(limit):
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            if check():
+                return
+        await clock.advance(step)
+    raise AssertionError("condition not met")
+
+
+def replies(fake: FakeTelegram) -> list[TgMessage]:
+    return [m for m in fake.messages(CHAT) if "reply_parameters" in m.params]
+
+
+def replied_to(m: TgMessage) -> int:
+    raw = m.params["reply_parameters"]
+    params = json.loads(raw) if isinstance(raw, str) else raw
+    return int(params["message_id"])
+
+
+def patches(fake: FakeKubernetes) -> list[Any]:
+    return [r for r in fake.requests if r.method == "PATCH"]
+
+
+def mutating(fake: FakeKubernetes) -> list[Any]:
+    return [r for r in fake.requests if r.method in ("PATCH", "POST", "DELETE", "PUT")]
+
+
+async def test_restart_is_verified_and_reported_in_the_alerts_threads(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_slack: FakeSlack, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [alert_msg] = [m for m in fake_telegram.messages(CHAT) if "reply_parameters" not in m.params]
+    [reply] = replies(fake_telegram)
+    assert replied_to(reply) == alert_msg.message_id
+    assert reply.text.startswith("🔧 rollout restart prod/model-api: complete in ")
+    assert reply.text.endswith(" s (3/3 pods updated and available)")
+    [patch] = patches(fake_kubernetes)
+    restarted = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in restarted
+    await until(clock, lambda: any(m.thread_ts for m in fake_slack.messages("#oncall")))
+    [slack_alert] = [m for m in fake_slack.messages("#oncall") if not m.thread_ts]
+    [slack_reply] = [m for m in fake_slack.messages("#oncall") if m.thread_ts]
+    assert slack_reply.thread_ts == slack_alert.ts
+    assert slack_reply.text == reply.text
+    state = client.server.app[STATE]
+    [rec] = await state.store.remediations()
+    assert (rec.state, rec.action, rec.target) == ("succeeded", "restart-on-latency", "Deployment/prod/model-api")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'alertmedic_remediations_total{action="restart-on-latency",kind="rollout_restart",outcome="succeeded"} 1.0' in metrics
+
+
+async def test_the_same_webhook_twice_acts_once(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency())
+    await post(client, latency())  # the other Alertmanager of an HA pair
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    await clock.advance(60)
+    await asyncio.sleep(0.2)
+    assert len(patches(fake_kubernetes)) == 1
+    assert len(replies(fake_telegram)) == 1
+    assert len(await client.server.app[STATE].store.remediations()) == 1
+
+
+async def test_a_fourth_action_within_the_breaker_window_is_refused_and_reported(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start([{**RESTART, "cooldown": "0s"}])
+    for i in range(4):
+        await post(client, latency(f"fp{i}"))
+        await until(clock, lambda n=i: len(replies(fake_telegram)) >= n + 1)
+    texts = [m.text for m in replies(fake_telegram)]
+    assert all(t.startswith("🔧 rollout restart prod/model-api: complete") for t in texts[:3])
+    assert texts[3].startswith("⛔ rollout restart prod/model-api: refused by circuit_breaker: 3 actions")
+    assert len(patches(fake_kubernetes)) == 3
+    metrics = await (await client.get("/metrics")).text()
+    assert 'alertmedic_remediation_refusals_total{action="restart-on-latency",guard="circuit_breaker"} 1.0' in metrics
+
+
+async def test_a_namespace_not_allowed_is_refused_without_an_api_call(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(namespace="dev"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith("⛔ rollout restart dev/model-api: refused by namespace: namespace 'dev'")
+    assert fake_kubernetes.requests == []
+
+
+async def test_dry_run_reports_would_and_changes_nothing(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start(dry_run=True)
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text == "🧪 would rollout restart prod/model-api (dry run)"
+    assert mutating(fake_kubernetes) == []
+
+
+async def test_drift_starts_the_retraining_job_from_the_cronjob(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, drift())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith("🔧 create job from cronjob prod/retrain: succeeded in ")
+    [create] = [r for r in fake_kubernetes.requests if r.method == "POST"]
+    job = create.json
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    [owner] = job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("CronJob", "retrain")
+    assert job["metadata"]["name"].startswith("retrain-")
+    assert len(job["metadata"]["name"]) <= 63
+    assert client is not None
+
+
+async def test_approval_waits_for_an_authenticated_approve(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert replies(fake_telegram)[0].text.startswith("⏳ scale prod/model-api (3 → 4): awaiting approval")
+    assert mutating(fake_kubernetes) == []
+    listed = await client.get("/api/v1/actions?pending=1", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    [action] = (await listed.json())["actions"]
+    assert action["state"] == "awaiting_approval"
+    nobody = await client.post(f"/api/v1/actions/{action['id']}/approve")
+    assert nobody.status == 401
+    wrong = await client.post(f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert wrong.status == 401  # the webhook's token is not the API's
+    assert mutating(fake_kubernetes) == []
+    ok = await client.post(
+        f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert ok.status == 200, await ok.text()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
+    [patch] = patches(fake_kubernetes)
+    assert patch.path.endswith("/deployments/model-api/scale")
+    again = await client.post(
+        f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert again.status == 409
+
+
+async def test_an_approval_expires_after_its_timeout(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2, step=60)
+    assert replies(fake_telegram)[1].text == "⌛ scale prod/model-api: expired, no approval within 30 min"
+    assert mutating(fake_kubernetes) == []
+    [rec] = await client.server.app[STATE].store.remediations()
+    assert rec.state == "expired"
+
+
+async def test_a_resolve_cancels_an_action_awaiting_approval(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    body = latency(severity="warning")
+    body["status"] = body["alerts"][0]["status"] = "resolved"
+    body["alerts"][0]["endsAt"] = "2026-11-24T10:05:00Z"
+    await post(client, body)
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text == "✖️ scale prod/model-api: cancelled, the alert resolved first"
+    assert mutating(fake_kubernetes) == []

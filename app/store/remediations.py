@@ -302,3 +302,19 @@ def read_slots(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Slot]
 
 class RemediatingStore(Store, RemediationStore, Protocol):
     """A store that keeps the job queue and the remediation records (SQLite; PostgreSQL later)."""
+
+
+def held_slots(path: str) -> dict[str, Slot]:
+    """Every slot in the database at `path`, read-only (for `actions test`: no side effects;
+    a missing file or schema reads as no slot)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = conn.execute("SELECT key, holder, taken_at, expires_at FROM remediation_slots").fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+    return {r[0]: Slot(r[0], r[1], r[2], r[3]) for r in rows}

@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient
 
+from app.cli import main
+from app.config import Config
 from app.engine.clock import ManualClock
 from app.web.app import create_app
 from app.web.state import STATE
@@ -99,10 +102,19 @@ def start(
             remediation=section,
             api={"bearer_token_file": str(tmp_path / "api-token")},
         )
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config_dict(config, receivers)))
         client: Client = await aiohttp_client(create_app(config, clock=clock))
         return client
 
     return go
+
+
+def config_dict(config: Config, receivers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The config as YAML data again (its secrets as given), for the CLI."""
+    raw: dict[str, Any] = json.loads(config.model_dump_json(by_alias=True, exclude_none=True))
+    raw["server"]["auth"] = {"bearer_token": TOKEN}
+    raw["receivers"] = receivers
+    return raw
 
 
 def latency(fp: str = "fp1", *, namespace: str = "prod", severity: str = "critical") -> dict[str, Any]:
@@ -303,3 +315,122 @@ async def test_a_resolve_cancels_an_action_awaiting_approval(
     await until(clock, lambda: len(replies(fake_telegram)) >= 2)
     assert replies(fake_telegram)[1].text == "✖️ scale prod/model-api: cancelled, the alert resolved first"
     assert mutating(fake_kubernetes) == []
+
+
+async def test_after_a_crash_between_act_and_verify_the_verify_goes_on_without_a_second_patch(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+) -> None:
+    first = await start()
+    await post(first, latency())
+    store = first.server.app[STATE].store
+
+    async def verifying() -> bool:
+        recs = await store.remediations()
+        return bool(recs) and recs[0].state == "verifying"
+
+    for _ in range(400):
+        if await verifying():
+            break
+        await asyncio.sleep(0.01)
+    assert await verifying()
+    assert len(patches(fake_kubernetes)) == 1
+    await first.close()
+    # As after kill -9: the remediate job's own completion was never recorded.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        n = conn.execute(
+            "UPDATE jobs SET state = 'pending', finished_at = NULL WHERE type = 'remediate'"
+        ).rowcount
+    assert n == 1
+    second = await start()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith("🔧 rollout restart prod/model-api: complete in ")
+    assert len(patches(fake_kubernetes)) == 1
+    [rec] = await second.server.app[STATE].store.remediations()
+    assert rec.state == "succeeded"
+
+
+async def test_a_crash_between_the_patch_and_its_record_repeats_the_same_patch_only(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+) -> None:
+    first = await start()
+    await post(first, latency())
+    for _ in range(400):
+        if patches(fake_kubernetes):
+            break
+        await asyncio.sleep(0.01)
+    await first.close()
+    import sqlite3
+
+    # As if killed after the PATCH and before `acting → verifying` was recorded.
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        [rid] = conn.execute("SELECT id FROM remediations").fetchone()
+        [job_id] = conn.execute("SELECT id FROM jobs WHERE type = 'remediate'").fetchone()
+        conn.execute("DELETE FROM jobs WHERE type = 'verify'")
+        conn.execute("UPDATE remediations SET state = 'acting', acted = NULL, job_id = ? WHERE id = ?", (job_id, rid))
+        conn.execute("UPDATE jobs SET state = 'pending', finished_at = NULL WHERE id = ?", (job_id,))
+    await start()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert replies(fake_telegram)[0].text.startswith("🔧 rollout restart prod/model-api: complete in ")
+    first_patch, second_patch = patches(fake_kubernetes)
+    assert first_patch.body == second_patch.body  # the same restartedAt: no second rollout
+    deployment = fake_kubernetes.get("deployments", "prod", "model-api")
+    assert deployment is not None and deployment["metadata"]["generation"] == 2
+
+
+async def test_the_cli_lists_and_approves_and_the_running_service_acts(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    config = str(tmp_path / "config.yaml")
+    assert await asyncio.to_thread(main, ["actions", "list", "--pending", "--config", config]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    row = json.loads(line)
+    assert (row["state"], row["action"]) == ("awaiting_approval", "scale-out-on-saturation")
+    code = await asyncio.to_thread(
+        main, ["actions", "approve", "--config", config, "--actor", "alice", str(row["id"])]
+    )
+    assert code == 0, capsys.readouterr().err
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
+    [rec] = await client.server.app[STATE].store.remediations()
+    assert (rec.state, rec.actor) == ("succeeded", "alice")
+    assert await asyncio.to_thread(main, ["actions", "reject", "--config", config, str(row["id"])]) == 1
+    assert "is succeeded, not awaiting approval" in capsys.readouterr().err
+
+
+async def test_actions_test_explains_what_would_happen_now(
+    start: Start, clock: ManualClock, tmp_path: Path, fake_telegram: FakeTelegram, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = await start()
+    config = str(tmp_path / "config.yaml")
+    args = ["actions", "test", "--config", config, "alertname=ModelHighLatencyP95", "severity=critical"]
+    assert await asyncio.to_thread(main, [*args, "namespace=prod", "deployment=model-api"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "restart-on-latency: rollout_restart prod/model-api: would act now "
+        "(paused / rolling not checked without the API)"
+    ]
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert await asyncio.to_thread(main, [*args, "namespace=prod", "deployment=model-api"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("restart-on-latency: ⛔ rollout restart prod/model-api: refused by cooldown")
+    assert await asyncio.to_thread(main, [*args, "namespace=kube-system", "deployment=x"]) == 0
+    assert "refused by namespace" in capsys.readouterr().out

@@ -319,7 +319,9 @@ def _actions_test(args: argparse.Namespace, loaded: Loaded) -> int:
         return 0
     slots = held_slots(str(sqlite_path(loaded.config.storage.url)))
     now = datetime.fromtimestamp(time.time(), UTC)
-    for line in explain(labels, settings.specs(), settings.policy(), slots=slots, now=now, annotations=annotations):
+    for line in explain(
+        labels, settings.specs(), settings.policy(), slots=slots, now=now, annotations=annotations
+    ):
         print(line)
     return 0
 
@@ -397,7 +399,9 @@ def parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("actions", help="self-healing: test, list, approve, reject")
     asub = a.add_subparsers(dest="actions_command", required=True)
-    at = asub.add_parser("test", help="which actions an alert with these labels would trigger (no side effects)")
+    at = asub.add_parser(
+        "test", help="which actions an alert with these labels would trigger (no side effects)"
+    )
     at.add_argument("--config", required=True)
     at.add_argument("--annotation", action="append", metavar="name=value", help="an annotation of the alert")
     at.add_argument("labels", nargs="*", metavar="label=value")

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from app.config.model import Config
 from app.config.problems import ConfigError, Problem, pydantic_problems
-from app.config.routes import RouteConfig
 from app.config.remediation import kubeconfig_problems
+from app.config.routes import RouteConfig
 from app.config.secrets import secret_problems
 from app.core.routing import validate
 

@@ -137,7 +137,9 @@ class RemediateHandler:
         spec = r.specs[rec.action]
         holder = f"r{rec.id}"
         take = [c.slot(holder, now) for c in decision.claims]
-        claims = json.dumps([{"key": c.key, "kind": c.kind, "expires_at": min(c.expires_at, 1e300)} for c in decision.claims])
+        claims = json.dumps(
+            [{"key": c.key, "kind": c.kind, "expires_at": min(c.expires_at, 1e300)} for c in decision.claims]
+        )
         pinned = json.dumps(asdict(pin(decision, live, now=now)))
         fields = {"claims": claims, "pinned": pinned}
         target = _target(rec)
@@ -162,7 +164,9 @@ class RemediateHandler:
                 receiver="remediation",
                 integration=spec.kind,
             )
-            report = Report(rec.action, spec.kind, target, "awaiting_approval", detail=detail, ttl=spec.approval_timeout)
+            report = Report(
+                rec.action, spec.kind, target, "awaiting_approval", detail=detail, ttl=spec.approval_timeout
+            )
             jobs = [expire, *r.reports(rec, report, now)]
             change = Change(
                 "awaiting_approval", {**fields, "expires_at": expires}, take=take, jobs=jobs, chain=True
@@ -217,7 +221,10 @@ class RemediateHandler:
             integration=spec.kind,
         )
         change = Change(
-            "verifying", {"acted": json.dumps(acted.to_json()), "acted_at": acted.at}, jobs=[verify], chain=True
+            "verifying",
+            {"acted": json.dumps(acted.to_json()), "acted_at": acted.at},
+            jobs=[verify],
+            chain=True,
         )
         if await r.store.transition(rec.id, job_id=job.id, change=change, now=now) == "ok":
             r.woken([verify])

@@ -30,7 +30,7 @@ from app.core.remediation.targets import Target
 from app.metrics import Metrics
 from app.sinks.base import Capabilities
 from app.store.base import NewJob
-from app.store.remediations import NewRemediation, Remediation, RemediatingStore, remediation_lane
+from app.store.remediations import NewRemediation, RemediatingStore, Remediation, remediation_lane
 
 if TYPE_CHECKING:  # importing the kubernetes client costs 1.6 s: only when remediation is on
     from app.remediate.kube import Kube

@@ -183,7 +183,14 @@ def record_intents(
         if row is None:
             continue
         rid = row[0]
-        job = NewJob("remediate", it.lane, json.dumps({"id": rid, "step": "decide"}), now, receiver="remediation", integration=it.kind)
+        job = NewJob(
+            "remediate",
+            it.lane,
+            json.dumps({"id": rid, "step": "decide"}),
+            now,
+            receiver="remediation",
+            integration=it.kind,
+        )
         jid = insert_job(conn, job, now)
         conn.execute("UPDATE remediations SET job_id = ? WHERE id = ?", (jid, rid))
         added.append((it.lane, jid))
@@ -198,7 +205,14 @@ def record_intents(
             )
             if state == "awaiting_approval":  # its pending job is the expiry, hours away: report now
                 lane = remediation_lane(target)
-                job = NewJob("remediate", lane, json.dumps({"id": rid, "step": "finish"}), now, receiver="remediation", integration=kind)
+                job = NewJob(
+                    "remediate",
+                    lane,
+                    json.dumps({"id": rid, "step": "finish"}),
+                    now,
+                    receiver="remediation",
+                    integration=kind,
+                )
                 jid = insert_job(conn, job, now)
                 conn.execute("UPDATE remediations SET job_id = ? WHERE id = ?", (jid, rid))
                 added.append((lane, jid))
@@ -281,7 +295,11 @@ def decide_approval(
 
 
 def read_remediations(conn: sqlite3.Connection, *, limit: int, open_only: bool) -> list[Remediation]:
-    where = " WHERE state IN ('pending', 'awaiting_approval', 'approved', 'acting', 'verifying')" if open_only else ""
+    where = (
+        " WHERE state IN ('pending', 'awaiting_approval', 'approved', 'acting', 'verifying')"
+        if open_only
+        else ""
+    )
     rows = conn.execute(
         f"SELECT {REMEDIATION_COLUMNS} FROM remediations{where} ORDER BY id DESC LIMIT ?",  # noqa: S608
         (limit,),

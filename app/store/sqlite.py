@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core.dedup import kind_after, signature
-from app.core.remediation.guards import Slot
 from app.core.plan import Planned
+from app.core.remediation.guards import Slot
 from app.store.base import DeadLetter, IngestResult, Job, LaneDeaths, NewJob, StoreUnavailable
 from app.store.migrations import migrate
 from app.store.remediations import (

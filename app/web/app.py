@@ -29,9 +29,9 @@ from app.store import open_store
 from app.store.base import StoreUnavailable
 from app.store.sqlite import SQLiteStore
 from app.web import api, handlers
-from app.web.remediation import remediation
 from app.web.auth import Credentials
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
+from app.web.remediation import remediation
 from app.web.state import STATE, State
 
 log = logging.getLogger("alertmedic")

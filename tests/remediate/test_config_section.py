@@ -39,10 +39,16 @@ def test_the_issue_fragment_in_a_whole_config_is_accepted_as_written(tmp_path: P
     (tmp_path / "alertmedic.yml").write_text(yaml.safe_dump(BASE) + text)
     loaded = load_config(tmp_path / "alertmedic.yml", check_files=False)
     assert loaded.config.remediation is not None
-    assert [a.name for a in loaded.config.remediation.actions][:2] == ["restart-on-latency", "retrain-on-drift"]
+    assert [a.name for a in loaded.config.remediation.actions][:2] == [
+        "restart-on-latency",
+        "retrain-on-drift",
+    ]
     assert str(loaded.config.api.bearer_token_file) == "/etc/alertmedic/api-token"
     # the files it names do not exist here: warnings, not errors, outside strict mode
-    assert ("remediation.kubernetes.kubeconfig", "cannot read /etc/alertmedic/kubeconfig: No such file or directory") in loaded.warnings
+    assert (
+        "remediation.kubernetes.kubeconfig",
+        "cannot read /etc/alertmedic/kubeconfig: No such file or directory",
+    ) in loaded.warnings
 
 
 def test_strict_check_config_names_an_unreadable_kubeconfig(

@@ -35,7 +35,11 @@ RESTART = {
     "name": "restart-on-latency",
     "matchers": ['alertname="ModelHighLatencyP95"', 'severity="critical"'],
     "kind": "rollout_restart",
-    "target": {"kind": "Deployment", "namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+    "target": {
+        "kind": "Deployment",
+        "namespace": "{{ labels.namespace }}",
+        "name": "{{ labels.deployment }}",
+    },
     "cooldown": "30m",
     "verify": {"timeout": "5m"},
 }
@@ -51,7 +55,11 @@ SCALE = {
     "name": "scale-out-on-saturation",
     "matchers": ['alertname="ModelHighLatencyP95"', 'severity="warning"'],
     "kind": "scale",
-    "target": {"kind": "Deployment", "namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+    "target": {
+        "kind": "Deployment",
+        "namespace": "{{ labels.namespace }}",
+        "name": "{{ labels.deployment }}",
+    },
     "replicas": "+1",
     "max_replicas": 8,
     "approval": "required",
@@ -81,8 +89,12 @@ def start(
     receivers = [
         {
             "name": "oncall",
-            "telegram_configs": [{"bot_token": fake_telegram.token, "chat_id": CHAT, "api_url": fake_telegram.url}],
-            "slack_configs": [{"app_token": fake_slack.token, "channel": "#oncall", "app_url": f"{fake_slack.url}/api"}],
+            "telegram_configs": [
+                {"bot_token": fake_telegram.token, "chat_id": CHAT, "api_url": fake_telegram.url}
+            ],
+            "slack_configs": [
+                {"app_token": fake_slack.token, "channel": "#oncall", "app_url": f"{fake_slack.url}/api"}
+            ],
         }
     ]
 
@@ -135,7 +147,9 @@ async def post(client: Client, body: dict[str, Any]) -> None:
     assert resp.status == 200, await resp.text()
 
 
-async def until(clock: ManualClock, check: Callable[[], bool], *, step: float = 1.0, limit: int = 600) -> None:
+async def until(
+    clock: ManualClock, check: Callable[[], bool], *, step: float = 1.0, limit: int = 600
+) -> None:
     """Let the app run, moving the clock by `step` each round, until `check()` holds."""
     for _ in range(limit):
         for _ in range(20):
@@ -165,7 +179,11 @@ def mutating(fake: FakeKubernetes) -> list[Any]:
 
 
 async def test_restart_is_verified_and_reported_in_the_alerts_threads(
-    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_slack: FakeSlack, fake_kubernetes: FakeKubernetes
+    start: Start,
+    clock: ManualClock,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    fake_kubernetes: FakeKubernetes,
 ) -> None:
     client = await start()
     await post(client, latency())
@@ -183,11 +201,18 @@ async def test_restart_is_verified_and_reported_in_the_alerts_threads(
     [slack_reply] = [m for m in fake_slack.messages("#oncall") if m.thread_ts]
     assert slack_reply.thread_ts == slack_alert.ts
     assert slack_reply.text == reply.text
-    state = client.server.app[STATE]
+    state = client.app[STATE]
     [rec] = await state.store.remediations()
-    assert (rec.state, rec.action, rec.target) == ("succeeded", "restart-on-latency", "Deployment/prod/model-api")
+    assert (rec.state, rec.action, rec.target) == (
+        "succeeded",
+        "restart-on-latency",
+        "Deployment/prod/model-api",
+    )
     metrics = await (await client.get("/metrics")).text()
-    assert 'alertmedic_remediations_total{action="restart-on-latency",kind="rollout_restart",outcome="succeeded"} 1.0' in metrics
+    assert (
+        'alertmedic_remediations_total{action="restart-on-latency",kind="rollout_restart",'
+        'outcome="succeeded"} 1.0' in metrics
+    )
 
 
 async def test_the_same_webhook_twice_acts_once(
@@ -201,7 +226,7 @@ async def test_the_same_webhook_twice_acts_once(
     await asyncio.sleep(0.2)
     assert len(patches(fake_kubernetes)) == 1
     assert len(replies(fake_telegram)) == 1
-    assert len(await client.server.app[STATE].store.remediations()) == 1
+    assert len(await client.app[STATE].store.remediations()) == 1
 
 
 async def test_a_fourth_action_within_the_breaker_window_is_refused_and_reported(
@@ -216,7 +241,10 @@ async def test_a_fourth_action_within_the_breaker_window_is_refused_and_reported
     assert texts[3].startswith("⛔ rollout restart prod/model-api: refused by circuit_breaker: 3 actions")
     assert len(patches(fake_kubernetes)) == 3
     metrics = await (await client.get("/metrics")).text()
-    assert 'alertmedic_remediation_refusals_total{action="restart-on-latency",guard="circuit_breaker"} 1.0' in metrics
+    assert (
+        'alertmedic_remediation_refusals_total{action="restart-on-latency",guard="circuit_breaker"} 1.0'
+        in metrics
+    )
 
 
 async def test_a_namespace_not_allowed_is_refused_without_an_api_call(
@@ -272,7 +300,9 @@ async def test_approval_waits_for_an_authenticated_approve(
     assert action["state"] == "awaiting_approval"
     nobody = await client.post(f"/api/v1/actions/{action['id']}/approve")
     assert nobody.status == 401
-    wrong = await client.post(f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {TOKEN}"})
+    wrong = await client.post(
+        f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert wrong.status == 401  # the webhook's token is not the API's
     assert mutating(fake_kubernetes) == []
     ok = await client.post(
@@ -298,7 +328,7 @@ async def test_an_approval_expires_after_its_timeout(
     await until(clock, lambda: len(replies(fake_telegram)) >= 2, step=60)
     assert replies(fake_telegram)[1].text == "⌛ scale prod/model-api: expired, no approval within 30 min"
     assert mutating(fake_kubernetes) == []
-    [rec] = await client.server.app[STATE].store.remediations()
+    [rec] = await client.app[STATE].store.remediations()
     assert rec.state == "expired"
 
 
@@ -326,7 +356,7 @@ async def test_after_a_crash_between_act_and_verify_the_verify_goes_on_without_a
 ) -> None:
     first = await start()
     await post(first, latency())
-    store = first.server.app[STATE].store
+    store = first.app[STATE].store
 
     async def verifying() -> bool:
         recs = await store.remediations()
@@ -352,7 +382,7 @@ async def test_after_a_crash_between_act_and_verify_the_verify_goes_on_without_a
     [reply] = replies(fake_telegram)
     assert reply.text.startswith("🔧 rollout restart prod/model-api: complete in ")
     assert len(patches(fake_kubernetes)) == 1
-    [rec] = await second.server.app[STATE].store.remediations()
+    [rec] = await second.app[STATE].store.remediations()
     assert rec.state == "succeeded"
 
 
@@ -377,7 +407,9 @@ async def test_a_crash_between_the_patch_and_its_record_repeats_the_same_patch_o
         [rid] = conn.execute("SELECT id FROM remediations").fetchone()
         [job_id] = conn.execute("SELECT id FROM jobs WHERE type = 'remediate'").fetchone()
         conn.execute("DELETE FROM jobs WHERE type = 'verify'")
-        conn.execute("UPDATE remediations SET state = 'acting', acted = NULL, job_id = ? WHERE id = ?", (job_id, rid))
+        conn.execute(
+            "UPDATE remediations SET state = 'acting', acted = NULL, job_id = ? WHERE id = ?", (job_id, rid)
+        )
         conn.execute("UPDATE jobs SET state = 'pending', finished_at = NULL WHERE id = ?", (job_id,))
     await start()
     await until(clock, lambda: len(replies(fake_telegram)) >= 1)
@@ -410,14 +442,18 @@ async def test_the_cli_lists_and_approves_and_the_running_service_acts(
     assert code == 0, capsys.readouterr().err
     await until(clock, lambda: len(replies(fake_telegram)) >= 2)
     assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
-    [rec] = await client.server.app[STATE].store.remediations()
+    [rec] = await client.app[STATE].store.remediations()
     assert (rec.state, rec.actor) == ("succeeded", "alice")
     assert await asyncio.to_thread(main, ["actions", "reject", "--config", config, str(row["id"])]) == 1
     assert "is succeeded, not awaiting approval" in capsys.readouterr().err
 
 
 async def test_actions_test_explains_what_would_happen_now(
-    start: Start, clock: ManualClock, tmp_path: Path, fake_telegram: FakeTelegram, capsys: pytest.CaptureFixture[str]
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     client = await start()
     config = str(tmp_path / "config.yaml")

@@ -37,7 +37,9 @@ def rs(store: Store) -> RemediatingStore:
     return cast(RemediatingStore, store)
 
 
-async def record(store: Store, *items: NewRemediation, resolved: tuple[str, ...] = ()) -> list[tuple[str, int]]:
+async def record(
+    store: Store, *items: NewRemediation, resolved: tuple[str, ...] = ()
+) -> list[tuple[str, int]]:
     r = await rs(store).ingest(
         [planned("g", ("a", "firing"))], now=100, dedup_window=60, remediations=items, resolved=resolved
     )
@@ -50,7 +52,11 @@ async def test_intents_are_recorded_with_their_job_in_the_ingest_transaction(sto
     [rec] = await rs(store).remediations()
     assert (rec.state, rec.job_id, rec.destinations) == ("pending", job_id, (DEST.id,))
     [job] = await store.claim(lane, owner="w", now=100, lease=10, limit=10)
-    assert (job.id, job.type, json.loads(job.payload)) == (job_id, "remediate", {"id": rec.id, "step": "decide"})
+    assert (job.id, job.type, json.loads(job.payload)) == (
+        job_id,
+        "remediate",
+        {"id": rec.id, "step": "decide"},
+    )
 
 
 async def test_an_ha_duplicate_records_one_intent_even_concurrently(open_store: OpenStore) -> None:
@@ -81,14 +87,21 @@ async def test_exactly_one_transition_takes_a_slot(open_store: OpenStore) -> Non
     assert (await rs(a).remediation(loser.id)).state == "pending"  # type: ignore[union-attr]
     # once it expires another holder takes it over; the holder itself may take it again
     late = Slot("cooldown/restart/Deployment/prod/api", f"r{loser.id}", 2000, 3000)
-    assert await rs(a).transition(loser.id, job_id=None, change=Change("acting", take=[late]), now=2000) == "ok"
+    assert (
+        await rs(a).transition(loser.id, job_id=None, change=Change("acting", take=[late]), now=2000) == "ok"
+    )
 
 
 async def test_a_never_expiring_slot_and_all_or_nothing(store: Store) -> None:
     await record(store, intent("a"), intent("b"))
     first, second = sorted(await rs(store).remediations(), key=lambda r: r.id)
     once = Slot("once/x", f"r{first.id}", 100, math.inf)
-    assert await rs(store).transition(first.id, job_id=first.job_id, change=Change("acting", take=[once]), now=100) == "ok"
+    assert (
+        await rs(store).transition(
+            first.id, job_id=first.job_id, change=Change("acting", take=[once]), now=100
+        )
+        == "ok"
+    )
     both = [Slot("breaker/x/0", f"r{second.id}", 100, 200), Slot("once/x", f"r{second.id}", 100, math.inf)]
     change = Change("acting", take=both, jobs=[NewJob("verify", "l", "{}", 100)])
     assert await rs(store).transition(second.id, job_id=second.job_id, change=change, now=1e9) == "conflict"
@@ -103,7 +116,12 @@ async def test_a_stale_job_moves_nothing_and_chain_names_the_next_job(store: Sto
     stale = await rs(store).transition(rec.id, job_id=rec.job_id + 1000, change=Change("failed"), now=1)
     assert stale == "stale"
     nxt = NewJob("verify", rec.target, "{}", 5)
-    assert await rs(store).transition(rec.id, job_id=rec.job_id, change=Change("verifying", jobs=[nxt], chain=True), now=2) == "ok"
+    assert (
+        await rs(store).transition(
+            rec.id, job_id=rec.job_id, change=Change("verifying", jobs=[nxt], chain=True), now=2
+        )
+        == "ok"
+    )
     after = await rs(store).remediation(rec.id)
     assert after is not None and after.state == "verifying" and after.job_id != rec.job_id
     assert await rs(store).transition(rec.id, job_id=rec.job_id, change=Change("failed"), now=3) == "stale"

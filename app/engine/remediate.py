@@ -20,8 +20,8 @@ import logging
 from dataclasses import asdict
 
 from app.core.errors import PermanentError, RetryableError
-from app.core.remediation.guards import Decision, decide, released_when, slot_keys, stored_guards
-from app.core.remediation.refusals import Refusal
+from app.core.remediation.guards import Decision, Slot, decide, released_when, slot_keys, stored_guards
+from app.core.remediation.refusals import Guard, Refusal
 from app.core.remediation.report import Outcome, Report
 from app.core.remediation.targets import Target
 from app.core.remediation.verdict import Verdict, next_verify
@@ -36,6 +36,9 @@ from app.store.remediations import Change, Remediation
 
 log = logging.getLogger("alertmedic.remediation")
 
+REPORT_QUIET = 3600.0
+"""Seconds during which further once / cooldown refusals of one group, action and target are
+recorded and counted but not posted again."""
 CLAIM_TRIES = 5
 """Decisions re-made when another worker took a slot between the read and the claim."""
 
@@ -97,7 +100,11 @@ class RemediateHandler:
                 await self._refuse(job, rec, stored)
                 return
             assert intent.target is not None
-            live = await self._live(spec, intent.target)
+            try:
+                live = await self._live(spec, intent.target)
+            except PermanentError as exc:  # 403 naming the permission, 404, no client
+                await self._final(job, rec, "failed", detail=str(exc), reason=exc.reason)
+                return
             decision = decide(intent, spec, r.policy, slots=slots, holder=holder, now=now, live=live)
             if decision.refusal is not None:
                 await self._refuse(job, rec, decision.refusal)
@@ -206,9 +213,7 @@ class RemediateHandler:
         except ActionRefused as exc:
             await self._refuse(job, rec, exc.refusal, release=True)
             return
-        except PermanentError as exc:
-            if exc.reason == "already_exists":
-                raise  # start_job settles a 409 for its own name; another is a real failure
+        except PermanentError as exc:  # start_job settles a 409 for its own Job name itself
             await self._final(job, rec, "failed", detail=str(exc), reason=exc.reason)
             return
         now = r.clock.now()
@@ -275,13 +280,32 @@ class RemediateHandler:
         report = Report(rec.action, rec.kind, _target(rec), "refused", refusal=refusal)  # type: ignore[arg-type]
         jobs = r.reports(rec, report, now)
         free = [c["key"] for c in rec.claims if c["kind"] == "breaker"] if release else []
-        change = Change(
-            "refused",
-            {"guard": refusal.guard.value, "reason": refusal.reason, "job_id": None},
-            free=free,
-            jobs=jobs,
+        fields = {"guard": refusal.guard.value, "reason": refusal.reason, "job_id": None}
+        # A storm (many alerts, one target) is refused by once / cooldown many times: the thread
+        # gets the first of those refusals per group, action and target; every one is recorded
+        # and counted. The slot makes "first" hold across workers.
+        quiet = refusal.guard in (Guard.ONCE, Guard.COOLDOWN)
+        take = (
+            [
+                Slot(
+                    f"report/{rec.group_key}/{rec.action}/{rec.target}/{refusal.guard.value}",
+                    f"r{rec.id}",
+                    now,
+                    now + REPORT_QUIET,
+                )
+            ]
+            if quiet
+            else []
         )
-        if await r.store.transition(rec.id, job_id=job.id, change=change, now=now) == "ok":
+        result = await r.store.transition(
+            rec.id, job_id=job.id, change=Change("refused", fields, take=take, free=free, jobs=jobs), now=now
+        )
+        if result == "conflict":
+            jobs = []
+            result = await r.store.transition(
+                rec.id, job_id=job.id, change=Change("refused", fields, free=free), now=now
+            )
+        if result == "ok":
             r.counted(rec, "refused", refusal)
             r.woken(jobs)
 

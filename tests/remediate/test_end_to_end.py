@@ -470,3 +470,57 @@ async def test_actions_test_explains_what_would_happen_now(
     assert line.startswith("restart-on-latency: ⛔ rollout restart prod/model-api: refused by cooldown")
     assert await asyncio.to_thread(main, [*args, "namespace=kube-system", "deployment=x"]) == 0
     assert "refused by namespace" in capsys.readouterr().out
+
+
+async def test_a_storm_restarts_once_and_reports_one_refusal_but_counts_each(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    n = 300
+    storm = message(
+        '{}:{alertname="ModelHighLatencyP95"}',
+        [alert("ModelHighLatencyP95", f"fp{i}", deployment="model-api", pod=f"p{i}") for i in range(n)],
+    )
+    await post(client, storm)
+    store = client.app[STATE].store
+
+    async def settled() -> bool:
+        recs = await store.remediations(limit=n + 1)
+        return len(recs) == n and all(r.state in ("refused", "succeeded") for r in recs)
+
+    for _ in range(600):
+        if await settled():
+            break
+        await asyncio.sleep(0.01)
+        await clock.advance(1)
+    assert await settled()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    await clock.advance(30)
+    await asyncio.sleep(0.2)
+    assert len(patches(fake_kubernetes)) == 1
+    texts = sorted(m.text for m in replies(fake_telegram))
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("⛔ rollout restart prod/model-api: refused by cooldown")
+    assert texts[1].startswith("🔧 rollout restart prod/model-api: complete")
+    metrics = await (await client.get("/metrics")).text()
+    refused = (
+        f'alertmedic_remediation_refusals_total{{action="restart-on-latency",guard="cooldown"}} {n - 1}.0'
+    )
+    assert refused in metrics
+
+
+async def test_a_forbidden_namespace_fails_naming_the_missing_permission(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake_kubernetes.deny("staging")
+    client = await start()
+    await post(client, latency(namespace="staging"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith(
+        "❌ rollout restart staging/model-api: failed (forbidden: alertmedic may not get"
+    )
+    assert "deployments" in reply.text and "in namespace staging" in reply.text
+    assert mutating(fake_kubernetes) == []
+    [rec] = await client.app[STATE].store.remediations()
+    assert (rec.state, rec.guard) == ("failed", "forbidden")

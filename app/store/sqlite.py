@@ -481,6 +481,13 @@ class SQLiteStore:
                 " AND j.state = 'pending')",
                 (older_than,),
             ).rowcount
+            # guard slots free since before the horizon, and once-until-resolved slots (held
+            # "forever") taken before it; remediation records are the audit trail and stay
+            n += conn.execute(
+                "DELETE FROM remediation_slots"
+                " WHERE expires_at < ? OR (expires_at >= 1e300 AND taken_at < ?)",
+                (older_than, older_than),
+            ).rowcount
             return int(n)
 
         return await self._submit(op)

@@ -154,3 +154,17 @@ async def test_an_approval_is_decided_once_and_not_after_it_expired(store: Store
     late = await rs(store).decide_approval(second.id, approve=True, actor="alice", now=500, job=act)
     assert late == f"action {second.id} expired awaiting approval"
     assert await rs(store).decide_approval(999, approve=True, actor="x", now=1, job=act) == "no action 999"
+
+
+async def test_purge_drops_slots_free_before_the_horizon_and_old_once_slots(store: Store) -> None:
+    await record(store, intent("a"))
+    [rec] = await rs(store).remediations()
+    held = [
+        Slot("cooldown/old", f"r{rec.id}", 10, 50),
+        Slot("cooldown/live", f"r{rec.id}", 10, 5000),
+        Slot("once/old", f"r{rec.id}", 10, math.inf),
+    ]
+    assert await rs(store).transition(rec.id, job_id=None, change=Change("acting", take=held), now=10) == "ok"
+    await store.purge(older_than=100)
+    assert set(await rs(store).slots(["cooldown/old", "cooldown/live", "once/old"])) == {"cooldown/live"}
+    assert len(await rs(store).remediations()) == 1  # the audit record stays

@@ -165,7 +165,7 @@ class RemediateHandler:
             expires = now + spec.approval_timeout
             expire = NewJob(
                 "remediate",
-                f"approval:{rec.id}",
+                f"approval:{rec.action}",  # one timeout per action: deadlines come in id order
                 json.dumps({"id": rec.id, "step": "expire"}),
                 expires,
                 receiver="remediation",

@@ -98,7 +98,9 @@ def start(
         }
     ]
 
-    async def go(actions: list[dict[str, Any]] | None = None, **remediation: Any) -> Client:
+    async def go(
+        actions: list[dict[str, Any]] | None = None, *, api_token: bool = True, **remediation: Any
+    ) -> Client:
         section = {
             "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
             "allowed_namespaces": ["prod", "staging"],
@@ -112,7 +114,7 @@ def start(
             receivers,
             {"receiver": "oncall"},
             remediation=section,
-            api={"bearer_token_file": str(tmp_path / "api-token")},
+            api={"bearer_token_file": str(tmp_path / "api-token")} if api_token else {},
         )
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config_dict(config, receivers)))
         client: Client = await aiohttp_client(create_app(config, clock=clock))
@@ -524,3 +526,29 @@ async def test_a_forbidden_namespace_fails_naming_the_missing_permission(
     assert mutating(fake_kubernetes) == []
     [rec] = await client.app[STATE].store.remediations()
     assert (rec.state, rec.guard) == ("failed", "forbidden")
+
+
+async def test_a_rejection_through_the_api_is_reported_and_nothing_is_changed(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [rec] = await client.app[STATE].store.remediations()
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    resp = await client.post(f"/api/v1/actions/{rec.id}/reject", headers=headers)
+    assert resp.status == 200, await resp.text()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text == "🚫 scale prod/model-api: rejected by api"
+    assert mutating(fake_kubernetes) == []
+    assert (await client.post("/api/v1/actions/999/approve", headers=headers)).status == 404
+    await clock.advance(3600)  # its expiry timer passes: nothing more is reported
+    await asyncio.sleep(0.2)
+    assert len(replies(fake_telegram)) == 2
+
+
+async def test_without_an_api_token_the_api_serves_nobody(start: Start) -> None:
+    client = await start(api_token=False)
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {TOKEN}"}):
+        assert (await client.get("/api/v1/actions", headers=headers)).status == 401
+        assert (await client.post("/api/v1/actions/1/approve", headers=headers)).status == 401

@@ -38,7 +38,13 @@ async def make_kube(config: Config) -> tuple[Any, str]:
     try:
         return await asyncio.to_thread(build), ""
     except Exception as exc:  # KubeConfigError, or the client refusing its configuration
-        log.error("no Kubernetes client; Kubernetes actions will fail", extra={"error": str(exc)})
+        if settings.dry_run:
+            log.warning(
+                "dry run without a Kubernetes client: paused / rolling are not checked",
+                extra={"error": str(exc)},
+            )
+        else:
+            log.error("no Kubernetes client; Kubernetes actions will fail", extra={"error": str(exc)})
         return None, str(exc)
 
 

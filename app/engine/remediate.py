@@ -112,6 +112,11 @@ class RemediateHandler:
             result = await self._decided(job, rec, decision, live, now)
             if result == "conflict":
                 continue
+            if result == "stale":  # cancelled by a resolve while deciding: report that
+                fresh = await r.store.remediation(rec.id)
+                if fresh is not None and fresh.job_id == job.id and fresh.state == "cancelled":
+                    await self._close(job, fresh, "cancelled", release="cancelled")
+                return
             if result == "ok" and decision.kind == "act":
                 fresh = await r.store.remediation(rec.id)
                 if fresh is not None:
@@ -155,7 +160,10 @@ class RemediateHandler:
             report = Report(rec.action, spec.kind, target, "would", detail=detail)
             jobs = r.reports(rec, report, now)
             result = await r.store.transition(
-                rec.id, job_id=job.id, change=Change("would", fields, take=take, jobs=jobs), now=now
+                rec.id,
+                job_id=job.id,
+                change=Change("would", fields, take=take, jobs=jobs, expect=("pending",)),
+                now=now,
             )
             if result == "ok":
                 r.counted(rec, "would")
@@ -176,7 +184,12 @@ class RemediateHandler:
             )
             jobs = [expire, *r.reports(rec, report, now)]
             change = Change(
-                "awaiting_approval", {**fields, "expires_at": expires}, take=take, jobs=jobs, chain=True
+                "awaiting_approval",
+                {**fields, "expires_at": expires},
+                take=take,
+                jobs=jobs,
+                chain=True,
+                expect=("pending",),
             )
             result = await r.store.transition(rec.id, job_id=job.id, change=change, now=now)
             if result == "ok":
@@ -184,7 +197,7 @@ class RemediateHandler:
                 r.woken(jobs)
             return result
         return await r.store.transition(
-            rec.id, job_id=job.id, change=Change("acting", fields, take=take), now=now
+            rec.id, job_id=job.id, change=Change("acting", fields, take=take, expect=("pending",)), now=now
         )
 
     async def _act(self, job: Job, rec: Remediation) -> None:

@@ -86,6 +86,9 @@ class Change:
     jobs: Sequence[NewJob] = ()
     chain: bool = False
     """The first job of `jobs` becomes the record's `job_id` (the next step)."""
+    expect: tuple[str, ...] = ()
+    """States the record must be in (empty: any); else the change is "stale" (e.g. the alert
+    resolved and cancelled it while the worker was deciding)."""
 
 
 class RemediationStore(Protocol):
@@ -248,8 +251,10 @@ class _Conflict(Exception):
 def apply_transition(
     conn: sqlite3.Connection, rid: int, job_id: int | None, change: Change, now: float
 ) -> Transition:
-    row = conn.execute("SELECT job_id FROM remediations WHERE id = ?", (rid,)).fetchone()
+    row = conn.execute("SELECT job_id, state FROM remediations WHERE id = ?", (rid,)).fetchone()
     if row is None or (job_id is not None and row[0] != job_id):
+        return "stale"
+    if change.expect and row[1] not in change.expect:
         return "stale"
     conn.execute("SAVEPOINT transition")
     try:

@@ -168,3 +168,14 @@ async def test_purge_drops_slots_free_before_the_horizon_and_old_once_slots(stor
     await store.purge(older_than=100)
     assert set(await rs(store).slots(["cooldown/old", "cooldown/live", "once/old"])) == {"cooldown/live"}
     assert len(await rs(store).remediations()) == 1  # the audit record stays
+
+
+async def test_a_change_expecting_pending_does_not_undo_a_cancel(store: Store) -> None:
+    await record(store, intent("a"))
+    [rec] = await rs(store).remediations()
+    await record(store, resolved=("a",))  # resolved while a worker was deciding
+    slot = Slot("cooldown/x", f"r{rec.id}", 100, 200)
+    change = Change("acting", take=[slot], expect=("pending",))
+    assert await rs(store).transition(rec.id, job_id=rec.job_id, change=change, now=100) == "stale"
+    assert (await rs(store).remediation(rec.id)).state == "cancelled"  # type: ignore[union-attr]
+    assert await rs(store).slots(["cooldown/x"]) == {}

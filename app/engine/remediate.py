@@ -105,6 +105,11 @@ class RemediateHandler:
             except PermanentError as exc:  # 403 naming the permission, 404, no client
                 await self._final(job, rec, "failed", detail=str(exc), reason=exc.reason)
                 return
+            except RetryableError as exc:  # retried by the queue within the verification window
+                if r.clock.now() - rec.created_at < spec.verify_timeout:
+                    raise
+                await self._final(job, rec, "failed", detail=str(exc), reason=exc.reason)
+                return
             decision = decide(intent, spec, r.policy, slots=slots, holder=holder, now=now, live=live)
             if decision.refusal is not None:
                 await self._refuse(job, rec, decision.refusal)
@@ -227,6 +232,11 @@ class RemediateHandler:
             await self._refuse(job, rec, exc.refusal, release=True)
             return
         except PermanentError as exc:  # start_job settles a 409 for its own Job name itself
+            await self._final(job, rec, "failed", detail=str(exc), reason=exc.reason)
+            return
+        except RetryableError as exc:  # 409, 5xx, unreachable: again, within the window
+            if r.clock.now() - pinned.at < spec.verify_timeout:
+                raise
             await self._final(job, rec, "failed", detail=str(exc), reason=exc.reason)
             return
         now = r.clock.now()

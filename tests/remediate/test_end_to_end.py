@@ -552,3 +552,33 @@ async def test_without_an_api_token_the_api_serves_nobody(start: Start) -> None:
     for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {TOKEN}"}):
         assert (await client.get("/api/v1/actions", headers=headers)).status == 401
         assert (await client.post("/api/v1/actions/1/approve", headers=headers)).status == 401
+
+
+async def test_a_conflict_is_retried_and_an_api_down_past_the_window_fails_and_is_reported(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake_kubernetes.conflict_next(1)  # 409 once: retried, then the restart goes through
+    client = await start(
+        [
+            RESTART,
+            {
+                **RESTART,
+                "name": "restart-staging",
+                "matchers": ['namespace="staging"'],
+                "verify": {"timeout": "30s"},
+            },
+        ]
+    )
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert replies(fake_telegram)[0].text.startswith("🔧 rollout restart prod/model-api: complete")
+    assert len(patches(fake_kubernetes)) == 2
+    fake_kubernetes.fail_next(503, 10_000, path="/apis/apps/v1/namespaces/staging/deployments/model-api")
+    await post(client, latency("fp-s", namespace="staging", severity="info"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2, step=10)
+    text = replies(fake_telegram)[1].text
+    assert text.startswith(
+        "❌ rollout restart staging/model-api: failed "
+        "(get deployments staging/model-api: API server error 503"
+    )
+    assert mutating(fake_kubernetes)[2:] == []

@@ -203,13 +203,16 @@ class Dispatcher:
         self.metrics.workers.set(0)
 
     async def _beat(self) -> None:
-        """Renew this process's leases; resynchronise the depth gauge with the store."""
+        """Renew this process's leases; resynchronise the depth gauge with the store; start lanes
+        for jobs another process (or the CLI, e.g. an approval) enqueued on lanes unknown here."""
         failing = False
         while True:
             await self.clock.sleep(self.lease / 3)
             try:
                 await self.store.renew(self.owner, until=self.clock.now() + self.lease)
                 self._set_depth(await self.store.pending_count())
+                for key in await self.store.pending_lanes() - self.lanes.keys():
+                    self.ensure_lane(key)
             except StoreUnavailable as exc:
                 if not failing:  # once per streak: a full disk must not fill the log too
                     log.warning("cannot renew lane leases", extra={"error": str(exc)})

@@ -582,3 +582,26 @@ async def test_a_conflict_is_retried_and_an_api_down_past_the_window_fails_and_i
         "(get deployments staging/model-api: API server error 503"
     )
     assert mutating(fake_kubernetes)[2:] == []
+
+
+async def test_a_cli_approval_after_a_restart_is_carried_out_by_the_running_service(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = await start()
+    await post(first, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [rec] = await first.app[STATE].store.remediations()
+    await first.close()
+    second = await start()  # knows no lane of that target: nothing is pending there
+    assert "remediate:Deployment/prod/model-api" not in second.app[STATE].dispatcher.lanes
+    config = str(tmp_path / "config.yaml")
+    assert await asyncio.to_thread(main, ["actions", "approve", "--config", config, str(rec.id)]) == 0
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
+    assert len(patches(fake_kubernetes)) == 1
+    capsys.readouterr()

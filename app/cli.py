@@ -1,4 +1,4 @@
-"""Command line: `alertmedic serve | check-config | routes test | routes show | outbox [requeue]`."""
+"""Command line: `alertmedic serve | check-config | routes test|show | outbox [requeue] | actions ...`."""
 
 from __future__ import annotations
 
@@ -311,6 +311,90 @@ def _requeue(args: argparse.Namespace, storage: StorageConfig) -> int:
     return 1 if missing else 0
 
 
+def _labels(items: Sequence[str]) -> dict[str, str] | None:
+    labels: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            print(f"invalid label {item!r}: expected name=value", file=sys.stderr)
+            return None
+        labels[name] = value.strip('"')
+    return labels
+
+
+def cmd_actions(args: argparse.Namespace) -> int:
+    """`actions test | list | approve | reject`: self-healing from the command line."""
+    loaded = _load(args.config, check_files=False)
+    if loaded is None:
+        return 1
+    settings = loaded.config.remediation
+    if args.actions_command == "test":
+        return _actions_test(args, loaded)
+    if settings is None:
+        print(f"{args.config}: no remediation section", file=sys.stderr)
+        return 1
+    return asyncio.run(_actions_store(args, loaded.config.storage))
+
+
+def _actions_test(args: argparse.Namespace, loaded: Loaded) -> int:
+    import time
+    from datetime import UTC, datetime
+
+    from app.core.remediation.explain import explain
+    from app.store.remediations import held_slots
+
+    settings = loaded.config.remediation
+    labels = _labels(args.labels)
+    if labels is None:
+        return 2
+    annotations = _labels(args.annotation or [])
+    if annotations is None:
+        return 2
+    if settings is None or not settings.actions:
+        print("no action configured (no remediation section)")
+        return 0
+    slots = held_slots(str(sqlite_path(loaded.config.storage.url)))
+    now = datetime.fromtimestamp(time.time(), UTC)
+    for line in explain(
+        labels, settings.specs(), settings.policy(), slots=slots, now=now, annotations=annotations
+    ):
+        print(line)
+    return 0
+
+
+async def _actions_store(args: argparse.Namespace, storage: StorageConfig) -> int:
+    import dataclasses
+    import time
+
+    from app.engine.approval import decide_approval
+    from app.store import StoreUnavailable
+    from app.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(sqlite_path(storage.url))
+    try:
+        await store.start()
+    except StoreUnavailable as exc:
+        print(f"cannot open the store: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.actions_command == "list":
+            for rec in await store.remediations(limit=args.limit, open_only=args.pending):
+                row = dataclasses.asdict(rec)
+                for key in ("intent", "claims", "pinned"):
+                    row.pop(key)
+                print(json.dumps(row, default=str))
+            return 0
+        approve = args.actions_command == "approve"
+        result = await decide_approval(store, args.id, approve=approve, actor=args.actor, now=time.time())
+        if isinstance(result, str):
+            print(result, file=sys.stderr)
+            return 1
+        print(f"action {result.id} {result.state} by {result.actor}; the service carries it out")
+        return 0
+    finally:
+        await store.close()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alertmedic", description=__doc__)
     p.add_argument("--version", action="version", version=f"alertmedic {__version__}")
@@ -359,7 +443,35 @@ def parser() -> argparse.ArgumentParser:
     rq.add_argument("--config", default=argparse.SUPPRESS, help="YAML configuration file")
     rq.add_argument("--dead", action="store_true", help="every dead letter")
     rq.add_argument("ids", nargs="*", type=int, metavar="ID", help="job ids (from `alertmedic outbox`)")
+
+    a = sub.add_parser("actions", help="self-healing: test, list, approve, reject")
+    asub = a.add_subparsers(dest="actions_command", required=True)
+    at = asub.add_parser(
+        "test", help="which actions an alert with these labels would trigger (no side effects)"
+    )
+    at.add_argument("--config", required=True)
+    at.add_argument("--annotation", action="append", metavar="name=value", help="an annotation of the alert")
+    at.add_argument("labels", nargs="*", metavar="label=value")
+    al = asub.add_parser("list", help="the record of actions and refusals, newest first (JSON lines)")
+    al.add_argument("--config", required=True)
+    al.add_argument("--pending", action="store_true", help="only actions not finished yet")
+    al.add_argument("--limit", type=int, default=50)
+    for verb in ("approve", "reject"):
+        av = asub.add_parser(verb, help=f"{verb} an action awaiting approval")
+        av.add_argument("--config", required=True)
+        av.add_argument("--actor", default=_whoami(), help="who decides (recorded; default: the user)")
+        av.add_argument("id", type=int, metavar="ID")
+    a.set_defaults(func=cmd_actions)
     return p
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -93,6 +93,26 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.remediations = Counter(
+            "alertmedic_remediations_total",
+            "Self-healing outcomes by action, kind and outcome (succeeded, failed, refused, would, "
+            "awaiting_approval, rejected, expired, cancelled).",
+            ["action", "kind", "outcome"],
+            registry=r,
+        )
+        self.remediation_refusals = Counter(
+            "alertmedic_remediation_refusals_total",
+            "Self-healing actions refused, by action and guard.",
+            ["action", "guard"],
+            registry=r,
+        )
+        self.remediation_duration = Histogram(
+            "alertmedic_remediation_duration_seconds",
+            "Time from an action to its verified outcome, by kind.",
+            ["kind"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+            registry=r,
+        )
 
 
 SERIES = (
@@ -108,5 +128,8 @@ SERIES = (
     "alertmedic_enrichment_total",
     "alertmedic_enrichment_redactions_total",
     "alertmedic_enrichment_duration_seconds",
+    "alertmedic_remediations_total",
+    "alertmedic_remediation_refusals_total",
+    "alertmedic_remediation_duration_seconds",
 )
 """Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

@@ -373,6 +373,25 @@ def alertmedic_config(settings: Settings, layout: Layout) -> dict[str, Any]:
                 {"matchers": ['severity="warning"'], "receiver": "ml-team"},
             ],
         },
+        # Self-healing as a rehearsal: no cluster here, so dry run; the "would restart" line is
+        # mailed in the alert's thread.
+        "remediation": {
+            "allowed_namespaces": [NAMESPACE],
+            "dry_run": True,
+            "actions": [
+                {
+                    "name": "restart-on-latency",
+                    "matchers": ['alertname="ModelHighLatencyP95"', 'severity="critical"'],
+                    "kind": "rollout_restart",
+                    "target": {
+                        "kind": "Deployment",
+                        "namespace": "{{ labels.namespace }}",
+                        "name": "{{ labels.deployment }}",
+                    },
+                    "cooldown": "30m",
+                }
+            ],
+        },
     }
 
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from app.config.escalation import escalation_problems
 from app.config.model import Config
 from app.config.problems import ConfigError, Problem, pydantic_problems
+from app.config.remediation import kubeconfig_problems
 from app.config.routes import RouteConfig
 from app.config.secrets import secret_problems
 from app.config.time_intervals import interval_names
@@ -162,7 +163,7 @@ def parse_config(
     if config is not None:
         problems += escalation_problems(config.escalation_policies, config.route, names)
     if config is not None:
-        for path, message in secret_problems(config):
+        for path, message in secret_problems(config) + kubeconfig_problems(config.remediation):
             if check_files:
                 problems.append((path, message))
             elif path not in unset_paths:

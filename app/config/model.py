@@ -9,12 +9,14 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from app.config.api import ApiConfig
 from app.config.base import Strict
 from app.config.chatops import ChatopsConfig
 from app.config.delivery import DeliveryConfig
 from app.config.enrichment import EnrichmentSettings
 from app.config.escalation import EscalationPolicyConfig
 from app.config.receivers import ReceiverConfig
+from app.config.remediation import RemediationSettings
 from app.config.routes import RouteConfig
 from app.config.server import ServerConfig
 from app.config.storage import StorageConfig
@@ -36,6 +38,9 @@ class Config(Strict):
     escalation_policies: list[EscalationPolicyConfig] = Field(default_factory=list)
     enrichment: EnrichmentSettings = EnrichmentSettings()
     """Log lines and graphs added to firing alerts' messages (no rules: nothing is fetched)."""
+    remediation: RemediationSettings | None = None
+    """Self-healing (off when absent)."""
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.core.clock import Clock
 from app.core.errors import PermanentError, RetryableError
@@ -38,6 +39,9 @@ from app.engine.jobs import JobHandler, Ref, build_handlers
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job, Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.dispatcher")
 
@@ -92,6 +96,7 @@ class Dispatcher:
         lease: float = LEASE,
         handlers: Mapping[str, JobHandler] | None = None,
         enrichment: GroupEnrichment | None = None,
+        remediator: Remediator | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -111,8 +116,11 @@ class Dispatcher:
                 clock=clock,
                 send_timeout=send_timeout,
                 enrichment=enrichment,
+                remediator=remediator,
             )
         )
+        if remediator is not None:
+            remediator.wake = self.ensure_lane
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
         self.problem: str | None = None
         """Why outcomes cannot be recorded now (the store refuses writes), else None."""
@@ -137,6 +145,8 @@ class Dispatcher:
                 extra={"destination": d.lane, "count": d.count},
             )
         self._started = True
+        for key in await self.store.pending_lanes():  # e.g. remediation targets, timers
+            self.lanes.setdefault(key, Lane(key))
         for lane in self.lanes.values():
             self._start_lane(lane)
         self.metrics.workers.set(len(self.lanes))
@@ -196,13 +206,16 @@ class Dispatcher:
         self.metrics.workers.set(0)
 
     async def _beat(self) -> None:
-        """Renew this process's leases; resynchronise the depth gauge with the store."""
+        """Renew this process's leases; resynchronise the depth gauge with the store; start lanes
+        for jobs another process (or the CLI, e.g. an approval) enqueued on lanes unknown here."""
         failing = False
         while True:
             await self.clock.sleep(self.lease / 3)
             try:
                 await self.store.renew(self.owner, until=self.clock.now() + self.lease)
                 self._set_depth(await self.store.pending_count())
+                for key in await self.store.pending_lanes() - self.lanes.keys():
+                    self.ensure_lane(key)
             except StoreUnavailable as exc:
                 if not failing:  # once per streak: a full disk must not fill the log too
                     log.warning("cannot renew lane leases", extra={"error": str(exc)})

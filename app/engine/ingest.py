@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from app.core.clock import Clock
 from app.core.models import WebhookMessage
@@ -13,6 +14,9 @@ from app.engine.dispatcher import Dispatcher
 from app.engine.muting import report_muted
 from app.metrics import Metrics
 from app.store.base import IngestResult, Store
+
+if TYPE_CHECKING:
+    from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.ingest")
 
@@ -25,6 +29,8 @@ class Ingestor:
     metrics: Metrics
     dedup_window: float
     clock: Clock
+    remediator: Remediator | None = None
+    """Self-healing: its intents are recorded in the transaction that accepts the webhook."""
 
     async def ingest(self, msg: WebhookMessage) -> IngestResult:
         """Record what `msg` implies (raises StoreUnavailable when it cannot), then wake lanes.
@@ -34,7 +40,22 @@ class Ingestor:
         now = self.clock.now()
         plan = self.router.plan(msg, at=datetime.fromtimestamp(now, UTC))
         plans = plan.planned
-        result = await self.store.ingest(plans, now=now, dedup_window=self.dedup_window)
+        if self.remediator is None:
+            result = await self.store.ingest(plans, now=now, dedup_window=self.dedup_window)
+        else:
+            from app.engine.remediation import new_remediations
+
+            r = self.remediator
+            intents, resolved = new_remediations(msg, plans, tuple(r.specs.values()), r.policy)
+            result = await self.store.ingest(
+                plans,
+                now=now,
+                dedup_window=self.dedup_window,
+                remediations=intents,
+                resolved=resolved,
+            )
+            for lane, _ in result.remediation_jobs:
+                self.dispatcher.ensure_lane(lane)
         report_muted(plan.muted, group_key=msg.groupKey, metrics=self.metrics)  # once accepted
         by_id = {p.destination.id: p.destination for p in plans}
         for dest_id, _ in result.enqueued:

@@ -4,7 +4,8 @@ A job is durable work with a type, a lane (what must stay in order) and a `not_b
 dispatcher claims a lane's jobs, waits for `not_before`, asks the job's handler how long to wait
 (rate limits), runs it, and applies the same retry, dead-letter and record rules to every type.
 
-To add a type (`edit`, `remediate`, `verify`, `escalate`, `report` are the planned ones): write a
+Registered: `notify`, and with self-healing on `remediate`, `verify`, `report`
+(app.engine.remediate). To add a type (`edit`, `escalate` are planned): write a
 class with the three methods of `JobHandler` in its own module, register it in `build_handlers`,
 and enqueue its jobs with `Store.enqueue(NewJob(type=..., lane=..., ...))` then
 `Dispatcher.ensure_lane(lane)` (at start-up too, for its lanes in `Store.pending_lanes()`). A job
@@ -26,6 +27,7 @@ from app.store.base import Job
 
 if TYPE_CHECKING:
     from app.engine.enrich import GroupEnrichment
+    from app.engine.remediation import Remediator
 
 Ref = dict[str, Any] | None
 """The thread's message reference a job reads and may replace (JSON-serialisable)."""
@@ -55,11 +57,13 @@ def build_handlers(
     clock: Clock,
     send_timeout: float,
     enrichment: GroupEnrichment | None = None,
+    remediator: Remediator | None = None,
 ) -> dict[str, JobHandler]:
-    """Job type -> its handler. The one place a job type is registered."""
+    """Job type -> its handler. The one place a job type is registered. The self-healing types
+    (`remediate`, `verify`, `report`) exist when remediation is configured."""
     from app.engine.notify import NotifyHandler
 
-    return {
+    handlers: dict[str, JobHandler] = {
         "notify": NotifyHandler(
             sinks,
             limiter=limiter,
@@ -69,3 +73,11 @@ def build_handlers(
             enrichment=enrichment,
         )
     }
+    if remediator is not None:
+        from app.engine.remediate import RemediateHandler, ReportHandler
+
+        remediate = RemediateHandler(remediator)
+        handlers["remediate"] = remediate
+        handlers["verify"] = remediate
+        handlers["report"] = ReportHandler(remediator, dict(sinks), send_timeout, limiter)
+    return handlers

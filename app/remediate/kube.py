@@ -21,9 +21,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from app.config.remediation import KubernetesSettings
 from app.core.errors import PermanentError
 from app.remediate.errors import Operation, translate, unreachable
-from app.remediate.settings import KubernetesSettings
 
 Obj = dict[str, Any]
 

@@ -100,6 +100,18 @@ class Capabilities:
     """Follow-ups attach to the first message (reply, thread, In-Reply-To)."""
     max_in_flight: int = 1
     """Upper bound of concurrent deliveries to one destination (its config may ask for fewer)."""
+    replies: bool = False
+    """Its sink implements `Replier`: a line (a remediation report) posted as a reply to the
+    thread's message (Telegram reply, Slack thread_ts, email In-Reply-To)."""
+
+
+class Replier(Protocol):
+    """A sink that can post one line of plain text in a thread (`Capabilities.replies`)."""
+
+    async def reply(self, destination: str, text: str, previous: MessageRef | None) -> None:
+        """Post `text` as a reply to the thread's message `previous` (a plain message when
+        None). Raises app.core.errors.RetryableError or PermanentError like `send`."""
+        ...
 
 
 @dataclass

@@ -170,6 +170,25 @@ class EmailSink:
     async def aclose(self) -> None:
         """Nothing to close: each send uses its own SMTP connection."""
 
+    async def reply(self, destination: str, text: str, previous: MessageRef | None) -> None:
+        """A plain-text mail in the group's thread (In-Reply-To / References the last message)."""
+        message = EmailMessage()
+        try:
+            message["From"] = self._config.from_
+            message["To"] = self._config.to
+            message["Subject"] = clean_line(text, 200)
+            message["Date"] = formatdate(self.clock(), usegmt=True)
+            message["Message-ID"] = make_msgid(domain=self._domain)
+            if previous and previous.get("message_id"):
+                chain = [str(r) for r in previous.get("references") or []]
+                chain.append(str(previous["message_id"]))
+                message["In-Reply-To"] = str(previous["message_id"])
+                message["References"] = " ".join(chain[:1] + chain[1:][-(MAX_REFERENCES - 1) :])
+            message.set_content(text)
+        except (ValueError, TypeError) as exc:
+            raise PermanentError(f"email: cannot build the reply: {exc}", reason="bad_request") from None
+        await self._transmit(message)
+
     def build(self, delivery: Delivery) -> tuple[EmailMessage, MessageRef]:
         """The message for a delivery and the thread reference it will leave behind."""
         timestamp = self.clock()
@@ -285,4 +304,6 @@ def _build(config: EmailConfig, context: BuildContext) -> EmailSink:
     return EmailSink(config, send_timeout=context.send_timeout)
 
 
-INTEGRATION = Integration("email", EmailConfig, Capabilities(edits_in_place=False, threads=True), _build)
+INTEGRATION = Integration(
+    "email", EmailConfig, Capabilities(edits_in_place=False, threads=True, replies=True), _build
+)

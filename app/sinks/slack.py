@@ -211,6 +211,17 @@ class SlackSink:
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is shared and owned by the caller."""
 
+    async def reply(self, destination: str, text: str, previous: MessageRef | None) -> None:
+        """A reply in the message's thread (`thread_ts`); an incoming webhook cannot thread, so
+        there the line is posted to its channel."""
+        if self._hook is not None:
+            await self._webhook({"text": text})
+            return
+        body: dict[str, Any] = {"channel": self._channel, "text": text, "unfurl_links": False}
+        if previous and previous.get("channel") and previous.get("ts"):
+            body |= {"channel": previous["channel"], "thread_ts": previous["ts"]}
+        await self._api_call("chat.postMessage", body)
+
     async def _post(
         self, url: str, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, float | None, str]:
@@ -296,4 +307,6 @@ def _build(config: SlackConfig, context: BuildContext) -> SlackSink:
     return SlackSink(config, session=context.session, send_timeout=context.send_timeout)
 
 
-INTEGRATION = Integration("slack", SlackConfig, Capabilities(edits_in_place=True, threads=True), _build)
+INTEGRATION = Integration(
+    "slack", SlackConfig, Capabilities(edits_in_place=True, threads=True, replies=True), _build
+)

@@ -243,6 +243,25 @@ class TelegramSink:
     async def aclose(self) -> None:
         await self._bot.release()
 
+    async def reply(self, destination: str, text: str, previous: MessageRef | None) -> None:
+        """A plain-text reply to the thread's message (a plain message when there is none)."""
+        try:
+            bot = await self._bot.ready()
+            chat_id = previous.get("chat_id", self._chat_id) if previous else self._chat_id
+            message_id = previous.get("message_id") if previous else None
+            await bot.send_message(
+                chat_id,
+                cut_utf16(text, TELEGRAM_LIMIT),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                message_thread_id=self._config.message_thread_id,
+                disable_notification=self._config.disable_notifications,
+                reply_parameters=ReplyParameters(int(message_id), allow_sending_without_reply=True)
+                if message_id is not None
+                else None,
+            )
+        except TelegramError as exc:
+            raise self._translate(exc) from None
+
     async def _deliver(
         self, delivery: Delivery, rendered: TelegramText, *, previous: MessageRef | None
     ) -> MessageRef | None:
@@ -361,4 +380,6 @@ def _build(config: TelegramConfig, context: BuildContext) -> TelegramSink:
     return TelegramSink(config, bot=bot)
 
 
-INTEGRATION = Integration("telegram", TelegramConfig, Capabilities(edits_in_place=True, threads=True), _build)
+INTEGRATION = Integration(
+    "telegram", TelegramConfig, Capabilities(edits_in_place=True, threads=True, replies=True), _build
+)

@@ -20,10 +20,13 @@ processes (and a PostgreSQL store) can share the queue:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.core.plan import Planned
+
+if TYPE_CHECKING:
+    from app.store.remediations import NewRemediation
 
 
 class StoreUnavailable(Exception):
@@ -72,6 +75,8 @@ class IngestResult:
     """(destination, job id) of each notification recorded."""
     duplicates: list[str]
     """Destinations for which the message was a duplicate."""
+    remediation_jobs: list[tuple[str, int]] = field(default_factory=list)
+    """(lane, job id) of each remediation job the same transaction added."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,18 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def ingest(self, plans: Sequence[Planned], *, now: float, dedup_window: float) -> IngestResult:
-        """Record the notify jobs `plans` imply, durably, in one transaction; dedup by thread."""
+    async def ingest(
+        self,
+        plans: Sequence[Planned],
+        *,
+        now: float,
+        dedup_window: float,
+        remediations: Sequence[NewRemediation] = (),
+        resolved: Sequence[str] = (),
+    ) -> IngestResult:
+        """Record the notify jobs `plans` imply, durably, in one transaction; dedup by thread.
+        In the same transaction: the remediation intents, and the cancellation of open ones of the
+        `resolved` fingerprints (app.store.remediations.record_intents)."""
         ...
 
     async def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:

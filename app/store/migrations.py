@@ -92,6 +92,43 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX enrichments_created ON enrichments (group_key, created_at);
     """,
+    # 4: self-healing: the guard slots (one row per held key; the primary key makes exactly one
+    # holder win) and one record per intent (its state, and the audit of every action, refusal
+    # and approval).
+    """
+    CREATE TABLE remediation_slots (
+        key TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        taken_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE remediations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        action TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        episode TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        destinations TEXT NOT NULL,
+        intent TEXT NOT NULL,
+        dedup TEXT UNIQUE,
+        state TEXT NOT NULL,
+        job_id INTEGER,
+        claims TEXT,
+        pinned TEXT,
+        acted TEXT,
+        guard TEXT,
+        reason TEXT,
+        actor TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL,
+        acted_at REAL
+    );
+    CREATE INDEX remediations_fingerprint ON remediations (fingerprint, state);
+    """,
 ]
 
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from app.core.dedup import kind_after, signature
 from app.core.plan import Planned
+from app.core.remediation.guards import Slot
 from app.store.base import (
     DeadLetter,
     EnrichmentClaim,
@@ -34,6 +35,19 @@ from app.store.base import (
     StoreUnavailable,
 )
 from app.store.migrations import migrate
+from app.store.remediations import (
+    REMEDIATION_COLUMNS,
+    Change,
+    NewRemediation,
+    Remediation,
+    Transition,
+    apply_transition,
+    decide_approval,
+    read_remediations,
+    read_slots,
+    record_intents,
+    row_to_remediation,
+)
 
 log = logging.getLogger("alertmedic.store")
 
@@ -246,7 +260,15 @@ class SQLiteStore:
 
     # --- operations ----------------------------------------------------------------------
 
-    async def ingest(self, plans: Sequence[Planned], *, now: float, dedup_window: float) -> IngestResult:
+    async def ingest(
+        self,
+        plans: Sequence[Planned],
+        *,
+        now: float,
+        dedup_window: float,
+        remediations: Sequence[NewRemediation] = (),
+        resolved: Sequence[str] = (),
+    ) -> IngestResult:
         prepared = []
         # destinations that take the same alerts share one Group (Router.plan): serialise it once
         done: dict[int, tuple[str, frozenset[str], str, str]] = {}
@@ -287,7 +309,8 @@ class SQLiteStore:
                 )
                 assert cur.lastrowid is not None
                 enqueued.append((dest.id, cur.lastrowid))
-            return IngestResult(enqueued, duplicates)
+            added = record_intents(conn, remediations, resolved, now) if remediations or resolved else []
+            return IngestResult(enqueued, duplicates, added)
 
         return await self._submit(op, durable=True)
 
@@ -514,9 +537,44 @@ class SQLiteStore:
             n += conn.execute(
                 "DELETE FROM enrichments WHERE created_at < ? AND lease_until < ?", (older_than, older_than)
             ).rowcount
+            # guard slots free since before the horizon, and once-until-resolved slots (held
+            # "forever") taken before it; remediation records are the audit trail and stay
+            n += conn.execute(
+                "DELETE FROM remediation_slots"
+                " WHERE expires_at < ? OR (expires_at >= 1e300 AND taken_at < ?)",
+                (older_than, older_than),
+            ).rowcount
             return int(n)
 
         return await self._submit(op)
+
+    # --- remediation (app.store.remediations) ---------------------------------------------------
+
+    async def remediation(self, rid: int) -> Remediation | None:
+        def op(conn: sqlite3.Connection) -> Remediation | None:
+            r = conn.execute(
+                f"SELECT {REMEDIATION_COLUMNS} FROM remediations WHERE id = ?",  # noqa: S608
+                (rid,),
+            ).fetchone()
+            return None if r is None else row_to_remediation(r)
+
+        return await self._submit(op)
+
+    async def remediations(self, *, limit: int = 100, open_only: bool = False) -> list[Remediation]:
+        return await self._submit(lambda conn: read_remediations(conn, limit=limit, open_only=open_only))
+
+    async def slots(self, keys: Sequence[str]) -> dict[str, Slot]:
+        return await self._submit(lambda conn: read_slots(conn, keys))
+
+    async def transition(self, rid: int, *, job_id: int | None, change: Change, now: float) -> Transition:
+        return await self._submit(lambda conn: apply_transition(conn, rid, job_id, change, now), durable=True)
+
+    async def decide_approval(
+        self, rid: int, *, approve: bool, actor: str, now: float, job: NewJob
+    ) -> Remediation | str:
+        return await self._submit(
+            lambda conn: decide_approval(conn, rid, approve, actor, now, job), durable=True
+        )
 
     # --- a full disk -------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The application factory: the same `create_app(config)` in production and in tests.
 
 Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
-order and stopped in reverse: store, HTTP session, sinks, enrichment, dispatcher (and ingestor),
-purger. A
+order and stopped in reverse: store, HTTP session, sinks, enrichment, remediation (only when
+configured: the Kubernetes client is imported and built then), dispatcher (and ingestor), purger. A
 resource is cleaned up only if it started, so a failure at start-up leaves nothing open.
 """
 
@@ -23,21 +23,24 @@ from app.engine.clock import SYSTEM_CLOCK
 from app.engine.dispatcher import Dispatcher, default_owner
 from app.engine.enrich import GroupEnrichment
 from app.engine.ingest import Ingestor
+from app.engine.remediation import Remediator
 from app.enrich.enricher import Enricher
 from app.metrics import Metrics
 from app.sinks.registry import Built, build, close_sinks, walk
 from app.store import open_store
-from app.store.base import Store, StoreUnavailable
-from app.web import handlers
+from app.store.base import StoreUnavailable
+from app.store.remediations import RemediatingStore
+from app.web import api, handlers
 from app.web.auth import Credentials
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
+from app.web.remediation import remediation
 from app.web.state import STATE, State
 
 log = logging.getLogger("alertmedic")
 
 PURGE_EVERY = 3600.0
 
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", RemediatingStore)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 SINKS = web.AppKey("sinks", Built)
 """The table of integrations built: router, destinations and sinks by destination id."""
@@ -45,6 +48,7 @@ ENRICHMENT = web.AppKey("enrichment", GroupEnrichment)
 """Set only when the config has enrichment rules and a destination with `enrich: true`."""
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 PURGER = web.AppKey("purger", asyncio.Task[None])
+REMEDIATOR = web.AppKey("remediator", Remediator)
 
 
 def create_app(
@@ -52,7 +56,11 @@ def create_app(
 ) -> web.Application:
     """Build the service. Resources start with the app and stop with it, in reverse order."""
     state = State(
-        config, metrics or Metrics(), Credentials.from_config(config.server.auth), RefusalLog(clock.now)
+        config,
+        metrics or Metrics(),
+        Credentials.from_config(config.server.auth),
+        RefusalLog(clock.now),
+        clock.now,
     )
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
@@ -60,6 +68,7 @@ def create_app(
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
+    api.add_routes(app, api.api_token(config))
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.storage)
@@ -108,10 +117,17 @@ def create_app(
             ),
             send_timeout=config.delivery.send_timeout,
             enrichment=app.get(ENRICHMENT),
+            remediator=app.get(REMEDIATOR),
         )
         app[DISPATCHER] = state.dispatcher = dispatcher
         state.ingestor = Ingestor(
-            built.router, app[STORE], dispatcher, state.metrics, config.delivery.dedup_window, clock
+            built.router,
+            app[STORE],
+            dispatcher,
+            state.metrics,
+            config.delivery.dedup_window,
+            clock,
+            app.get(REMEDIATOR),
         )
         await dispatcher.start()
         try:
@@ -142,8 +158,23 @@ def create_app(
                 await reporter
             state.refusals.report_due(final=True)
 
+    async def remediation_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with remediation(config, app[STORE], app[SINKS], app[SESSION], state.metrics, clock) as r:
+            if r is not None:
+                app[REMEDIATOR] = r
+            yield
+
     app.cleanup_ctx.extend(
-        [store_ctx, session_ctx, sinks_ctx, enrichment_ctx, dispatcher_ctx, purger_ctx, refusals_ctx]
+        [
+            store_ctx,
+            session_ctx,
+            sinks_ctx,
+            enrichment_ctx,
+            remediation_ctx,
+            dispatcher_ctx,
+            purger_ctx,
+            refusals_ctx,
+        ]
     )
     return app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -10,7 +12,7 @@ from app.config import Config
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
 from app.metrics import Metrics
-from app.store.base import Store
+from app.store.remediations import RemediatingStore
 from app.web.auth import Credentials
 from app.web.refusals import RefusalLog
 
@@ -21,7 +23,8 @@ class State:
     metrics: Metrics
     credentials: Credentials
     refusals: RefusalLog
-    store: Store = field(init=False)
+    clock_now: Callable[[], float] = time.time
+    store: RemediatingStore = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     ingestor: Ingestor = field(init=False)
     """Filled in when the app starts (see app.web.app)."""

@@ -257,6 +257,15 @@ async def test_injected_latency_reaches_the_smtp_printer_and_the_inbox(
         assert f"[FIRING:1] {LATENCY_ALERT} (prod)" in inbox
         printed = stack.layout.mails_log.read_text()
         assert f"Subject: {mail.subject}" in printed
+
+        # Self-healing rehearses: the "would restart" line is mailed in the alert's thread.
+        async def would_mail() -> Mail | None:
+            return next(
+                (m for m in read_mails(stack.layout.mails_jsonl) if "would rollout" in m.subject), None
+            )
+
+        would = await _until("the dry-run report mail", would_mail, 30, lambda: _diagnose(stack))
+        assert would.subject == "🧪 would rollout restart prod/model-api (dry run)"
         # The warning tier (p95 > 500ms) fires too; the critical one inhibits it in Alertmanager.
         assert not any("severity: warning" in m.text for m in read_mails(stack.layout.mails_jsonl))
         with capsys.disabled():

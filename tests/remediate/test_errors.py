@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from app.config.remediation import KubernetesSettings
 from app.core.errors import PermanentError, RetryableError
 from app.remediate.errors import Operation, translate
 from app.remediate.kube import Kube
-from app.remediate.settings import KubernetesSettings
 
 OP = Operation("patch", "deployments/scale", "apps", "prod", "model-api")
 

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.config.remediation import ActionSettings, KubernetesSettings
 from app.core.models import Alert
 from app.core.remediation.actions import ActionSpec, Policy
 from app.core.remediation.guards import decide, slot_keys
@@ -19,7 +20,6 @@ from app.core.remediation.report import Report, report_text
 from app.core.remediation.verdict import Verdict, next_verify
 from app.remediate.executor import Acted, act, check, pin, read_live
 from app.remediate.kube import Kube
-from app.remediate.settings import ActionSettings, KubernetesSettings
 from tests.core.remediation.conftest import SlotTable
 from tests.fakes.kubernetes import FakeKubernetes, RolloutScript
 from tests.fakes.webhook import WebhookSink

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.config.remediation import KubernetesSettings
 from app.core.errors import PermanentError, RetryableError
 from app.core.remediation.jobs import ANNOTATION_INTENT, INSTANTIATE, job_name
 from app.core.remediation.refusals import Guard
@@ -22,7 +23,6 @@ from app.remediate.kube import Kube, KubeConfigError
 from app.remediate.pods import delete_pod, read_pod
 from app.remediate.restart import RESTARTED_AT, rollout_restart
 from app.remediate.scale import read_scale, scale_to
-from app.remediate.settings import KubernetesSettings
 from app.remediate.verify import verify_job, verify_pod_deleted, verify_rollout
 from tests.fakes.kubernetes import FakeKubernetes, RolloutScript
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from app.config.remediation import RemediationSettings
 from app.core.models import field_path
 from app.core.remediation.actions import ScaleSpec
-from app.remediate.settings import RemediationSettings
 
 FRAGMENT = Path(__file__).with_name("issue9_fragment.yaml")
 

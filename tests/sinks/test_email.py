@@ -263,3 +263,17 @@ async def test_implicit_tls_against_plain_server_is_retryable(smtp_server: FakeS
 
 def test_no_rate_limits(smtp_server: FakeSMTP) -> None:
     assert make_sink(smtp_server).rate_limits() == []
+
+
+async def test_a_reply_threads_on_the_groups_last_mail(smtp_server: FakeSMTP) -> None:
+    sink = make_sink(smtp_server)
+    first = await sink.send(delivery(firing(1)))
+    second = await sink.send(delivery(firing(2), previous=first))
+    line = "🔧 rollout restart prod/model-api: complete in 41 s (3/3 pods updated and available)"
+    await sink.reply("oncall/email[0]", line, second)
+    await sink.reply("oncall/email[0]", line, None)  # no message sent yet: a plain mail
+    m1, m2, m3, m4 = (m.message for m in await smtp_server.wait_for_messages(4))
+    assert m3["In-Reply-To"] == m2["Message-ID"]
+    assert m3["References"] == f"{m1['Message-ID']} {m2['Message-ID']}"
+    assert m3["Subject"] == line and m3.get_content().strip() == line
+    assert m4["In-Reply-To"] is None and m4["Subject"] == line

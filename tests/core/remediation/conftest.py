@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.config.remediation import ActionSettings
 from app.core.models import Alert
 from app.core.remediation.actions import ActionSpec, Policy
 from app.core.remediation.guards import Claim, Slot
-from app.remediate.settings import ActionSettings
 from tests.payloads import alert
 
 POLICY = Policy(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.config.remediation import ActionSettings
 from app.core.models import Alert
 from app.core.remediation.planner import plan
 from app.core.remediation.refusals import Guard
 from app.core.remediation.targets import Target
-from app.remediate.settings import ActionSettings
 from tests.core.remediation.conftest import POLICY, firing, restart_spec
 from tests.payloads import alert
 

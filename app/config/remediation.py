@@ -9,7 +9,6 @@ refused, and says so). Errors name the key: a problem of one action is reported 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from app.config import Duration, HTTPClientConfig, Strict
+from app.config.base import ConfigPath, Duration, Strict
+from app.config.integrations import HTTPClientConfig
 from app.core.matchers import Matcher, parse_matchers
 from app.core.remediation.actions import (
     TARGET_KINDS,
@@ -94,7 +94,7 @@ class _Compiled(Strict):
 class KubernetesSettings(Strict):
     """How to reach the API server: the in-cluster ServiceAccount unless `kubeconfig` is set."""
 
-    kubeconfig: Path | None = None
+    kubeconfig: ConfigPath | None = None
     context: str | None = Field(default=None, min_length=1)
     """A context of `kubeconfig` (default: its current-context)."""
 
@@ -324,3 +324,17 @@ class RemediationSettings(Strict):
 
     def specs(self) -> tuple[ActionSpec, ...]:
         return tuple(a.spec for a in self.actions)
+
+
+def kubeconfig_problems(settings: RemediationSettings | None) -> list[tuple[str, str]]:
+    """`remediation.kubernetes.kubeconfig` that cannot be read (for `check-config --strict` and
+    `serve`). The in-cluster ServiceAccount is checked only where the service runs."""
+    if settings is None or settings.kubernetes.kubeconfig is None:
+        return []
+    path = settings.kubernetes.kubeconfig
+    try:
+        with path.open("rb") as f:
+            f.read(1)
+    except OSError as exc:
+        return [("remediation.kubernetes.kubeconfig", f"cannot read {path}: {exc.strerror}")]
+    return []

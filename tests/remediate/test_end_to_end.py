@@ -1,0 +1,609 @@
+"""Self-healing end to end in the real app (create_app): an Alertmanager webhook in, the official
+Kubernetes client against FakeKubernetes, the outcome as a reply in the alert's Telegram thread
+and in its Slack thread. Time is a ManualClock: verification polls and cooldowns take
+milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+
+from app.cli import main
+from app.config import Config
+from app.engine.clock import ManualClock
+from app.web.app import create_app
+from app.web.state import STATE
+from tests.conftest import TOKEN, make_config
+from tests.fakes.kubernetes import FakeKubernetes
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram, TgMessage
+from tests.payloads import alert, message
+
+CHAT = -1001234567890
+API_TOKEN = "api-test-token"
+Client = TestClient  # type: ignore[type-arg]
+Start = Callable[..., Awaitable[Client]]
+
+RESTART = {
+    "name": "restart-on-latency",
+    "matchers": ['alertname="ModelHighLatencyP95"', 'severity="critical"'],
+    "kind": "rollout_restart",
+    "target": {
+        "kind": "Deployment",
+        "namespace": "{{ labels.namespace }}",
+        "name": "{{ labels.deployment }}",
+    },
+    "cooldown": "30m",
+    "verify": {"timeout": "5m"},
+}
+RETRAIN = {
+    "name": "retrain-on-drift",
+    "matchers": ['alertname="ModelDataDriftDetected"', 'remediation="retrain"'],
+    "kind": "job_from_cronjob",
+    "target": {"namespace": "{{ labels.namespace }}", "name": "{{ annotations.retrain_cronjob }}"},
+    "cooldown": "24h",
+    "verify": {"timeout": "2h"},
+}
+SCALE = {
+    "name": "scale-out-on-saturation",
+    "matchers": ['alertname="ModelHighLatencyP95"', 'severity="warning"'],
+    "kind": "scale",
+    "target": {
+        "kind": "Deployment",
+        "namespace": "{{ labels.namespace }}",
+        "name": "{{ labels.deployment }}",
+    },
+    "replicas": "+1",
+    "max_replicas": 8,
+    "approval": "required",
+    "approval_timeout": "30m",
+}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=1_900_000_000.0)
+
+
+@pytest.fixture
+def start(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    fake_kubernetes: FakeKubernetes,
+    fake_kubeconfig: Path,
+    clock: ManualClock,
+) -> Start:
+    fake_kubernetes.add_deployment("prod", "model-api", replicas=3)
+    fake_kubernetes.add_deployment("staging", "model-api", replicas=3)
+    fake_kubernetes.add_cronjob("prod", "retrain")
+    (tmp_path / "api-token").write_text(API_TOKEN + "\n")
+    receivers = [
+        {
+            "name": "oncall",
+            "telegram_configs": [
+                {"bot_token": fake_telegram.token, "chat_id": CHAT, "api_url": fake_telegram.url}
+            ],
+            "slack_configs": [
+                {"app_token": fake_slack.token, "channel": "#oncall", "app_url": f"{fake_slack.url}/api"}
+            ],
+        }
+    ]
+
+    async def go(
+        actions: list[dict[str, Any]] | None = None, *, api_token: bool = True, **remediation: Any
+    ) -> Client:
+        section = {
+            "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
+            "allowed_namespaces": ["prod", "staging"],
+            "dry_run": False,
+            "circuit_breaker": {"max_actions": 3, "within": "1h"},
+            "actions": actions if actions is not None else [RESTART, RETRAIN, SCALE],
+            **remediation,
+        }
+        config = make_config(
+            tmp_path,
+            receivers,
+            {"receiver": "oncall"},
+            remediation=section,
+            api={"bearer_token_file": str(tmp_path / "api-token")} if api_token else {},
+        )
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config_dict(config, receivers)))
+        client: Client = await aiohttp_client(create_app(config, clock=clock))
+        return client
+
+    return go
+
+
+def config_dict(config: Config, receivers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The config as YAML data again (its secrets as given), for the CLI."""
+    raw: dict[str, Any] = json.loads(config.model_dump_json(by_alias=True, exclude_none=True))
+    raw["server"]["auth"] = {"bearer_token": TOKEN}
+    raw["receivers"] = receivers
+    for compiled in ("time_intervals", "mute_time_intervals"):  # dumped as the compiled table
+        raw.pop(compiled, None)
+    return raw
+
+
+def latency(fp: str = "fp1", *, namespace: str = "prod", severity: str = "critical") -> dict[str, Any]:
+    return message(
+        f'{{}}:{{alertname="ModelHighLatencyP95",fp="{fp}"}}',
+        [alert("ModelHighLatencyP95", fp, namespace=namespace, severity=severity, deployment="model-api")],
+    )
+
+
+def drift() -> dict[str, Any]:
+    a = alert("ModelDataDriftDetected", "fp-drift", remediation="retrain")
+    a["annotations"]["retrain_cronjob"] = "retrain"
+    return message('{}:{alertname="ModelDataDriftDetected"}', [a])
+
+
+async def post(client: Client, body: dict[str, Any]) -> None:
+    resp = await client.post("/webhook/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status == 200, await resp.text()
+
+
+async def until(
+    clock: ManualClock, check: Callable[[], bool], *, step: float = 1.0, limit: int = 600
+) -> None:
+    """Let the app run, moving the clock by `step` each round, until `check()` holds."""
+    for _ in range(limit):
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            if check():
+                return
+        await clock.advance(step)
+    raise AssertionError("condition not met")
+
+
+def replies(fake: FakeTelegram) -> list[TgMessage]:
+    return [m for m in fake.messages(CHAT) if "reply_parameters" in m.params]
+
+
+def replied_to(m: TgMessage) -> int:
+    raw = m.params["reply_parameters"]
+    params = json.loads(raw) if isinstance(raw, str) else raw
+    return int(params["message_id"])
+
+
+def patches(fake: FakeKubernetes) -> list[Any]:
+    return [r for r in fake.requests if r.method == "PATCH"]
+
+
+def mutating(fake: FakeKubernetes) -> list[Any]:
+    return [r for r in fake.requests if r.method in ("PATCH", "POST", "DELETE", "PUT")]
+
+
+async def test_restart_is_verified_and_reported_in_the_alerts_threads(
+    start: Start,
+    clock: ManualClock,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    fake_kubernetes: FakeKubernetes,
+) -> None:
+    client = await start()
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [alert_msg] = [m for m in fake_telegram.messages(CHAT) if "reply_parameters" not in m.params]
+    [reply] = replies(fake_telegram)
+    assert replied_to(reply) == alert_msg.message_id
+    assert reply.text.startswith("🔧 rollout restart prod/model-api: complete in ")
+    assert reply.text.endswith(" s (3/3 pods updated and available)")
+    [patch] = patches(fake_kubernetes)
+    restarted = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in restarted
+    await until(clock, lambda: any(m.thread_ts for m in fake_slack.messages("#oncall")))
+    [slack_alert] = [m for m in fake_slack.messages("#oncall") if not m.thread_ts]
+    [slack_reply] = [m for m in fake_slack.messages("#oncall") if m.thread_ts]
+    assert slack_reply.thread_ts == slack_alert.ts
+    assert slack_reply.text == reply.text
+    state = client.app[STATE]
+    [rec] = await state.store.remediations()
+    assert (rec.state, rec.action, rec.target) == (
+        "succeeded",
+        "restart-on-latency",
+        "Deployment/prod/model-api",
+    )
+    metrics = await (await client.get("/metrics")).text()
+    assert (
+        'alertmedic_remediations_total{action="restart-on-latency",kind="rollout_restart",'
+        'outcome="succeeded"} 1.0' in metrics
+    )
+
+
+async def test_the_same_webhook_twice_acts_once(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency())
+    await post(client, latency())  # the other Alertmanager of an HA pair
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    await clock.advance(60)
+    await asyncio.sleep(0.2)
+    assert len(patches(fake_kubernetes)) == 1
+    assert len(replies(fake_telegram)) == 1
+    assert len(await client.app[STATE].store.remediations()) == 1
+
+
+async def test_a_fourth_action_within_the_breaker_window_is_refused_and_reported(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start([{**RESTART, "cooldown": "0s"}])
+    for i in range(4):
+        await post(client, latency(f"fp{i}"))
+        await until(clock, lambda n=i: len(replies(fake_telegram)) >= n + 1)
+    texts = [m.text for m in replies(fake_telegram)]
+    assert all(t.startswith("🔧 rollout restart prod/model-api: complete") for t in texts[:3])
+    assert texts[3].startswith("⛔ rollout restart prod/model-api: refused by circuit_breaker: 3 actions")
+    assert len(patches(fake_kubernetes)) == 3
+    metrics = await (await client.get("/metrics")).text()
+    assert (
+        'alertmedic_remediation_refusals_total{action="restart-on-latency",guard="circuit_breaker"} 1.0'
+        in metrics
+    )
+
+
+async def test_a_namespace_not_allowed_is_refused_without_an_api_call(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(namespace="dev"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith("⛔ rollout restart dev/model-api: refused by namespace: namespace 'dev'")
+    assert fake_kubernetes.requests == []
+
+
+async def test_dry_run_reports_would_and_changes_nothing(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start(dry_run=True)
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text == "🧪 would rollout restart prod/model-api (dry run)"
+    assert mutating(fake_kubernetes) == []
+
+
+async def test_drift_starts_the_retraining_job_from_the_cronjob(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, drift())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith("🔧 create job from cronjob prod/retrain: succeeded in ")
+    [create] = [r for r in fake_kubernetes.requests if r.method == "POST"]
+    job = create.json
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    [owner] = job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("CronJob", "retrain")
+    assert job["metadata"]["name"].startswith("retrain-")
+    assert len(job["metadata"]["name"]) <= 63
+    assert client is not None
+
+
+async def test_approval_waits_for_an_authenticated_approve(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert replies(fake_telegram)[0].text.startswith("⏳ scale prod/model-api (3 → 4): awaiting approval")
+    assert mutating(fake_kubernetes) == []
+    listed = await client.get("/api/v1/actions?pending=1", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    [action] = (await listed.json())["actions"]
+    assert action["state"] == "awaiting_approval"
+    nobody = await client.post(f"/api/v1/actions/{action['id']}/approve")
+    assert nobody.status == 401
+    wrong = await client.post(
+        f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert wrong.status == 401  # the webhook's token is not the API's
+    assert mutating(fake_kubernetes) == []
+    ok = await client.post(
+        f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert ok.status == 200, await ok.text()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
+    [patch] = patches(fake_kubernetes)
+    assert patch.path.endswith("/deployments/model-api/scale")
+    again = await client.post(
+        f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert again.status == 409
+
+
+async def test_an_approval_expires_after_its_timeout(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2, step=60)
+    assert replies(fake_telegram)[1].text == "⌛ scale prod/model-api: expired, no approval within 30 min"
+    assert mutating(fake_kubernetes) == []
+    [rec] = await client.app[STATE].store.remediations()
+    assert rec.state == "expired"
+
+
+async def test_a_resolve_cancels_an_action_awaiting_approval(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    body = latency(severity="warning")
+    body["status"] = body["alerts"][0]["status"] = "resolved"
+    body["alerts"][0]["endsAt"] = "2026-11-24T10:05:00Z"
+    await post(client, body)
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text == "✖️ scale prod/model-api: cancelled, the alert resolved first"
+    assert mutating(fake_kubernetes) == []
+
+
+async def test_after_a_crash_between_act_and_verify_the_verify_goes_on_without_a_second_patch(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+) -> None:
+    first = await start()
+    await post(first, latency())
+    store = first.app[STATE].store
+
+    async def verifying() -> bool:
+        recs = await store.remediations()
+        return bool(recs) and recs[0].state == "verifying"
+
+    for _ in range(400):
+        if await verifying():
+            break
+        await asyncio.sleep(0.01)
+    assert await verifying()
+    assert len(patches(fake_kubernetes)) == 1
+    await first.close()
+    # As after kill -9: the remediate job's own completion was never recorded.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        n = conn.execute(
+            "UPDATE jobs SET state = 'pending', finished_at = NULL WHERE type = 'remediate'"
+        ).rowcount
+    assert n == 1
+    second = await start()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith("🔧 rollout restart prod/model-api: complete in ")
+    assert len(patches(fake_kubernetes)) == 1
+    [rec] = await second.app[STATE].store.remediations()
+    assert rec.state == "succeeded"
+
+
+async def test_a_crash_between_the_patch_and_its_record_repeats_the_same_patch_only(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+) -> None:
+    first = await start()
+    await post(first, latency())
+    for _ in range(400):
+        if patches(fake_kubernetes):
+            break
+        await asyncio.sleep(0.01)
+    await first.close()
+    import sqlite3
+
+    # As if killed after the PATCH and before `acting → verifying` was recorded.
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        [rid] = conn.execute("SELECT id FROM remediations").fetchone()
+        [job_id] = conn.execute("SELECT id FROM jobs WHERE type = 'remediate'").fetchone()
+        conn.execute("DELETE FROM jobs WHERE type = 'verify'")
+        conn.execute(
+            "UPDATE remediations SET state = 'acting', acted = NULL, job_id = ? WHERE id = ?", (job_id, rid)
+        )
+        conn.execute("UPDATE jobs SET state = 'pending', finished_at = NULL WHERE id = ?", (job_id,))
+    await start()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert replies(fake_telegram)[0].text.startswith("🔧 rollout restart prod/model-api: complete in ")
+    first_patch, second_patch = patches(fake_kubernetes)
+    assert first_patch.body == second_patch.body  # the same restartedAt: no second rollout
+    deployment = fake_kubernetes.get("deployments", "prod", "model-api")
+    assert deployment is not None and deployment["metadata"]["generation"] == 2
+
+
+async def test_the_cli_lists_and_approves_and_the_running_service_acts(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    config = str(tmp_path / "config.yaml")
+    assert await asyncio.to_thread(main, ["actions", "list", "--pending", "--config", config]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    row = json.loads(line)
+    assert (row["state"], row["action"]) == ("awaiting_approval", "scale-out-on-saturation")
+    code = await asyncio.to_thread(
+        main, ["actions", "approve", "--config", config, "--actor", "alice", str(row["id"])]
+    )
+    assert code == 0, capsys.readouterr().err
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
+    [rec] = await client.app[STATE].store.remediations()
+    assert (rec.state, rec.actor) == ("succeeded", "alice")
+    assert await asyncio.to_thread(main, ["actions", "reject", "--config", config, str(row["id"])]) == 1
+    assert "is succeeded, not awaiting approval" in capsys.readouterr().err
+
+
+async def test_actions_test_explains_what_would_happen_now(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = await start()
+    config = str(tmp_path / "config.yaml")
+    args = ["actions", "test", "--config", config, "alertname=ModelHighLatencyP95", "severity=critical"]
+    assert await asyncio.to_thread(main, [*args, "namespace=prod", "deployment=model-api"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "restart-on-latency: rollout_restart prod/model-api: would act now "
+        "(paused / rolling not checked without the API)"
+    ]
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert await asyncio.to_thread(main, [*args, "namespace=prod", "deployment=model-api"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("restart-on-latency: ⛔ rollout restart prod/model-api: refused by cooldown")
+    assert await asyncio.to_thread(main, [*args, "namespace=kube-system", "deployment=x"]) == 0
+    assert "refused by namespace" in capsys.readouterr().out
+
+
+async def test_a_storm_restarts_once_and_reports_one_refusal_but_counts_each(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    n = 300
+    storm = message(
+        '{}:{alertname="ModelHighLatencyP95"}',
+        [alert("ModelHighLatencyP95", f"fp{i}", deployment="model-api", pod=f"p{i}") for i in range(n)],
+    )
+    await post(client, storm)
+    store = client.app[STATE].store
+
+    async def settled() -> bool:
+        recs = await store.remediations(limit=n + 1)
+        return len(recs) == n and all(r.state in ("refused", "succeeded") for r in recs)
+
+    for _ in range(600):
+        if await settled():
+            break
+        await asyncio.sleep(0.01)
+        await clock.advance(1)
+    assert await settled()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    await clock.advance(30)
+    await asyncio.sleep(0.2)
+    assert len(patches(fake_kubernetes)) == 1
+    texts = sorted(m.text for m in replies(fake_telegram))
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("⛔ rollout restart prod/model-api: refused by cooldown")
+    assert texts[1].startswith("🔧 rollout restart prod/model-api: complete")
+    metrics = await (await client.get("/metrics")).text()
+    refused = (
+        f'alertmedic_remediation_refusals_total{{action="restart-on-latency",guard="cooldown"}} {n - 1}.0'
+    )
+    assert refused in metrics
+
+
+async def test_a_forbidden_namespace_fails_naming_the_missing_permission(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake_kubernetes.deny("staging")
+    client = await start()
+    await post(client, latency(namespace="staging"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith(
+        "❌ rollout restart staging/model-api: failed (forbidden: alertmedic may not get"
+    )
+    assert "deployments" in reply.text and "in namespace staging" in reply.text
+    assert mutating(fake_kubernetes) == []
+    [rec] = await client.app[STATE].store.remediations()
+    assert (rec.state, rec.guard) == ("failed", "forbidden")
+
+
+async def test_a_rejection_through_the_api_is_reported_and_nothing_is_changed(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    client = await start()
+    await post(client, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [rec] = await client.app[STATE].store.remediations()
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    resp = await client.post(f"/api/v1/actions/{rec.id}/reject", headers=headers)
+    assert resp.status == 200, await resp.text()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text == "🚫 scale prod/model-api: rejected by api"
+    assert mutating(fake_kubernetes) == []
+    assert (await client.post("/api/v1/actions/999/approve", headers=headers)).status == 404
+    await clock.advance(3600)  # its expiry timer passes: nothing more is reported
+    await asyncio.sleep(0.2)
+    assert len(replies(fake_telegram)) == 2
+
+
+async def test_without_an_api_token_the_api_serves_nobody(start: Start) -> None:
+    client = await start(api_token=False)
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {TOKEN}"}):
+        assert (await client.get("/api/v1/actions", headers=headers)).status == 401
+        assert (await client.post("/api/v1/actions/1/approve", headers=headers)).status == 401
+
+
+async def test_a_conflict_is_retried_and_an_api_down_past_the_window_fails_and_is_reported(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake_kubernetes.conflict_next(1)  # 409 once: retried, then the restart goes through
+    client = await start(
+        [
+            RESTART,
+            {
+                **RESTART,
+                "name": "restart-staging",
+                "matchers": ['namespace="staging"'],
+                "verify": {"timeout": "30s"},
+            },
+        ]
+    )
+    await post(client, latency())
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    assert replies(fake_telegram)[0].text.startswith("🔧 rollout restart prod/model-api: complete")
+    assert len(patches(fake_kubernetes)) == 2
+    fake_kubernetes.fail_next(503, 10_000, path="/apis/apps/v1/namespaces/staging/deployments/model-api")
+    await post(client, latency("fp-s", namespace="staging", severity="info"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2, step=10)
+    text = replies(fake_telegram)[1].text
+    assert text.startswith(
+        "❌ rollout restart staging/model-api: failed "
+        "(get deployments staging/model-api: API server error 503"
+    )
+    assert mutating(fake_kubernetes)[2:] == []
+
+
+async def test_a_cli_approval_after_a_restart_is_carried_out_by_the_running_service(
+    start: Start,
+    clock: ManualClock,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = await start()
+    await post(first, latency(severity="warning"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [rec] = await first.app[STATE].store.remediations()
+    await first.close()
+    second = await start()  # knows no lane of that target: nothing is pending there
+    assert "remediate:Deployment/prod/model-api" not in second.app[STATE].dispatcher.lanes
+    config = str(tmp_path / "config.yaml")
+    assert await asyncio.to_thread(main, ["actions", "approve", "--config", config, str(rec.id)]) == 0
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
+    assert len(patches(fake_kubernetes)) == 1
+    capsys.readouterr()

@@ -2,8 +2,8 @@
 routed by it to alertmedic's webhook, reaches fake Telegram (real python-telegram-bot client) with
 the deployment's log lines and a photo replying to it, fake Slack (bot token) with the graph in
 the alert's thread, and a real SMTP server on loopback with an inline image; with Loki not
-answering within its timeout the same alert still arrives within that timeout + 2 s of alertmedic
-accepting it, and says the logs are unavailable."""
+answering within its timeout, or answering 503, the same alert still arrives within that
+timeout + 2 s of alertmedic accepting it, and says the logs are unavailable and why."""
 
 from __future__ import annotations
 
@@ -142,23 +142,32 @@ async def test_logs_and_graph_reach_telegram_slack_and_email_through_alertmanage
     assert [r.params()["query"] for r in fake_prometheus.requests] == [EXPR]
 
 
-async def test_with_loki_not_answering_the_alert_arrives_within_its_timeout_and_says_so(
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [("slow", f"Loki did not answer within {LOKI_TIMEOUT:g}s"), ("503", "Loki answered 503")],
+)
+async def test_with_loki_failing_the_alert_arrives_within_its_timeout_and_says_so(
     routed: Alertmanager,
     tmp_path: Path,
     fake_telegram: FakeTelegram,
     fake_slack: FakeSlack,
     smtp_server: FakeSMTP,
     fake_loki: FakeLoki,
+    failure: str,
+    why: str,
 ) -> None:
     push_logs(fake_loki)
-    fake_loki.answer_slowly(LOKI_TIMEOUT + 4, n=5)
+    if failure == "slow":
+        fake_loki.answer_slowly(LOKI_TIMEOUT + 4, n=5)
+    else:
+        fake_loki.fail_next(5, status=503)
     await routed.post_alerts([latency_alert()])
 
     text = (await fake_telegram.wait_for_messages(CHAT, 1, timeout=30))[0]
     sent = [r.received_at for r in fake_telegram.requests if r.path.endswith("/sendMessage")]
     delay = sent[0] - accepted_at(tmp_path)
     assert 0 <= delay < LOKI_TIMEOUT + 2, delay
-    assert "logs unavailable" in text.visible_text and "feature-store" not in text.visible_text
+    assert f"logs unavailable: {why}" in text.visible_text and "feature-store" not in text.visible_text
     assert len(fake_loki.requests) == 1  # asked once for three destinations, not once each
     await fake_slack.wait_for_messages(1, channel="#oncall", timeout=10)
     assert "logs unavailable" in json.dumps(fake_slack.messages("#oncall")[0].attachments)

@@ -88,11 +88,11 @@ async def test_waiting_for_the_photo_s_token_is_not_part_of_the_send_timeout(
 ) -> None:
     clock = ManualClock()
     client = await start_app(
-        aiohttp_client, tmp_path, fake_telegram, prometheus, clock, delivery={"send_timeout": "500ms"}
+        aiohttp_client, tmp_path, fake_telegram, prometheus, clock, delivery={"send_timeout": "300ms"}
     )
     await post(client, with_graph("Slow"))
     await eventually(lambda: len(fake_telegram.messages(CHAT)) == 1, timeout=20)
-    await asyncio.sleep(1.0)  # twice the send timeout of real time, waiting for the chat's token
+    await asyncio.sleep(0.7)  # over twice the send timeout of real time, waiting for the token
     await clock.advance(1)
     await eventually(lambda: len(fake_telegram.messages(CHAT)) == 2, timeout=5)
     await clock.advance(5)

@@ -14,7 +14,9 @@
 5. Enrichment (bench/enrichment.py): what the Enricher adds per message against a fake Loki
    answering in 20 ms, logs only and with a graph (real matplotlib rendering), and the CPU of one
    graph. The services above have no `enrichment:` section, so figures 1-4 are measured with
-   enrichment off. `python -m bench enrichment` runs only this part.
+   enrichment off. `python -m bench enrichment` runs only this part and part 6.
+6. RSS of a started `alertmedic serve` with an `enrichment:` section (Loki logs and a graph) at
+   idle, and after its first enriched message (the graph imports matplotlib).
 
 Everything talks to 127.0.0.1 only; every loop is bounded in count and time.
 """
@@ -181,12 +183,18 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field}")
 
 
+def mapped(pid: int, name: str) -> bool:
+    """Whether a file whose path contains `name` (a package's extension module) is mapped."""
+    return name in Path(f"/proc/{pid}/maps").read_text()
+
+
 def spawn(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def service(work: Path, name: str, port: int, receiver: str) -> subprocess.Popen[bytes]:
-    """`alertmedic serve` as in production, on `port`, every alert routed to `receiver`."""
+def service(work: Path, name: str, port: int, receiver: str, extra: str = "") -> subprocess.Popen[bytes]:
+    """`alertmedic serve` as in production, on `port`, every alert routed to `receiver`; `extra`
+    is more YAML for the config (an `enrichment:` section)."""
     (work / f"{name}.yml").write_text(f"""
 server:
   listen: "127.0.0.1:{port}"
@@ -194,7 +202,7 @@ server:
 storage: {{url: "sqlite:///{work}/{name}.db"}}
 receivers: [{receiver}]
 route: {{receiver: sink}}
-""")
+{extra}""")
     args = [
         sys.executable,
         "-m",
@@ -206,6 +214,48 @@ route: {{receiver: sink}}
         "warning",
     ]
     return spawn(args, ROOT)
+
+
+async def enrichment_rss(work: Path) -> list[tuple[str, str, str]]:
+    """Part 6: RSS of `alertmedic serve` with an `enrichment:` section (Loki logs and a graph),
+    idle, then after its first enriched message (the graph imports matplotlib)."""
+    async with enrichment.backends() as (loki, prometheus), aiohttp.ClientSession() as session:
+        port = free_port()
+        out = work / "enriched.log"
+        proc = service(
+            work,
+            "enriched",
+            port,
+            f'{{name: sink, file_configs: [{{path: "{out}"}}]}}',
+            enrichment.service_section(loki.url, prometheus.url),
+        )
+        try:
+            await wait_http(f"http://127.0.0.1:{port}/readyz")
+            await asyncio.sleep(3.0)
+            idle = rss_mb(proc.pid)
+            idle_has = mapped(proc.pid, "matplotlib")
+            body = enrichment.webhook_body()
+            url = f"http://127.0.0.1:{port}/webhook/alertmanager"
+            async with session.post(url, data=body, headers=HEADERS) as resp:
+                assert resp.status == 200, await resp.text()
+            deadline = time.monotonic() + 60
+            while not (out.exists() and "ERROR request" in out.read_text()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the enriched message was not delivered")
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            after = rss_mb(proc.pid)
+            assert len(prometheus.requests) == 1, "no graph was drawn"
+        finally:
+            stop([proc])
+    return [
+        (
+            "RSS idle with enrichment configured MB (target < 120)",
+            f"{idle:.1f}",
+            "matplotlib loaded" if idle_has else "matplotlib not loaded",
+        ),
+        ("RSS after the first graph MB", f"{after:.1f}", f"{after - idle:+.1f}: matplotlib, numpy, fonts"),
+    ]
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -288,7 +338,7 @@ async def main(parts: str = "all") -> None:
         py = sys.executable
 
         if parts == "enrichment":
-            print_table([("machine", machine(), ""), *await enrichment.rows()])
+            print_table([("machine", machine(), ""), *await enrichment.rows(), *await enrichment_rss(work)])
             return
         procs.append(spawn([py, "-m", "bench.peers", "sink", str(sink_port)], ROOT))
         if parts == "huge":
@@ -412,6 +462,7 @@ async def main(parts: str = "all") -> None:
             ("failed requests", str(failed), ""),
             *huge,
             *await enrichment.rows(),
+            *await enrichment_rss(work),
         ]
         print_table(rows)
     finally:

@@ -7,10 +7,13 @@ fake Prometheus, with real graph rendering (matplotlib Agg), in-process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
 import resource
 import statistics
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +62,41 @@ def _group(now: datetime, i: int) -> Group:
     )
 
 
+SERIES = [
+    ({"pod": f"model-api-{i}"}, lambda t, i=i: 0.4 + 0.1 * i + 0.1 * math.sin(t / 600)) for i in range(3)
+]
+
+
+@contextlib.asynccontextmanager
+async def backends() -> AsyncIterator[tuple[FakeLoki, FakePrometheus]]:
+    """A fake Loki holding 50 error lines of `model-api`, and a fake Prometheus."""
+    async with FakeLoki() as loki, FakePrometheus(SERIES) as prom:
+        ns = time.time_ns()
+        loki.push(
+            {"namespace": "prod", "app": "model-api"},
+            [(ns - k * 10**9, f"ERROR request {k} timed out after 5s") for k in range(50)],
+        )
+        yield loki, prom
+
+
+def service_section(loki_url: str, prometheus_url: str) -> str:
+    """The `enrichment:` section of a service config: logs and a graph for every alert."""
+    return json.dumps(
+        {
+            "enrichment": {
+                "loki": {"url": loki_url},
+                "prometheus": {"url": prometheus_url},
+                "rules": [{"logs": {"query": QUERY, "limit": 12}, "graph": {"range": "1h"}}],
+            }
+        }
+    )[1:-1]
+
+
+def webhook_body() -> bytes:
+    """One firing group whose alert carries a graphable expression, as Alertmanager posts it."""
+    return json.dumps({"version": "4", **_group(datetime.now(UTC), 0).model_dump(mode="json")}).encode()
+
+
 def _p(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -67,15 +105,7 @@ def _p(values: list[float], q: float) -> float:
 async def rows() -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     now = datetime.now(UTC)
-    series = [
-        ({"pod": f"model-api-{i}"}, lambda t, i=i: 0.4 + 0.1 * i + 0.1 * math.sin(t / 600)) for i in range(3)
-    ]
-    async with FakeLoki() as loki, FakePrometheus(series) as prom, aiohttp.ClientSession() as http:
-        ns = time.time_ns()
-        loki.push(
-            {"namespace": "prod", "app": "model-api"},
-            [(ns - k * 10**9, f"ERROR request {k} timed out after 5s") for k in range(50)],
-        )
+    async with backends() as (loki, prom), aiohttp.ClientSession() as http:
         for graph in (False, True):
             rule: dict[str, Any] = {"logs": {"query": QUERY, "limit": 12}}
             raw: dict[str, Any] = {"loki": {"url": loki.url}, "rules": [rule]}

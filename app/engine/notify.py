@@ -4,7 +4,8 @@ Its lane is the destination id; its kind is `new` (a new message) or `update` (e
 message in place where the provider allows it). For a destination with `enrich: true` the
 group state's enrichment (app.engine.enrich: fetched once, stored, time-boxed) is attached
 before the sink renders; the send timeout starts after it. Provider rate limits are honoured before each
-attempt, and a provider's `retry_after` holds every destination sharing that limit.
+attempt and before each further message of a delivery (app.engine.pacing: a Telegram photo), and a
+provider's `retry_after` holds every destination sharing that limit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.core.errors import RetryableError
 from app.core.models import Group
 from app.core.ratelimit import Limiter
 from app.engine.jobs import Outcome, Ref
+from app.engine.pacing import Pacer
 from app.metrics import Metrics
 from app.sinks.base import Delivery, Kind, Sink
 from app.store.base import Job, StoreUnavailable
@@ -64,7 +66,9 @@ class NotifyHandler:
         else:
             delivery = Delivery(job.lane, kind, job.payload, ref)
         try:
-            return await asyncio.wait_for(sink.send(delivery), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout) as budget:
+                delivery.pace = Pacer(sink, limiter=self.limiter, clock=self.clock, budget=budget)
+                return await sink.send(delivery)
         except TimeoutError:
             raise RetryableError(f"no answer within {self.send_timeout:g}s", reason="timeout") from None
         except RetryableError as exc:

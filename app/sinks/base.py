@@ -3,7 +3,7 @@ of an integration's entry in the table of integrations (app.sinks.registry)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -31,11 +31,19 @@ class RateLimit:
     burst: int = 1
 
 
+Pace = Callable[[], Awaitable[None]]
+"""Awaited by a sink before each provider call of a delivery after its first (see Sink)."""
+
+
+async def unpaced() -> None:
+    """The pace of a delivery sent outside the engine: no rate limit to take from."""
+
+
 class Delivery:
     """One notification to deliver. The group is parsed from the outbox's JSON only when a sink
     asks for it; a sink that forwards JSON as it is (the webhook) never pays for parsing."""
 
-    __slots__ = ("_group", "_payload", "destination", "enrichment", "kind", "previous")
+    __slots__ = ("_group", "_payload", "destination", "enrichment", "kind", "pace", "previous")
 
     def __init__(
         self,
@@ -45,6 +53,7 @@ class Delivery:
         previous: MessageRef | None,
         *,
         enrichment: Enrichment | None = None,
+        pace: Pace = unpaced,
     ) -> None:
         self.destination = destination
         """Stable id of the configured integration, e.g. `oncall/telegram[0]`."""
@@ -53,6 +62,10 @@ class Delivery:
         """The thread's last message reference, None when nothing was sent for this group yet."""
         self.enrichment = enrichment
         """Log lines, graphs and notes to show (None: none for this destination or state)."""
+        self.pace = pace
+        """Await before each provider call after the first: takes one more token of the sink's
+        rate limits, waiting on the engine's clock (the engine sets it; the wait does not count
+        against the send timeout)."""
         self._group = group if isinstance(group, Group) else None
         self._payload = group if isinstance(group, str) else None
 
@@ -77,7 +90,10 @@ class Sink(Protocol):
     """`telegram`, `slack`, `email` or `webhook`: the metrics label."""
 
     def rate_limits(self) -> list[RateLimit]:
-        """Buckets each send of this destination takes a token from (empty: unlimited)."""
+        """Buckets each provider message of this destination takes a token from (empty:
+        unlimited). The engine takes one before `send`; a delivery that posts more than one
+        message (a Telegram photo replying to the alert, a Slack file shared into its thread)
+        awaits `delivery.pace()` before each further one, so every message counts."""
         ...
 
     async def send(self, delivery: Delivery) -> MessageRef | None:

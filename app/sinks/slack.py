@@ -149,8 +149,10 @@ class SlackSink:
 
     async def _upload_graphs(self, delivery: Delivery, enrichment: Enrichment, ref: MessageRef) -> None:
         """Each graph into the alert's thread (files.getUploadURLExternal, POST the bytes,
-        files.completeUploadExternal). The message is already out: a failure is logged only."""
+        files.completeUploadExternal), each paced by the channel's rate limit (sharing a file posts
+        into the channel). The message is already out: a failure is logged only."""
         for n, graph in enumerate(enrichment.graphs, 1):
+            await delivery.pace()
             try:
                 await self._upload(f"graph-{n}.png", graph.png, graph.caption, ref)
             except (DeliveryError, _CannotUpdate) as exc:

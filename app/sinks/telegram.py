@@ -219,10 +219,12 @@ class TelegramSink:
         return ref
 
     async def _send_graphs(self, delivery: Delivery, enrichment: Enrichment, ref: MessageRef) -> None:
-        """Each graph as a photo replying to the alert's message. The message is already out: a
-        failure here is logged, never retried (a retry would send the alert twice)."""
+        """Each graph as a photo replying to the alert's message, each paced by the chat's rate
+        limits. The message is already out: a failure here is logged, never retried (a retry
+        would send the alert twice)."""
         bot = await self._bot.ready()
         for graph in enrichment.graphs:
+            await delivery.pace()  # a photo is a message of this chat: it waits for its token
             try:
                 await bot.send_photo(
                     ref["chat_id"],

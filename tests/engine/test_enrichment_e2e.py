@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
+from app.config import Config
 from app.web.app import create_app
 from app.web.state import STATE
 from tests.conftest import make_config
@@ -74,8 +75,7 @@ def latency_group() -> dict[str, Any]:
     return message('{}:{alertname="ModelHighLatencyP95"}', [a])
 
 
-async def start_app(
-    aiohttp_client: Any,
+def enrichment_config(
     tmp_path: Path,
     tg: FakeTelegram,
     slack: FakeSlack,
@@ -83,7 +83,8 @@ async def start_app(
     *,
     loki_url: str,
     prometheus_url: str,
-) -> Client:
+) -> Config:
+    """Telegram, Slack (bot token), email and a plain file for `oncall`, logs and graphs on."""
     receivers = [
         {
             "name": "oncall",
@@ -113,7 +114,20 @@ async def start_app(
             }
         ],
     }
-    config = make_config(tmp_path, receivers, {"receiver": "oncall"}, enrichment=enrichment)
+    return make_config(tmp_path, receivers, {"receiver": "oncall"}, enrichment=enrichment)
+
+
+async def start_app(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    tg: FakeTelegram,
+    slack: FakeSlack,
+    smtp: FakeSMTP,
+    *,
+    loki_url: str,
+    prometheus_url: str,
+) -> Client:
+    config = enrichment_config(tmp_path, tg, slack, smtp, loki_url=loki_url, prometheus_url=prometheus_url)
     client: Client = await aiohttp_client(create_app(config))
     return client
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -15,12 +19,46 @@ from app.web.auth import Credentials
 from app.web.refusals import RefusalLog
 
 
+class Ingests:
+    """The webhooks being ingested, by configuration generation: a reload waits for those
+    planned with the previous route tree before it dead-letters what that tree still routed
+    to removed destinations."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._active: Counter[int] = Counter()
+        self._changed = asyncio.Event()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        gen = self.generation
+        self._active[gen] += 1
+        try:
+            yield
+        finally:
+            self._active[gen] -= 1
+            if not self._active[gen]:
+                del self._active[gen]
+                self._changed.set()
+
+    def advance(self) -> int:
+        self.generation += 1
+        return self.generation
+
+    async def drained(self, generation: int) -> None:
+        """Return once no ingest of a generation before `generation` is in progress."""
+        while any(g < generation for g in self._active):
+            self._changed.clear()
+            await self._changed.wait()
+
+
 @dataclass
 class State:
     config: Config
     metrics: Metrics
     credentials: Credentials
     refusals: RefusalLog
+    ingests: Ingests = field(default_factory=Ingests)
     store: Store = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     ingestor: Ingestor = field(init=False)

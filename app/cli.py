@@ -7,10 +7,12 @@ import asyncio
 import errno
 import gc
 import json
+import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from app import __version__
@@ -135,7 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
-    from app.logs import setup_logging
+    from app.logs import add_secrets, setup_logging
     from app.store.base import StoreUnavailable
     from app.store.preflight import DatabaseUnusable, check_database
     from app.web.app import create_app
@@ -158,7 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
     host, port = split_listen(config.server.listen)
     sock = _bind(host, port)  # before anything starts or is announced
     try:
-        app = create_app(config)
+        app = create_app(config, config_path=Path(args.config), on_secrets=add_secrets)
     except (OSError, ValueError) as exc:
         sock.close()
         raise StartupFailed(str(exc)) from None
@@ -167,6 +169,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.banner:
         _banner(args.config, host, port)
     app.on_startup.append(_settle_gc)
+    app.on_startup.append(_reload_on_sighup())
     try:
         web.run_app(
             app,
@@ -203,6 +206,27 @@ def _bind(host: str, port: int) -> socket.socket:
         raise StartupFailed(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
     sock.setblocking(False)
     return sock
+
+
+def _reload_on_sighup() -> Callable[[object], Awaitable[None]]:
+    """SIGHUP reloads the configuration, as for Prometheus and Alertmanager (its default action
+    would end the process with code 129). One that arrives while the service starts is
+    remembered and acted on once it runs."""
+    early: list[int] = []
+    signal.signal(signal.SIGHUP, lambda signum, frame: early.append(signum))
+
+    async def install(app: object) -> None:
+        from aiohttp import web
+
+        from app.web.reload import RELOADER
+
+        assert isinstance(app, web.Application)
+        reloader = app[RELOADER]
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.trigger, "SIGHUP")
+        if early:
+            reloader.trigger("SIGHUP")
+
+    return install
 
 
 async def _settle_gc(app: object) -> None:

@@ -98,3 +98,12 @@ def setup_logging(*, level: str = "info", secrets: Iterable[str] = (), stream: T
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def add_secrets(secrets: Iterable[str]) -> None:
+    """Scrub these too from every line (a reloaded configuration's new secrets)."""
+    for handler in logging.getLogger().handlers:
+        formatter = handler.formatter
+        if isinstance(formatter, JSONFormatter):
+            kept = {*formatter.secrets, *(s for s in secrets if s and len(s) >= 4)}
+            formatter.secrets = sorted(kept, key=len, reverse=True)

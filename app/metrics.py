@@ -70,6 +70,17 @@ class Metrics:
             "Notifications accepted and not yet delivered or dead-lettered.",
             registry=r,
         )
+        self.config_reload_ok = Gauge(
+            "alertmedic_config_last_reload_successful",
+            "Whether the last configuration reload (SIGHUP, POST /-/reload) succeeded: 1 or 0.",
+            registry=r,
+        )
+        self.config_reload_ok.set(1)
+        self.config_reload_time = Gauge(
+            "alertmedic_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (start-up or reload), Unix time.",
+            registry=r,
+        )
         self.workers = Gauge(
             "alertmedic_delivery_lanes",
             "Destinations with a delivery lane currently running.",
@@ -131,5 +142,7 @@ SERIES = (
     "alertmedic_remediations_total",
     "alertmedic_remediation_refusals_total",
     "alertmedic_remediation_duration_seconds",
+    "alertmedic_config_last_reload_successful",
+    "alertmedic_config_last_reload_success_timestamp_seconds",
 )
 """Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

@@ -25,6 +25,13 @@ def make_config(
     tmp_path: Path, receivers: list[dict[str, Any]], route: dict[str, Any], **extra: Any
 ) -> Config:
     """A validated Config with bearer auth TOKEN and SQLite under tmp_path."""
+    return parse_config(yaml.safe_dump(raw_config(tmp_path, receivers, route, **extra))).config
+
+
+def raw_config(
+    tmp_path: Path, receivers: list[dict[str, Any]], route: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The YAML mapping of `make_config` (`extra` sections are merged into the defaults)."""
     raw: dict[str, Any] = {
         "server": {"listen": "127.0.0.1:0", "auth": {"bearer_token": TOKEN}},
         "storage": {"url": f"sqlite:///{tmp_path}/state.db"},
@@ -37,7 +44,7 @@ def make_config(
             raw[key] = {**raw[key], **value}
         else:
             raw[key] = value
-    return parse_config(yaml.safe_dump(raw)).config
+    return raw
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 
-from app.logs import LOG_EXCEPTION_LIMIT, LOG_VALUE_LIMIT, JSONFormatter, setup_logging
+from app.logs import LOG_EXCEPTION_LIMIT, LOG_VALUE_LIMIT, JSONFormatter, add_secrets, setup_logging
 
 # Characters a line-oriented reader (tail, grep, Python's splitlines, a terminal) treats as
 # a line break or a control sequence.
@@ -68,3 +68,16 @@ def test_secrets_are_still_scrubbed_after_cutting() -> None:
     line = stream.getvalue()
     assert secret not in line and "***" in line
     assert secret[:8] not in line  # scrubbed before cutting: no half secret at the cut
+
+
+def test_secrets_of_a_reloaded_configuration_are_scrubbed_too() -> None:
+    first, rotated = "first-secret-token", "rotated-secret-token"
+    stream = io.StringIO()
+    setup_logging(secrets=[first], stream=stream)
+    try:
+        add_secrets([rotated, ""])
+        logging.getLogger("alertmedic.test").warning("tokens %s %s", first, rotated)
+    finally:
+        setup_logging(stream=io.StringIO())
+    line = stream.getvalue()
+    assert first not in line and rotated not in line and line.count("***") == 2

@@ -70,7 +70,26 @@ class Lane:
     refused: int = 0
     """Records the store refused and that are being retried: the lane holds while > 0."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the lane must stop: the dispatcher stops, or a reload removed its destination."""
+    sends: set[asyncio.Future[None]] = field(default_factory=set)
+    """One future per handler run in progress, done when the run returns."""
     task: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class Reconfigured:
+    """What `Dispatcher.reconfigure` changed; `finish()` completes it."""
+
+    added: list[str]
+    removed: list[str]
+    restarted: list[str]
+    """Lanes started again because their `max_in_flight` changed."""
+    replaced: dict[str, Sink]
+    """The sinks the new ones replaced (removed destinations' included): close them after
+    `finish()`, which waits for their sends in progress."""
+    sends: list[asyncio.Future[None]]
+    """Runs of kept lanes in progress at the switch (they may use a replaced sink)."""
 
 
 def default_owner() -> str:
@@ -106,11 +125,13 @@ class Dispatcher:
         self.owner = owner or default_owner()
         self.lease = lease
         self.limiter = Limiter()
+        self.sinks: dict[str, Sink] = dict(sinks)
+        """Destination id -> Sink, replaced in place by `reconfigure` (the notify handler reads it)."""
         self.handlers = dict(
             handlers
             if handlers is not None
             else build_handlers(
-                sinks=sinks,
+                sinks=self.sinks,
                 limiter=self.limiter,
                 metrics=metrics,
                 clock=clock,
@@ -122,6 +143,10 @@ class Dispatcher:
         if remediator is not None:
             remediator.wake = self.ensure_lane
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
+        self._destinations = set(sinks)
+        """The lanes that are destinations (the others come from `ensure_lane`)."""
+        self._leaving: dict[str, Lane] = {}
+        """Lanes told to stop by `reconfigure` and not yet stopped."""
         self.problem: str | None = None
         """Why outcomes cannot be recorded now (the store refuses writes), else None."""
         self._depth = 0
@@ -133,17 +158,7 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Dead-letter notify jobs of destinations no longer configured, then start every lane."""
-        for d in await self.store.dead_lanes(
-            type="notify",
-            keep=set(self.lanes),
-            reason="destination no longer configured",
-            now=self.clock.now(),
-        ):
-            self.metrics.dead_letters.labels(d.receiver, d.integration, "unconfigured").inc(d.count)
-            log.error(
-                "dead-lettered notifications of a removed destination",
-                extra={"destination": d.lane, "count": d.count},
-            )
+        await self.dead_letter_unconfigured()
         self._started = True
         for key in await self.store.pending_lanes():  # e.g. remediation targets, timers
             self.lanes.setdefault(key, Lane(key))
@@ -162,8 +177,79 @@ class Dispatcher:
                 self.metrics.workers.set(len(self.lanes))
         self.notify(key)
 
-    def _start_lane(self, lane: Lane) -> None:
-        lane.task = asyncio.create_task(self._run(lane), name=f"lane {lane.key}")
+    def _start_lane(self, lane: Lane, *, after: asyncio.Task[None] | None = None) -> None:
+        lane.task = asyncio.create_task(self._run(lane, after), name=f"lane {lane.key}")
+
+    async def dead_letter_unconfigured(self) -> int:
+        """Dead-letter the pending notify jobs of destinations not configured (any more); return
+        how many. `alertmedic outbox requeue` gives them another try once the receiver is back."""
+        total = 0
+        for d in await self.store.dead_lanes(
+            type="notify",
+            keep=self._destinations,
+            reason="destination no longer configured",
+            now=self.clock.now(),
+        ):
+            total += d.count
+            self.metrics.dead_letters.labels(d.receiver, d.integration, "unconfigured").inc(d.count)
+            log.error(
+                "dead-lettered notifications of a removed destination",
+                extra={"destination": d.lane, "count": d.count},
+            )
+        if self._started:
+            self._set_depth(self._depth - total)
+        return total
+
+    def reconfigure(self, sinks: Mapping[str, Sink], destinations: Mapping[str, Destination]) -> Reconfigured:
+        """Switch to a new set of destinations at once (no await: nothing runs in between).
+
+        Lanes of new destinations start; lanes of kept destinations go on, their next runs
+        using the new sink while runs in progress finish with the old one; lanes of removed
+        destinations (and of those whose `max_in_flight` changed) are told to stop after the
+        run in progress. `finish()` waits for those lanes; then dead-letter with
+        `dead_letter_unconfigured`, and close `replaced` once `change.sends` are done.
+        """
+        old = self._destinations
+        new = set(sinks)
+        added = sorted(new - old)
+        removed = sorted(old - new)
+        restarted = sorted(
+            d
+            for d in new & old
+            if d in self.lanes and self.lanes[d].max_in_flight != destinations[d].max_in_flight
+        )
+        replaced = {d: self.sinks[d] for d in sorted(old) if d in self.sinks}
+        sends = [f for lane in self.lanes.values() if lane.key in replaced for f in lane.sends]
+        for key in (*removed, *restarted):
+            lane = self._leaving[key] = self.lanes.pop(key)
+            lane.stop.set()
+            lane.wake.set()
+        # removed destinations keep their old sink until their lane has stopped (see finish)
+        self.sinks.update(sinks)
+        self._destinations = new
+        for key in (*added, *restarted):
+            lane = self.lanes[key] = Lane(key, destinations[key].max_in_flight)
+            if self._started and not self._stopping.is_set():
+                # a restarted lane begins once its predecessor has stopped: two lanes of one key
+                # in one process would both claim the job in progress
+                before = self._leaving[key].task if key in self._leaving else None
+                self._start_lane(lane, after=before)
+        self.metrics.workers.set(len(self.lanes))
+        return Reconfigured(added, removed, restarted, replaced, sends)
+
+    async def finish(self, change: Reconfigured) -> None:
+        """Wait until the lanes `change` told to stop have stopped (their send in progress
+        returned, their outcomes recorded); then forget the removed destinations' sinks."""
+        leaving = [self._leaving[k] for k in (*change.removed, *change.restarted) if k in self._leaving]
+        tasks = [lane.task for lane in leaving if lane.task is not None]
+        if tasks:
+            await asyncio.wait(tasks)
+        for lane in leaving:
+            if self._leaving.get(lane.key) is lane:
+                del self._leaving[lane.key]
+        for key in change.removed:
+            if key not in self._destinations:
+                self.sinks.pop(key, None)
 
     @property
     def running(self) -> bool:
@@ -186,12 +272,14 @@ class Dispatcher:
     async def stop(self, timeout: float) -> None:
         """Finish in-flight jobs within `timeout`; everything else stays queued, released."""
         self._stopping.set()
-        for lane in self.lanes.values():
+        for lane in (*self.lanes.values(), *self._leaving.values()):
+            lane.stop.set()
             lane.wake.set()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
-        tasks = [lane.task for lane in self.lanes.values() if lane.task is not None]
+        lanes = (*self.lanes.values(), *self._leaving.values())
+        tasks = [lane.task for lane in lanes if lane.task is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             for t in pending:
@@ -225,9 +313,11 @@ class Dispatcher:
 
     # --- a lane ----------------------------------------------------------------------------
 
-    async def _run(self, lane: Lane) -> None:
+    async def _run(self, lane: Lane, after: asyncio.Task[None] | None = None) -> None:
+        if after is not None:
+            await asyncio.wait([after])
         try:
-            while not self._stopping.is_set():
+            while not lane.stop.is_set():
                 try:
                     if lane.max_in_flight == 1:
                         await self._run_in_order(lane)
@@ -247,7 +337,7 @@ class Dispatcher:
                         log.exception("lane error", extra={"destination": lane.key, "error": str(exc)})
                     try:
                         await self._settle(lane)
-                        await self._sleep(1.0)
+                        await self._sleep(1.0, lane.stop)
                     except _Stopping:
                         return
         finally:
@@ -264,7 +354,7 @@ class Dispatcher:
         waits = [
             asyncio.ensure_future(lane.wake.wait()),
             asyncio.ensure_future(self.clock.sleep(POLL)),
-            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(lane.stop.wait()),
         ]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -276,7 +366,7 @@ class Dispatcher:
         """One job at a time, strictly in id order."""
         refs: dict[str, Ref] = {}
         cursor = 0
-        while not self._stopping.is_set():
+        while not lane.stop.is_set():
             lane.wake.clear()
             jobs = await self._claim(lane, cursor)
             if not jobs:
@@ -288,7 +378,7 @@ class Dispatcher:
                 await self._idle(lane)
                 continue
             for job in jobs:
-                if self._stopping.is_set():
+                if lane.stop.is_set():
                     return
                 if lane.refused:
                     await self._settle(lane)
@@ -328,7 +418,7 @@ class Dispatcher:
                     refs.pop(job.group_key, None)
 
         try:
-            while not self._stopping.is_set():
+            while not lane.stop.is_set():
                 if failures:
                     raise failures[0]
                 lane.wake.clear()
@@ -341,7 +431,7 @@ class Dispatcher:
                     continue
                 for job in jobs:
                     await slots.acquire()
-                    if self._stopping.is_set():
+                    if lane.stop.is_set():
                         slots.release()
                         return
                     if lane.refused:
@@ -360,20 +450,21 @@ class Dispatcher:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep on the clock, or raise _Stopping as soon as the dispatcher stops."""
-        if self._stopping.is_set():
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        """Sleep on the clock, or raise _Stopping as soon as `stop` is set (the lane's, or the
+        dispatcher's)."""
+        if stop.is_set():
             raise _Stopping
         if seconds <= 0:
             return
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        stopper = asyncio.ensure_future(self._stopping.wait())
+        stopper = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait([sleeper, stopper], return_when=asyncio.FIRST_COMPLETED)
         finally:
             sleeper.cancel()
             stopper.cancel()
-        if self._stopping.is_set():
+        if stop.is_set():
             raise _Stopping
 
     async def _work(self, lane: Lane, job: Job, ref: Ref) -> Ref:
@@ -388,11 +479,11 @@ class Dispatcher:
             log.error(
                 "no handler for job type; the lane holds", extra={"destination": lane.key, "type": job.type}
             )
-            await self._stopping.wait()
+            await lane.stop.wait()
             raise _Stopping
-        await self._sleep(job.not_before - self.clock.now())
+        await self._sleep(job.not_before - self.clock.now(), lane.stop)
         try:
-            new_ref = await self._attempts(job, handler, ref)
+            new_ref = await self._attempts(lane, job, handler, ref)
         except _Stopping:
             raise
         except Exception as exc:
@@ -417,14 +508,14 @@ class Dispatcher:
         await self._record(lane, job, lambda: self.store.complete(job, ref=new_ref, now=now))
         return new_ref if new_ref is not None else ref
 
-    async def _attempts(self, job: Job, handler: JobHandler, ref: Ref) -> Ref:
+    async def _attempts(self, lane: Lane, job: Job, handler: JobHandler, ref: Ref) -> Ref:
         """Attempts until one succeeds; raises the last error when giving up."""
         attempts = job.attempts
         while True:
             while (wait := handler.wait(job, self.clock.now())) > 0:
-                await self._sleep(wait)
+                await self._sleep(wait, lane.stop)
             try:
-                return await handler.run(job, ref)
+                return await self._send(lane, handler.run(job, ref))
             except (_Stopping, PermanentError, asyncio.CancelledError):
                 raise
             except Exception as exc:
@@ -451,7 +542,19 @@ class Dispatcher:
                     await self.store.retry(job.id, attempts=attempts, not_before=now + delay, error=str(exc))
                 except StoreUnavailable as err:  # the retry still happens; only its record is lost
                     log.error("cannot record a retry", extra={"destination": job.lane, "error": str(err)})
-                await self._sleep(delay)
+                await self._sleep(delay, lane.stop)
+
+    @staticmethod
+    async def _send(lane: Lane, run: Awaitable[Ref]) -> Ref:
+        """Run a handler, known to the lane while it runs (a reload closes a replaced sink only
+        once the runs that may use it have returned)."""
+        done = asyncio.get_running_loop().create_future()
+        lane.sends.add(done)
+        try:
+            return await run
+        finally:
+            lane.sends.discard(done)
+            done.set_result(None)
 
     # --- outcomes on their way to the store -------------------------------------------------
 
@@ -479,7 +582,7 @@ class Dispatcher:
                             extra={"destination": lane.key, "group_key": job.group_key, "error": str(exc)},
                         )
                     try:
-                        await self._sleep(delay)
+                        await self._sleep(delay, self._stopping)
                     except _Stopping:
                         log.error(
                             "stopped before the store took an outcome; the job may run again after a restart",
@@ -498,7 +601,7 @@ class Dispatcher:
         finally:
             if refused:
                 lane.refused -= 1
-                if not any(other.refused for other in self.lanes.values()):
+                if not any(o.refused for o in (*self.lanes.values(), *self._leaving.values())):
                     self.problem = None
 
     async def _settle(self, lane: Lane) -> None:

@@ -79,5 +79,7 @@ def build_handlers(
         remediate = RemediateHandler(remediator)
         handlers["remediate"] = remediate
         handlers["verify"] = remediate
-        handlers["report"] = ReportHandler(remediator, dict(sinks), send_timeout, limiter)
+        handlers["report"] = ReportHandler(
+            remediator, sinks, send_timeout, limiter
+        )  # live: reloads update it
     return handlers

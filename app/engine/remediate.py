@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict
 
 from app.core.errors import PermanentError, RetryableError
@@ -388,7 +389,9 @@ class ReportHandler:
     """`report` jobs: one line as a reply in the alert's thread, through the sink's `reply`,
     under the destination's rate limits (the lane is the destination's)."""
 
-    def __init__(self, r: Remediator, sinks: dict[str, Sink], send_timeout: float, limiter: object) -> None:
+    def __init__(
+        self, r: Remediator, sinks: Mapping[str, Sink], send_timeout: float, limiter: object
+    ) -> None:
         from app.core.ratelimit import Limiter
 
         assert isinstance(limiter, Limiter)

@@ -2,8 +2,10 @@
 
 Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
 order and stopped in reverse: store, HTTP session, sinks, enrichment, remediation (only when
-configured: the Kubernetes client is imported and built then), dispatcher (and ingestor), purger. A
-resource is cleaned up only if it started, so a failure at start-up leaves nothing open.
+configured: the Kubernetes client is imported and built then), dispatcher (and ingestor), reloader,
+purger. A resource is cleaned up only if it started, so a failure at start-up leaves nothing open.
+With `config_path`, `POST /-/reload` (and `app[RELOADER].trigger`, which `serve` calls on SIGHUP)
+reloads that file into the running app (app.web.reload).
 """
 
 from __future__ import annotations
@@ -11,28 +13,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from app.config import Config
 from app.core.clock import Clock
-from app.core.retry import RetryPolicy
 from app.engine.clock import SYSTEM_CLOCK
 from app.engine.dispatcher import Dispatcher, default_owner
 from app.engine.enrich import GroupEnrichment
-from app.engine.ingest import Ingestor
 from app.engine.remediation import Remediator
 from app.enrich.enricher import Enricher
 from app.metrics import Metrics
-from app.sinks.registry import Built, build, close_sinks, walk
+from app.sinks.registry import build, close_sinks
 from app.store import open_store
 from app.store.base import StoreUnavailable
 from app.store.remediations import RemediatingStore
 from app.web import api, handlers
 from app.web.auth import Credentials
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
+from app.web.reload import (
+    RELOADER,
+    Live,
+    Reloader,
+    enriched_lanes,
+    make_ingestor,
+    reload_handler,
+    retry_policy,
+)
 from app.web.remediation import remediation
 from app.web.state import STATE, State
 
@@ -42,8 +52,9 @@ PURGE_EVERY = 3600.0
 
 STORE = web.AppKey("store", RemediatingStore)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
-SINKS = web.AppKey("sinks", Built)
-"""The table of integrations built: router, destinations and sinks by destination id."""
+SINKS = web.AppKey("sinks", Live)
+"""The table of integrations in use: router, destinations and sinks by destination id (a
+reload replaces them)."""
 ENRICHMENT = web.AppKey("enrichment", GroupEnrichment)
 """Set only when the config has enrichment rules and a destination with `enrich: true`."""
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
@@ -52,9 +63,18 @@ REMEDIATOR = web.AppKey("remediator", Remediator)
 
 
 def create_app(
-    config: Config, *, metrics: Metrics | None = None, clock: Clock = SYSTEM_CLOCK
+    config: Config,
+    *,
+    metrics: Metrics | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    config_path: Path | None = None,
+    on_secrets: Callable[[Iterable[str]], None] | None = None,
 ) -> web.Application:
-    """Build the service. Resources start with the app and stop with it, in reverse order."""
+    """Build the service. Resources start with the app and stop with it, in reverse order.
+
+    `config_path` is the file `config` came from (what a reload reads again); `on_secrets` is
+    given a reloaded configuration's secrets before anything is logged about it.
+    """
     state = State(
         config,
         metrics or Metrics(),
@@ -69,6 +89,8 @@ def create_app(
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
     api.add_routes(app, api.api_token(config))
+    app.router.add_post("/-/reload", reload_handler)
+    state.metrics.config_reload_time.set(clock.now())
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.storage)
@@ -87,16 +109,16 @@ def create_app(
             yield
 
     async def sinks_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[SINKS] = build(config, session=app[SESSION], send_timeout=config.delivery.send_timeout)
+        live = app[SINKS] = Live(
+            build(config, session=app[SESSION], send_timeout=config.delivery.send_timeout)
+        )
         try:
             yield
         finally:
-            await close_sinks(app[SINKS].sinks)
+            await close_sinks(live.sinks)  # the ones in use now, after any reload
 
     async def enrichment_ctx(app: web.Application) -> AsyncIterator[None]:
-        # The generic webhook gets nothing extra (its receivers expect Alertmanager's body):
-        # no fetch is made for it alone.
-        lanes = frozenset(d.id for d, row, c in walk(config) if c.enrich and row.kind != "webhook")
+        lanes = enriched_lanes(config)
         if config.enrichment.rules and lanes:
             enricher = Enricher(config.enrichment, session=app[SESSION], clock=clock.now)
             app[ENRICHMENT] = GroupEnrichment(
@@ -112,28 +134,33 @@ def create_app(
             built.destinations,
             metrics=state.metrics,
             clock=clock,
-            policy=RetryPolicy(
-                config.delivery.retry_initial, config.delivery.retry_max, config.delivery.retry_horizon
-            ),
+            policy=retry_policy(config),
             send_timeout=config.delivery.send_timeout,
             enrichment=app.get(ENRICHMENT),
             remediator=app.get(REMEDIATOR),
         )
         app[DISPATCHER] = state.dispatcher = dispatcher
-        state.ingestor = Ingestor(
-            built.router,
-            app[STORE],
-            dispatcher,
-            state.metrics,
-            config.delivery.dedup_window,
-            clock,
-            app.get(REMEDIATOR),
-        )
+        state.ingestor = make_ingestor(config, built.router, state, clock)
         await dispatcher.start()
         try:
             yield
         finally:
             await dispatcher.stop(config.server.shutdown_timeout)
+
+    async def reloader_ctx(app: web.Application) -> AsyncIterator[None]:
+        reloader = app[RELOADER] = Reloader(
+            config_path,
+            state=state,
+            live=app[SINKS],
+            running=config,
+            session=app[SESSION],
+            clock=clock,
+            on_secrets=on_secrets,
+        )
+        try:
+            yield
+        finally:
+            await reloader.wait()  # a reload in progress completes before the dispatcher stops
 
     async def purger_ctx(app: web.Application) -> AsyncIterator[None]:
         purger = asyncio.create_task(_purge_forever(state, clock), name="purge")
@@ -159,9 +186,9 @@ def create_app(
             state.refusals.report_due(final=True)
 
     async def remediation_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with remediation(config, app[STORE], app[SINKS], app[SESSION], state.metrics, clock) as r:
+        async with remediation(config, app[STORE], app[SINKS].built, app[SESSION], state.metrics, clock) as r:
             if r is not None:
-                app[REMEDIATOR] = r
+                app[REMEDIATOR] = state.remediator = r
             yield
 
     app.cleanup_ctx.extend(
@@ -172,6 +199,7 @@ def create_app(
             enrichment_ctx,
             remediation_ctx,
             dispatcher_ctx,
+            reloader_ctx,
             purger_ctx,
             refusals_ctx,
         ]

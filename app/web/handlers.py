@@ -123,7 +123,8 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
         # store serialises the groups (for a huge group, the body is the size of one of them)
         del body
     try:
-        result = await state.ingestor.ingest(msg)
+        with state.ingests.track():  # a reload waits for ingests planned with the old routes
+            result = await state.ingestor.ingest(msg)
     except StoreUnavailable as exc:
         state.metrics.webhooks.labels("store_unavailable").inc()
         _count_alerts(state.metrics, msg, "rejected")

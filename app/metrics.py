@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from app import __version__
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+ACK_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 
 
 @dataclass
@@ -124,6 +125,19 @@ class Metrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
             registry=r,
         )
+        self.chat_actions = Counter(
+            "alertmedic_chat_actions",
+            "Button taps and commands from chat by source, action and outcome (done, refused, stale, ...).",
+            ["source", "action", "outcome"],
+            registry=r,
+        )
+        self.time_to_ack = Histogram(
+            "alertmedic_time_to_acknowledge_seconds",
+            "Time from a group's first notification to its acknowledgement from chat.",
+            ["severity"],
+            buckets=ACK_BUCKETS,
+            registry=r,
+        )
 
 
 SERIES = (
@@ -144,5 +158,7 @@ SERIES = (
     "alertmedic_remediation_duration_seconds",
     "alertmedic_config_last_reload_successful",
     "alertmedic_config_last_reload_success_timestamp_seconds",
+    "alertmedic_chat_actions_total",
+    "alertmedic_time_to_acknowledge_seconds",
 )
 """Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

@@ -15,7 +15,7 @@ ALLOWED = {
     "sinks": {"sinks", "core", "config"},
     "enrich": {"enrich", "core", "config"},
     "engine": {"engine", "store", "sinks", "core", "config", "metrics", "remediate"},
-    "web": {"web", "engine", "store", "sinks", "enrich", "core", "config", "metrics", "remediate"},
+    "web": {"web", "engine", "store", "sinks", "enrich", "core", "config", "metrics", "remediate", "chatops"},
     "metrics": {"metrics"},
     "logs": {"logs"},
     "cli": {"web", "store", "core", "config", "logs", "cli", "engine", "remediate"},

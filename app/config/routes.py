@@ -85,6 +85,7 @@ class RouteConfig(Strict):
             routes=tuple(child.tree for child in self.routes),
             mute_time_intervals=tuple(self.mute_time_intervals),
             active_time_intervals=tuple(self.active_time_intervals),
+            escalation=self.escalation,
         )
         return self
 

@@ -61,6 +61,8 @@ class Route:
     routes: tuple[Route, ...] = ()
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    escalation: str | None = None
+    """The escalation policy of groups routed here (inherited by child routes)."""
 
     def __post_init__(self) -> None:
         # Accept lists for convenience; keep the node immutable and hashable.
@@ -189,6 +191,19 @@ def effective_receiver(root: Route, path: Path) -> str:
         node = node.routes[index]
         receiver = node.receiver or receiver
     return receiver
+
+
+def escalation_for(root: Route, labels: Mapping[str, str], receiver: str) -> str | None:
+    """The escalation policy of the first route an alert with these labels reaches `receiver`
+    by (a route's `escalation` is inherited by its children); None if that route has none."""
+    for path in match_paths(root, labels):
+        node, policy, to = root, root.escalation, root.receiver or ""
+        for index in path:
+            node = node.routes[index]
+            policy, to = node.escalation or policy, node.receiver or to
+        if to == receiver:
+            return policy
+    return None
 
 
 def walk(root: Route) -> Iterator[tuple[Path, Route]]:

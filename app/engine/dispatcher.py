@@ -33,6 +33,7 @@ from app.core.errors import PermanentError, RetryableError
 from app.core.plan import Destination
 from app.core.ratelimit import Limiter
 from app.core.retry import RetryPolicy
+from app.engine.chat import ChatView
 from app.engine.clock import SYSTEM_CLOCK
 from app.engine.enrich import GroupEnrichment
 from app.engine.jobs import JobHandler, Ref, build_handlers
@@ -116,6 +117,7 @@ class Dispatcher:
         handlers: Mapping[str, JobHandler] | None = None,
         enrichment: GroupEnrichment | None = None,
         remediator: Remediator | None = None,
+        chat: ChatView | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -138,6 +140,7 @@ class Dispatcher:
                 send_timeout=send_timeout,
                 enrichment=enrichment,
                 remediator=remediator,
+                chat=chat,
             )
         )
         if remediator is not None:

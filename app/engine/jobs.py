@@ -26,6 +26,7 @@ from app.sinks.base import Sink
 from app.store.base import Job
 
 if TYPE_CHECKING:
+    from app.engine.chat import ChatView
     from app.engine.enrich import GroupEnrichment
     from app.engine.remediation import Remediator
 
@@ -58,9 +59,13 @@ def build_handlers(
     send_timeout: float,
     enrichment: GroupEnrichment | None = None,
     remediator: Remediator | None = None,
+    chat: ChatView | None = None,
 ) -> dict[str, JobHandler]:
     """Job type -> its handler. The one place a job type is registered. The self-healing types
-    (`remediate`, `verify`, `report`) exist when remediation is configured."""
+    (`remediate`, `verify`, `report`) exist when remediation is configured; `chat` (responding
+    from chat is configured) adds the chat state to messages, and the `edit`, `escalate` and
+    `show` jobs."""
+    from app.engine.chat import EditHandler, ShowHandler
     from app.engine.notify import NotifyHandler
 
     handlers: dict[str, JobHandler] = {
@@ -71,6 +76,7 @@ def build_handlers(
             clock=clock,
             send_timeout=send_timeout,
             enrichment=enrichment,
+            chat=chat,
         )
     }
     if remediator is not None:
@@ -82,4 +88,18 @@ def build_handlers(
         handlers["report"] = ReportHandler(
             remediator, sinks, send_timeout, limiter
         )  # live: reloads update it
+    if chat is not None:
+        from app.engine.escalate import EscalateHandler
+
+        handlers["edit"] = EditHandler(
+            sinks,
+            limiter=limiter,
+            metrics=metrics,
+            clock=clock,
+            send_timeout=send_timeout,
+            enrichment=enrichment,
+            chat=chat,
+        )
+        handlers["escalate"] = EscalateHandler(chat, metrics=metrics, clock=clock)
+        handlers["show"] = ShowHandler(chat)
     return handlers

@@ -22,10 +22,11 @@ from app.core.ratelimit import Limiter
 from app.engine.jobs import Outcome, Ref
 from app.engine.pacing import Pacer
 from app.metrics import Metrics
-from app.sinks.base import Delivery, Kind, Sink
+from app.sinks.base import ChatMarkup, Delivery, Kind, Sink
 from app.store.base import Job, StoreUnavailable
 
 if TYPE_CHECKING:
+    from app.engine.chat import ChatView
     from app.engine.enrich import GroupEnrichment
 
 log = logging.getLogger("alertmedic.dispatcher")
@@ -41,9 +42,12 @@ class NotifyHandler:
         clock: Clock,
         send_timeout: float,
         enrichment: GroupEnrichment | None = None,
+        chat: ChatView | None = None,
     ) -> None:
         self.sinks = sinks
         self.enrichment = enrichment
+        self.chat = chat
+        """Shows the group's chat state on messages of integrations with buttons (None: off)."""
         self.limiter = limiter
         self.metrics = metrics
         self.clock = clock
@@ -54,17 +58,27 @@ class NotifyHandler:
         return self.limiter.reserve(limits, now) if limits else 0.0
 
     async def run(self, job: Job, ref: Ref) -> Ref:
+        markup = None
+        if self.chat is not None and self.chat.shows(job.integration):
+            markup = await self.chat.noted(job)
+        return await self.deliver(
+            job, job.payload, ref, markup, kind="new" if job.kind == "new" else "update"
+        )
+
+    async def deliver(
+        self, job: Job, payload: str, ref: Ref, markup: ChatMarkup | None, *, kind: Kind
+    ) -> Ref:
+        """Send `payload` (a Group as JSON) through the job's destination."""
         sink = self.sinks[job.lane]
-        kind: Kind = "new" if job.kind == "new" else "update"
         if self.enrichment is not None and self.enrichment.wanted(job.lane):
-            group = Group.model_validate_json(job.payload)
+            group = Group.model_validate_json(payload)
             try:
                 extra = await self.enrichment.for_group(group)
             except StoreUnavailable as exc:
                 raise RetryableError(f"enrichment: {exc}", reason="store") from None
-            delivery = Delivery(job.lane, kind, group, ref, enrichment=extra)
+            delivery = Delivery(job.lane, kind, group, ref, enrichment=extra, chat=markup)
         else:
-            delivery = Delivery(job.lane, kind, job.payload, ref)
+            delivery = Delivery(job.lane, kind, payload, ref, chat=markup)
         try:
             async with asyncio.timeout(self.send_timeout) as budget:
                 delivery.pace = Pacer(sink, limiter=self.limiter, clock=self.clock, budget=budget)

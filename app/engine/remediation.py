@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +112,9 @@ class Remediator:
     session: aiohttp.ClientSession | None = None
     wake: Callable[[str], None] = lambda lane: None
     """Starts / wakes the lane of a job just enqueued (Dispatcher.ensure_lane)."""
+    awaiting: Callable[[str], Awaitable[object]] | None = None
+    """Called with the group key when an action starts awaiting approval (chat shows its
+    Approve / Reject buttons on the group's messages)."""
     specs: dict[str, ActionSpec] = field(init=False)
     policy: Policy = field(init=False)
 

@@ -10,6 +10,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 import aiohttp
 
 from app.config import IntegrationConfig
+from app.core.chatops.message import MessageState
 from app.core.enrichment import Enrichment
 from app.core.models import Group
 
@@ -39,11 +40,20 @@ async def unpaced() -> None:
     """The pace of a delivery sent outside the engine: no rate limit to take from."""
 
 
+@dataclass(frozen=True)
+class ChatMarkup:
+    """What a message shows of its group's chat state (ack, silence, escalation lines and the
+    buttons), for integrations whose capabilities say `chat_buttons`; `key` signs the buttons."""
+
+    state: MessageState
+    key: bytes
+
+
 class Delivery:
     """One notification to deliver. The group is parsed from the outbox's JSON only when a sink
     asks for it; a sink that forwards JSON as it is (the webhook) never pays for parsing."""
 
-    __slots__ = ("_group", "_payload", "destination", "enrichment", "kind", "pace", "previous")
+    __slots__ = ("_group", "_payload", "chat", "destination", "enrichment", "kind", "pace", "previous")
 
     def __init__(
         self,
@@ -54,6 +64,7 @@ class Delivery:
         *,
         enrichment: Enrichment | None = None,
         pace: Pace = unpaced,
+        chat: ChatMarkup | None = None,
     ) -> None:
         self.destination = destination
         """Stable id of the configured integration, e.g. `oncall/telegram[0]`."""
@@ -66,6 +77,8 @@ class Delivery:
         """Await before each provider call after the first: takes one more token of the sink's
         rate limits, waiting on the engine's clock (the engine sets it; the wait does not count
         against the send timeout)."""
+        self.chat = chat
+        """The chat state lines and buttons to show (None: chat is not configured)."""
         self._group = group if isinstance(group, Group) else None
         self._payload = group if isinstance(group, str) else None
 
@@ -119,6 +132,9 @@ class Capabilities:
     replies: bool = False
     """Its sink implements `Replier`: a line (a remediation report) posted as a reply to the
     thread's message (Telegram reply, Slack thread_ts, email In-Reply-To)."""
+    chat_buttons: bool = False
+    """Messages carry the group's chat state and buttons (`Delivery.chat`) and can be edited to
+    show a change of it (`edit` jobs)."""
 
 
 class Replier(Protocol):

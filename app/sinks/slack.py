@@ -18,6 +18,7 @@ import aiohttp
 from jinja2 import Template
 
 from app.config import SlackConfig, secret
+from app.core.chatops.message import slack_actions
 from app.core.enrichment import Enrichment
 from app.core.enrichment_render import slack_blocks
 from app.core.errors import DeliveryError, PermanentError, RetryableError
@@ -126,6 +127,9 @@ class SlackSink:
         payload = message.payload()
         if delivery.enrichment is not None:
             _add_enrichment(payload, delivery.enrichment)
+        if delivery.chat is not None and self._hook is None:
+            # Buttons only by bot token: a webhook's message can never be edited to show a tap.
+            payload["blocks"] = slack_actions(delivery.chat.state, key=delivery.chat.key)
         if self._hook is not None:
             await self._webhook(payload)  # an incoming webhook cannot upload files: no graph
             return None
@@ -310,5 +314,8 @@ def _build(config: SlackConfig, context: BuildContext) -> SlackSink:
 
 
 INTEGRATION = Integration(
-    "slack", SlackConfig, Capabilities(edits_in_place=True, threads=True, replies=True), _build
+    "slack",
+    SlackConfig,
+    Capabilities(edits_in_place=True, threads=True, replies=True, chat_buttons=True),
+    _build,
 )

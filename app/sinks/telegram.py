@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import logging
 import re
 import time
@@ -18,7 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Template
-from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+)
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -35,6 +43,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from app.config import TelegramConfig, secret
+from app.core.chatops.message import telegram_keyboard
 from app.core.enrichment import Enrichment
 from app.core.enrichment_render import telegram_section
 from app.core.errors import DeliveryError, PermanentError, RetryableError
@@ -45,6 +54,7 @@ from app.core.render import (
     render_telegram,
     telegram_length,
     telegram_plain,
+    utf16_len,
 )
 from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
 
@@ -197,7 +207,14 @@ class TelegramSink:
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
         now = datetime.fromtimestamp(self.clock(), UTC)
-        text = render_telegram(delivery.group, kind=delivery.kind, template=self._template, now=now)
+        footer, markup = "", None
+        if delivery.chat is not None:
+            footer = "\n".join(delivery.chat.state.lines)
+            markup = telegram_keyboard(delivery.chat.state, key=delivery.chat.key)
+        limit = TELEGRAM_LIMIT - (utf16_len(footer) + 2 if footer else 0)
+        text = render_telegram(
+            delivery.group, kind=delivery.kind, template=self._template, now=now, limit=limit
+        )
         if text.template_error:
             log.warning(
                 "%s: message template failed, sent the default: %s", delivery.destination, text.template_error
@@ -205,15 +222,18 @@ class TelegramSink:
         enrichment = delivery.enrichment
         if enrichment is not None and text.parse_mode == "HTML":
             # The alerts keep priority: the log lines get the room the message left.
-            room = TELEGRAM_LIMIT - telegram_length(text.text)
+            room = limit - telegram_length(text.text)
             text = replace(text, text=text.text + telegram_section(enrichment, room))
+        if footer:  # the chat state (ack, silence, escalation) last, where a person looks
+            shown = html.escape(footer, quote=False) if text.parse_mode == "HTML" else footer
+            text = replace(text, text=f"{text.text}\n\n{shown}")
         previous = delivery.previous
         if delivery.kind == "update" and previous and previous.get("message_id") is not None:
             try:
-                return await self._deliver(delivery, text, previous=previous)
+                return await self._deliver(delivery, text, previous=previous, markup=markup)
             except _EditFailed:
                 log.info("%s: previous message cannot be edited, sending a new one", delivery.destination)
-        ref = await self._deliver(delivery, text, previous=None)
+        ref = await self._deliver(delivery, text, previous=None, markup=markup)
         if enrichment is not None and enrichment.graphs and ref is not None:
             await self._send_graphs(delivery, enrichment, ref)
         return ref
@@ -265,13 +285,19 @@ class TelegramSink:
             raise self._translate(exc) from None
 
     async def _deliver(
-        self, delivery: Delivery, rendered: TelegramText, *, previous: MessageRef | None
+        self,
+        delivery: Delivery,
+        rendered: TelegramText,
+        *,
+        previous: MessageRef | None,
+        markup: dict[str, Any] | None,
     ) -> MessageRef | None:
         try:
             bot = await self._bot.ready()
         except TelegramError as exc:
             raise self._translate(exc) from None
         text, parse_mode = rendered.text, rendered.parse_mode
+        keyboard = _keyboard(markup)
         chat_id: int | str = previous.get("chat_id", self._chat_id) if previous else self._chat_id
         message_id = previous.get("message_id") if previous else None
         migrated_to: int | None = None
@@ -287,6 +313,7 @@ class TelegramSink:
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
                         message_thread_id=self._config.message_thread_id,
                         disable_notification=self._config.disable_notifications,
+                        reply_markup=keyboard,
                     )
                 else:
                     result = await bot.edit_message_text(
@@ -295,6 +322,7 @@ class TelegramSink:
                         message_id=int(message_id),
                         parse_mode=parse_mode,
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
+                        reply_markup=keyboard,
                     )
                     sent = result if isinstance(result, Message) else None
             except ChatMigrated as exc:
@@ -368,6 +396,19 @@ class TelegramSink:
         return RetryableError(message, reason="error")
 
 
+def _keyboard(markup: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """PTB's inline keyboard for a `reply_markup` dict (None: no buttons; an edit without a
+    keyboard removes the buttons the message had)."""
+    if markup is None:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row]
+            for row in markup["inline_keyboard"]
+        ]
+    )
+
+
 def _build(config: TelegramConfig, context: BuildContext) -> TelegramSink:
     """Destinations with the same token and API URL share one `TelegramBot`: one connection
     pool and one per-bot rate limit."""
@@ -383,5 +424,8 @@ def _build(config: TelegramConfig, context: BuildContext) -> TelegramSink:
 
 
 INTEGRATION = Integration(
-    "telegram", TelegramConfig, Capabilities(edits_in_place=True, threads=True, replies=True), _build
+    "telegram",
+    TelegramConfig,
+    Capabilities(edits_in_place=True, threads=True, replies=True, chat_buttons=True),
+    _build,
 )

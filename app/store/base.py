@@ -19,6 +19,8 @@ processes (and a PostgreSQL store) can share the queue:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from app.core.plan import Planned
 
 if TYPE_CHECKING:
-    from app.store.remediations import NewRemediation
+    from app.store.remediations import NewRemediation, Remediation
 
 
 class StoreUnavailable(Exception):
@@ -114,6 +116,54 @@ class LaneDeaths:
     count: int
 
 
+@dataclass(frozen=True)
+class ChatGroup:
+    """The chat state of one alert group (app.core.chatops.message.GroupChatState is what a
+    message shows of it). Times are Unix seconds."""
+
+    ref: str
+    """Opaque id carried by the group's buttons (`group_ref(group_key)`)."""
+    group_key: str
+    payload: str
+    """The group as JSON, as last notified."""
+    resolved: bool
+    first_notified_at: float
+    ack_by: str | None = None
+    ack_at: float | None = None
+    ack_cleared_by: str | None = None
+    silence_id: str | None = None
+    silence_by: str | None = None
+    silence_until: float | None = None
+    escalations: tuple[tuple[str, float], ...] = ()
+    """(receiver, at) of each escalation notified, in order."""
+    started: bool = False
+    """Set by `chat_note` when that notification started the group: its first, or the first
+    firing one after it resolved (escalation progress and ack start afresh)."""
+
+
+@dataclass(frozen=True)
+class ChatAudit:
+    """One chat action: who, from where, what, on which group, and how it ended."""
+
+    at: float
+    source: str
+    """`telegram` or `slack`."""
+    user_key: str
+    """As `permissions:` writes it: `telegram:111`."""
+    user_name: str
+    action: str
+    group_key: str
+    outcome: str
+    """`done`, `refused`, `failed`, `stale`."""
+    detail: str
+
+
+def group_ref(group_key: str) -> str:
+    """The opaque id of a group's chat state: 16 characters of its key's SHA-256 (base64url)."""
+    digest = hashlib.sha256(group_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:16]
+
+
 class Store(Protocol):
     async def start(self) -> None: ...
 
@@ -198,4 +248,60 @@ class Store(Protocol):
 
     async def purge(self, *, older_than: float) -> int:
         """Delete finished jobs and idle threads older than the timestamp; return rows removed."""
+        ...
+
+    # --- responding from chat ---------------------------------------------------------------
+
+    async def chat_note(
+        self, group_key: str, payload: str, *, firing: frozenset[str], resolved: bool, at: float, now: float
+    ) -> ChatGroup:
+        """Record the group as notified (payload accepted at `at`; an older one than stored is
+        ignored) and return its chat state (`started` when this notification started it). A
+        firing alert not firing when it was acknowledged clears the ack (`ack_cleared_by`)."""
+        ...
+
+    async def chat_group(self, ref: str) -> ChatGroup | None:
+        """The group's chat state by its ref; None for an unknown (forged or purged) ref."""
+        ...
+
+    async def chat_ack(self, ref: str, *, by: str | None, now: float) -> ChatGroup | None:
+        """Acknowledge the group as `by` (None: take the ack back); its new state."""
+        ...
+
+    async def chat_silence(
+        self, ref: str, *, silence_id: str | None, by: str | None, until: float | None, now: float
+    ) -> ChatGroup | None:
+        """Record the group's silence (None: no silence any more); its new state."""
+        ...
+
+    async def chat_escalated(self, ref: str, *, receiver: str, at: float) -> ChatGroup | None:
+        """Append an escalation notified to `receiver`; its new state."""
+        ...
+
+    async def chat_ref_of_message(self, chat_id: int, message_id: int) -> str | None:
+        """The ref of the group whose Telegram message this is (a command replying to it)."""
+        ...
+
+    async def chat_open_groups(self, chat_id: int) -> list[ChatGroup]:
+        """The groups not resolved whose Telegram message is in chat `chat_id` (/alerts)."""
+        ...
+
+    async def chat_destinations(self, group_key: str) -> list[str]:
+        """The destinations holding a thread of the group (where its copies are)."""
+        ...
+
+    async def chat_replay(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Remember an accepted request's `key` until `expires_at`; False if it was already
+        there (a replay). Expired keys are forgotten."""
+        ...
+
+    async def chat_remediations(self, group_key: str) -> list[Remediation]:
+        """The group's remediations (newest first, at most 10): what its messages show of
+        approvals."""
+        ...
+
+    async def chat_audit(self, entry: ChatAudit) -> None: ...
+
+    async def chat_audits(self, *, limit: int = 100) -> list[ChatAudit]:
+        """The most recent chat actions, newest first."""
         ...

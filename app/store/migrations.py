@@ -129,6 +129,41 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX remediations_fingerprint ON remediations (fingerprint, state);
     """,
+    # 5: responding from chat: the chat state of each alert group (ack, silence, escalation), the
+    # Slack requests accepted (replay keys, until they expire) and an audit of chat actions.
+    """
+    CREATE TABLE chat_groups (
+        ref TEXT PRIMARY KEY,
+        group_key TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL,
+        payload_at REAL NOT NULL,
+        firing TEXT NOT NULL,
+        resolved INTEGER NOT NULL,
+        first_notified_at REAL NOT NULL,
+        ack_by TEXT,
+        ack_at REAL,
+        ack_firing TEXT,
+        ack_cleared_by TEXT,
+        silence_id TEXT,
+        silence_by TEXT,
+        silence_until REAL,
+        escalations TEXT NOT NULL DEFAULT '[]',
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE chat_replays (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+    CREATE TABLE chat_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        source TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX chat_audit_at ON chat_audit (at);
+    """,
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -26,6 +27,8 @@ from app.core.dedup import kind_after, signature
 from app.core.plan import Planned
 from app.core.remediation.guards import Slot
 from app.store.base import (
+    ChatAudit,
+    ChatGroup,
     DeadLetter,
     EnrichmentClaim,
     IngestResult,
@@ -33,6 +36,7 @@ from app.store.base import (
     LaneDeaths,
     NewJob,
     StoreUnavailable,
+    group_ref,
 )
 from app.store.migrations import migrate
 from app.store.remediations import (
@@ -544,6 +548,11 @@ class SQLiteStore:
                 " WHERE expires_at < ? OR (expires_at >= 1e300 AND taken_at < ?)",
                 (older_than, older_than),
             ).rowcount
+            n += conn.execute(
+                "DELETE FROM chat_groups WHERE updated_at < ? AND NOT EXISTS (SELECT 1 FROM threads t"
+                " WHERE t.group_key = chat_groups.group_key)",
+                (older_than,),
+            ).rowcount
             return int(n)
 
         return await self._submit(op)
@@ -575,6 +584,174 @@ class SQLiteStore:
         return await self._submit(
             lambda conn: decide_approval(conn, rid, approve, actor, now, job), durable=True
         )
+
+    # --- responding from chat -----------------------------------------------------------------
+
+    async def chat_note(
+        self, group_key: str, payload: str, *, firing: frozenset[str], resolved: bool, at: float, now: float
+    ) -> ChatGroup:
+        ref = group_ref(group_key)
+        firing_json = json.dumps(sorted(firing))
+
+        def op(conn: sqlite3.Connection) -> ChatGroup:
+            prev = conn.execute(
+                "SELECT resolved, payload_at FROM chat_groups WHERE ref = ?", (ref,)
+            ).fetchone()
+            started = False
+            if prev is None:
+                conn.execute(
+                    "INSERT INTO chat_groups (ref, group_key, payload, payload_at, firing, resolved,"
+                    " first_notified_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ref, group_key, payload, at, firing_json, int(resolved), now, now),
+                )
+                started = not resolved
+            elif at >= prev[1]:
+                started = bool(prev[0]) and not resolved
+                conn.execute(
+                    "UPDATE chat_groups SET payload = ?, payload_at = ?, firing = ?, resolved = ?,"
+                    " updated_at = ? WHERE ref = ?",
+                    (payload, at, firing_json, int(resolved), now, ref),
+                )
+                if started:  # firing again after it resolved: a new episode
+                    conn.execute(
+                        "UPDATE chat_groups SET first_notified_at = ?, escalations = '[]', ack_by = NULL,"
+                        " ack_at = NULL, ack_firing = NULL, ack_cleared_by = NULL WHERE ref = ?",
+                        (now, ref),
+                    )
+            row = conn.execute("SELECT ack_by, ack_firing FROM chat_groups WHERE ref = ?", (ref,)).fetchone()
+            if row[0] is not None and not firing <= frozenset(json.loads(row[1] or "[]")):
+                conn.execute(
+                    "UPDATE chat_groups SET ack_cleared_by = ack_by, ack_by = NULL, ack_at = NULL,"
+                    " ack_firing = NULL WHERE ref = ?",
+                    (ref,),
+                )
+            found = _read_chat_group(conn, ref)
+            assert found is not None
+            return dataclasses.replace(found, started=started)
+
+        return await self._submit(op)
+
+    async def chat_group(self, ref: str) -> ChatGroup | None:
+        return await self._submit(lambda conn: _read_chat_group(conn, ref))
+
+    async def chat_ack(self, ref: str, *, by: str | None, now: float) -> ChatGroup | None:
+        def op(conn: sqlite3.Connection) -> ChatGroup | None:
+            conn.execute(
+                "UPDATE chat_groups SET ack_by = ?, ack_at = ?, ack_firing = CASE WHEN ? IS NULL"
+                " THEN NULL ELSE firing END, ack_cleared_by = NULL, updated_at = ? WHERE ref = ?",
+                (by, None if by is None else now, by, now, ref),
+            )
+            return _read_chat_group(conn, ref)
+
+        return await self._submit(op, durable=True)
+
+    async def chat_silence(
+        self, ref: str, *, silence_id: str | None, by: str | None, until: float | None, now: float
+    ) -> ChatGroup | None:
+        def op(conn: sqlite3.Connection) -> ChatGroup | None:
+            conn.execute(
+                "UPDATE chat_groups SET silence_id = ?, silence_by = ?, silence_until = ?, updated_at = ?"
+                " WHERE ref = ?",
+                (silence_id, by, until, now, ref),
+            )
+            return _read_chat_group(conn, ref)
+
+        return await self._submit(op, durable=True)
+
+    async def chat_escalated(self, ref: str, *, receiver: str, at: float) -> ChatGroup | None:
+        def op(conn: sqlite3.Connection) -> ChatGroup | None:
+            conn.execute(
+                "UPDATE chat_groups SET escalations = json_insert(escalations, '$[#]', json_array(?, ?)),"
+                " updated_at = ? WHERE ref = ?",
+                (receiver, at, at, ref),
+            )
+            return _read_chat_group(conn, ref)
+
+        return await self._submit(op, durable=True)
+
+    async def chat_ref_of_message(self, chat_id: int, message_id: int) -> str | None:
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT group_key FROM threads WHERE json_extract(message_ref, '$.chat_id') = ?"
+                " AND json_extract(message_ref, '$.message_id') = ? LIMIT 1",
+                (chat_id, message_id),
+            ).fetchone()
+            return group_ref(row[0]) if row else None
+
+        return await self._submit(op)
+
+    async def chat_open_groups(self, chat_id: int) -> list[ChatGroup]:
+        def op(conn: sqlite3.Connection) -> list[ChatGroup]:
+            rows = conn.execute(
+                "SELECT DISTINCT g.ref FROM chat_groups g JOIN threads t ON t.group_key = g.group_key"
+                " WHERE NOT g.resolved AND json_extract(t.message_ref, '$.chat_id') = ?"
+                " ORDER BY g.first_notified_at LIMIT 50",
+                (chat_id,),
+            ).fetchall()
+            return [g for (ref,) in rows if (g := _read_chat_group(conn, ref)) is not None]
+
+        return await self._submit(op)
+
+    async def chat_destinations(self, group_key: str) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT destination FROM threads WHERE group_key = ? ORDER BY destination", (group_key,)
+            )
+            return [r[0] for r in rows]
+
+        return await self._submit(op)
+
+    async def chat_replay(self, key: str, *, expires_at: float, now: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM chat_replays WHERE expires_at < ?", (now,))
+            cur = conn.execute(
+                "INSERT INTO chat_replays (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, expires_at),
+            )
+            return cur.rowcount == 1
+
+        return await self._submit(op, durable=True)
+
+    async def chat_remediations(self, group_key: str) -> list[Remediation]:
+        def op(conn: sqlite3.Connection) -> list[Remediation]:
+            rows = conn.execute(
+                f"SELECT {REMEDIATION_COLUMNS} FROM remediations WHERE group_key = ?"  # noqa: S608
+                " ORDER BY id DESC LIMIT 10",
+                (group_key,),
+            ).fetchall()
+            return [row_to_remediation(r) for r in rows]
+
+        return await self._submit(op)
+
+    async def chat_audit(self, entry: ChatAudit) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO chat_audit (at, source, user_key, user_name, action, group_key, outcome,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.at,
+                    entry.source,
+                    entry.user_key,
+                    entry.user_name,
+                    entry.action,
+                    entry.group_key,
+                    entry.outcome,
+                    entry.detail[:2000],
+                ),
+            )
+
+        await self._submit(op)
+
+    async def chat_audits(self, *, limit: int = 100) -> list[ChatAudit]:
+        def op(conn: sqlite3.Connection) -> list[ChatAudit]:
+            rows = conn.execute(
+                "SELECT at, source, user_key, user_name, action, group_key, outcome, detail"
+                " FROM chat_audit ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [ChatAudit(*r) for r in rows]
+
+        return await self._submit(op)
 
     # --- a full disk -------------------------------------------------------------------------
 
@@ -630,6 +807,31 @@ def _job(r: Sequence[Any]) -> Job:
         attempts=r[9],
         not_before=r[10],
         message_ref=json.loads(r[11]) if r[11] else None,
+    )
+
+
+def _read_chat_group(conn: sqlite3.Connection, ref: str) -> ChatGroup | None:
+    r = conn.execute(
+        "SELECT ref, group_key, payload, resolved, first_notified_at, ack_by, ack_at, ack_cleared_by,"
+        " silence_id, silence_by, silence_until, escalations FROM chat_groups WHERE ref = ?",
+        (ref,),
+    ).fetchone()
+    if r is None:
+        return None
+    escalations = tuple((str(e[0]), float(e[1])) for e in json.loads(r[11]))
+    return ChatGroup(
+        ref=r[0],
+        group_key=r[1],
+        payload=r[2],
+        resolved=bool(r[3]),
+        first_notified_at=r[4],
+        ack_by=r[5],
+        ack_at=r[6],
+        ack_cleared_by=r[7],
+        silence_id=r[8],
+        silence_by=r[9],
+        silence_until=r[10],
+        escalations=escalations,
     )
 
 

@@ -2,10 +2,11 @@
 
 Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
 order and stopped in reverse: store, HTTP session, sinks, enrichment, remediation (only when
-configured: the Kubernetes client is imported and built then), dispatcher (and ingestor), reloader,
-purger. A resource is cleaned up only if it started, so a failure at start-up leaves nothing open.
-With `config_path`, `POST /-/reload` (and `app[RELOADER].trigger`, which `serve` calls on SIGHUP)
-reloads that file into the running app (app.web.reload).
+configured: the Kubernetes client is imported and built then), dispatcher (and ingestor), chat
+front-ends (app.web.chatops), reloader, purger. A resource is cleaned up only if it started, so a
+failure at start-up leaves nothing open. With `config_path`, `POST /-/reload` (and
+`app[RELOADER].trigger`, which `serve` calls on SIGHUP) reloads that file into the running app
+(app.web.reload).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from app.store.base import StoreUnavailable
 from app.store.remediations import RemediatingStore
 from app.web import api, handlers
 from app.web.auth import Credentials
+from app.web.chatops import add_routes, chat_view, chatops_ctx
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
 from app.web.reload import (
     RELOADER,
@@ -91,6 +93,7 @@ def create_app(
     api.add_routes(app, api.api_token(config))
     app.router.add_post("/-/reload", reload_handler)
     state.metrics.config_reload_time.set(clock.now())
+    add_routes(app, config)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.storage)
@@ -138,7 +141,13 @@ def create_app(
             send_timeout=config.delivery.send_timeout,
             enrichment=app.get(ENRICHMENT),
             remediator=app.get(REMEDIATOR),
+            chat=(view := chat_view(config, state, clock, built.destinations)),
         )
+        if view is not None:
+            view.wake = dispatcher.ensure_lane
+            if (remediator := app.get(REMEDIATOR)) is not None:
+                remediator.awaiting = view.show
+        state.chat = view
         app[DISPATCHER] = state.dispatcher = dispatcher
         state.ingestor = make_ingestor(config, built.router, state, clock)
         await dispatcher.start()
@@ -191,6 +200,7 @@ def create_app(
                 app[REMEDIATOR] = state.remediator = r
             yield
 
+    chat_ctx = chatops_ctx(config, state, clock, session=SESSION)
     app.cleanup_ctx.extend(
         [
             store_ctx,
@@ -199,6 +209,7 @@ def create_app(
             enrichment_ctx,
             remediation_ctx,
             dispatcher_ctx,
+            chat_ctx,
             reloader_ctx,
             purger_ctx,
             refusals_ctx,

@@ -226,6 +226,9 @@ class Reloader:
         self.live.built = built
         if state.remediator is not None:  # the destinations its reports go to
             state.remediator.destinations = built.destinations
+        if state.chat is not None:  # the destinations edits and escalations go to, the routes
+            state.chat.destinations = built.destinations
+            state.chat.route = config.route.tree
         generation = state.ingests.advance()
         swap = time.perf_counter() - started
 

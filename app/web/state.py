@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from app.config import Config
+from app.engine.chat import ChatView
 from app.engine.dispatcher import Dispatcher
 from app.engine.ingest import Ingestor
 from app.engine.remediation import Remediator
@@ -67,6 +68,7 @@ class State:
     store: RemediatingStore = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     ingestor: Ingestor = field(init=False)
+    chat: ChatView | None = None
     """Filled in when the app starts (see app.web.app)."""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from app.core.plan import Destination
-from app.store.base import NewJob, Store, StoreUnavailable
+from app.store.base import ChatAudit, NewJob, Store, StoreUnavailable, group_ref
 from tests.store.conftest import DEST, OpenStore, planned
 
 OTHER = Destination("team/webhook[0]", "team", "webhook", True, 4)
@@ -199,3 +199,71 @@ async def test_an_abandoned_enrichment_claim_is_taken_over_after_its_lease(store
     assert await store.purge(older_than=12.5) == 1  # the older result goes with finished jobs
     assert await store.latest_enrichment("g") == "newer"
     assert (await store.claim_enrichment("g", "s", owner="A", now=14, lease=10)).status == "claimed"
+
+
+# --- responding from chat ------------------------------------------------------------------
+
+
+async def test_chat_state_of_a_group_ack_silence_escalations_and_a_new_episode(store: Store) -> None:
+    payload = planned("g", ("a", "firing")).group.model_dump_json()
+    first = await store.chat_note("g", payload, firing=frozenset({"a"}), resolved=False, at=10, now=10)
+    assert first.started and first.ref == group_ref("g") and first.first_notified_at == 10
+    again = await store.chat_note("g", payload, firing=frozenset({"a"}), resolved=False, at=20, now=20)
+    assert not again.started and again.first_notified_at == 10
+    assert await store.chat_group("nope") is None and await store.chat_ack("nope", by="@x", now=1) is None
+
+    acked = await store.chat_ack(first.ref, by="@alice", now=30)
+    assert acked is not None and (acked.ack_by, acked.ack_at) == ("@alice", 30)
+    # the same alert again keeps the ack; a new firing alert clears it and says whose it was
+    kept = await store.chat_note("g", payload, firing=frozenset({"a"}), resolved=False, at=40, now=40)
+    assert kept.ack_by == "@alice"
+    cleared = await store.chat_note("g", payload, firing=frozenset({"a", "b"}), resolved=False, at=50, now=50)
+    assert (cleared.ack_by, cleared.ack_cleared_by) == (None, "@alice")
+    # an older payload (another lane lagging) changes nothing
+    await store.chat_note("g", "old", firing=frozenset(), resolved=True, at=45, now=60)
+    current = await store.chat_group(first.ref)
+    assert current is not None and current.payload == payload and not current.resolved
+
+    silenced = await store.chat_silence(first.ref, silence_id="s1", by="@bob", until=999, now=60)
+    assert silenced is not None and (silenced.silence_id, silenced.silence_by, silenced.silence_until) == (
+        "s1",
+        "@bob",
+        999,
+    )
+    await store.chat_escalated(first.ref, receiver="secondary", at=600)
+    escalated = await store.chat_escalated(first.ref, receiver="lead", at=1800)
+    assert escalated is not None and escalated.escalations == (("secondary", 600), ("lead", 1800))
+
+    await store.chat_note("g", payload, firing=frozenset(), resolved=True, at=2000, now=2000)
+    episode = await store.chat_note("g", payload, firing=frozenset({"a"}), resolved=False, at=3000, now=3000)
+    assert episode.started and episode.first_notified_at == 3000 and episode.escalations == ()
+
+
+async def test_chat_replay_keys_are_refused_until_they_expire(store: Store) -> None:
+    assert await store.chat_replay("k", expires_at=100, now=0)
+    assert not await store.chat_replay("k", expires_at=100, now=50)
+    assert await store.chat_replay("k", expires_at=400, now=101)
+
+
+async def test_chat_copies_of_a_group_and_the_message_a_command_replies_to(store: Store) -> None:
+    await store.ingest([planned("g", ("a", "firing"))], now=1, dedup_window=60)
+    await store.ingest([planned("g", ("a", "firing"), dest=OTHER)], now=1, dedup_window=60)
+    assert await store.chat_destinations("g") == sorted([DEST.id, OTHER.id])
+    [job] = await store.claim(DEST.id, owner="w", now=1, lease=10, limit=1)
+    await store.complete(job, ref={"chat_id": -5, "message_id": 7}, now=2)
+    assert await store.chat_ref_of_message(-5, 7) == group_ref("g")
+    assert await store.chat_ref_of_message(-5, 8) is None
+    assert await store.chat_open_groups(-5) == []  # not notified through chat state yet
+    payload = planned("g", ("a", "firing")).group.model_dump_json()
+    await store.chat_note("g", payload, firing=frozenset({"a"}), resolved=False, at=3, now=3)
+    assert [g.group_key for g in await store.chat_open_groups(-5)] == ["g"]
+    assert await store.chat_open_groups(-6) == []
+    await store.chat_note("g", payload, firing=frozenset(), resolved=True, at=4, now=4)
+    assert await store.chat_open_groups(-5) == []
+
+
+async def test_chat_audit_newest_first(store: Store) -> None:
+    for i, outcome in enumerate(("done", "refused")):
+        await store.chat_audit(ChatAudit(i, "telegram", "telegram:1", "@a", "ack", "g", outcome, "x"))
+    assert [a.outcome for a in await store.chat_audits()] == ["refused", "done"]
+    assert (await store.chat_audits(limit=1))[0].at == 1

@@ -72,6 +72,7 @@ async def test_v1_outbox_moves_into_jobs(tmp_path: Path) -> None:
     assert conn.execute("SELECT id, state FROM jobs WHERE id = 1").fetchone() == (1, "done")
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "outbox" not in tables and "enrichments" in tables
+    assert {"chat_groups", "chat_replays", "chat_audit"} <= tables
     conn.close()
 
 

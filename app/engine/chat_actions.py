@@ -1,0 +1,208 @@
+"""What a button tap or command does: look the group up by the button's ref (a forged or stale
+ref does nothing), authorise the person (fail closed), change the group's state (ack, unack,
+silence in Alertmanager, unsilence), record the action in the audit, count it, and queue an
+`edit` job for every copy of the group's message.
+
+`perform` answers with the text to show the person; a refusal or failure raises `Refused`
+(its message is what they are told). Both are audited and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from app.config.chatops import ChatopsConfig
+from app.core.chatops.actions import Actor, Verb
+from app.core.chatops.callbacks import Intent
+from app.core.chatops.permissions import authorize
+from app.core.chatops.silences import SilenceRequest, SilenceScopeError, group_silence
+from app.core.clock import Clock
+from app.core.durations import parse_duration
+from app.core.errors import DeliveryError
+from app.core.models import Group
+from app.engine.approval import decide_approval
+from app.engine.chat import ChatView, show_lane
+from app.metrics import Metrics
+from app.store.base import ChatAudit, ChatGroup, NewJob, group_ref
+from app.store.remediations import RemediatingStore
+
+log = logging.getLogger("alertmedic.chatops")
+
+
+class Silences(Protocol):
+    """Alertmanager's silences (app.chatops.silences.SilencesClient)."""
+
+    async def create(self, request: SilenceRequest) -> str: ...
+
+    async def expire(self, silence_id: str) -> None: ...
+
+
+class Refused(Exception):
+    """The action was not done; the message says why (shown to the person). `outcome` is the
+    metrics and audit word: refused (no right), stale (unknown button), failed (Alertmanager)."""
+
+    def __init__(self, message: str, *, outcome: str = "refused") -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class ChatActions:
+    """Applies chat actions to the store and queues the edits of every copy."""
+
+    def __init__(
+        self,
+        store: RemediatingStore,
+        config: ChatopsConfig,
+        *,
+        view: ChatView,
+        metrics: Metrics,
+        clock: Clock,
+        silences: Silences | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.view = view
+        self.metrics = metrics
+        self.clock = clock
+        self.silences = silences
+
+    async def perform(self, actor: Actor, intent: Intent, *, comment: str = "") -> str:
+        """Do what `intent` asks as `actor` (`comment`: a silence's, from /silence); the text to
+        show them. Raises Refused."""
+        if intent.verb in (Verb.APPROVE, Verb.REJECT):
+            return await self._decide(actor, intent)
+        now = self.clock.now()
+        group = await self.store.chat_group(intent.ref)
+        try:
+            if group is None:
+                raise Refused("this alert is no longer known here (the button is stale)", outcome="stale")
+            alerts = Group.model_validate_json(group.payload)
+            decision = authorize(self.config.rules, actor, intent.verb, [a.labels for a in alerts.alerts])
+            if not decision:
+                raise Refused(f"refused: {decision.reason}")
+            text = await self._apply(actor, intent, group, alerts, now, comment)
+        except Refused as exc:
+            await self._record(actor, intent.verb, group.group_key if group else "", exc.outcome, str(exc))
+            raise
+        await self._record(actor, intent.verb, group.group_key, "done", text)
+        await self.view.show(group.group_key)
+        return text
+
+    async def _decide(self, actor: Actor, intent: Intent) -> str:
+        """Approve or reject a remediation through the one approval code path (CLI, API, chat)."""
+        approve = intent.verb is Verb.APPROVE
+        rec = await self.store.remediation(int(intent.ref)) if intent.ref.isdigit() else None
+        group = await self.store.chat_group(group_ref(rec.group_key)) if rec is not None else None
+        key = rec.group_key if rec is not None else ""
+        try:
+            if rec is None:
+                raise Refused("this action is no longer known here (the button is stale)", outcome="stale")
+            alerts = Group.model_validate_json(group.payload).alerts if group is not None else []
+            decision = authorize(self.config.rules, actor, intent.verb, [a.labels for a in alerts])
+            if not decision:
+                raise Refused(f"refused: {decision.reason}")
+            result = await decide_approval(
+                self.store,
+                rec.id,
+                approve=approve,
+                actor=actor.created_by,
+                now=self.clock.now(),
+                wake=self.view.wake,
+            )
+            if isinstance(result, str):
+                raise Refused(result, outcome="failed")
+        except Refused as exc:
+            await self._record(actor, intent.verb, key, exc.outcome, str(exc))
+            raise
+        text = f"{'▶ approved' if approve else '✖ rejected'} by {actor.name}: {rec.action} {rec.target}"
+        await self._record(actor, intent.verb, key, "done", text)
+        await self.view.show(key)
+        return text
+
+    async def _apply(
+        self, actor: Actor, intent: Intent, group: ChatGroup, alerts: Group, now: float, comment: str
+    ) -> str:
+        verb = intent.verb
+        if verb is Verb.ACK:
+            if group.ack_by is not None:
+                return f"already acknowledged by {group.ack_by}"
+            await self.store.chat_ack(group.ref, by=actor.name, now=now)
+            severity = alerts.commonLabels.get("severity", "")
+            self.metrics.time_to_ack.labels(severity).observe(max(0.0, now - group.first_notified_at))
+            return f"✅ acknowledged by {actor.name}"
+        if verb is Verb.UNACK:
+            if group.ack_by is None:
+                return "not acknowledged"
+            await self.store.chat_ack(group.ref, by=None, now=now)
+            return f"↩ acknowledgement taken back by {actor.name}"
+        if verb is Verb.SILENCE:
+            return await self._silence(actor, intent, group, alerts, now, comment)
+        if verb is Verb.UNSILENCE:
+            return await self._unsilence(actor, group, now)
+        raise Refused(f"{verb.value} is not available here")
+
+    async def _silence(
+        self, actor: Actor, intent: Intent, group: ChatGroup, alerts: Group, now: float, comment: str
+    ) -> str:
+        if self.silences is None:
+            raise Refused("silences need chatops.alertmanager to be configured", outcome="failed")
+        try:
+            seconds = parse_duration(intent.arg)
+        except ValueError:
+            raise Refused(f"{intent.arg!r} is not a duration", outcome="failed") from None
+        at = datetime.fromtimestamp(now, UTC)
+        try:
+            request = group_silence(
+                alerts.groupLabels,
+                alerts.groupKey,
+                now=at,
+                duration=timedelta(seconds=seconds),
+                created_by=actor.created_by,
+                comment=comment,
+                alert_name=alerts.commonLabels.get("alertname") or alerts.groupKey,
+            )
+            silence_id = await self.silences.create(request)
+        except (SilenceScopeError, DeliveryError) as exc:
+            raise Refused(f"no silence: {exc}", outcome="failed") from None
+        until = now + seconds
+        await self.store.chat_silence(group.ref, silence_id=silence_id, by=actor.name, until=until, now=now)
+        # Alertmanager sends no resolve while silenced: show the end on the messages then.
+        show = NewJob("show", show_lane(group.group_key), "", not_before=until, group_key=group.group_key)
+        await self.view.enqueue([show])
+        return f"🔕 silenced until {request.ends_at.strftime('%Y-%m-%d %H:%M')} UTC"
+
+    async def _unsilence(self, actor: Actor, group: ChatGroup, now: float) -> str:
+        if self.silences is None:
+            raise Refused("silences need chatops.alertmanager to be configured", outcome="failed")
+        if group.silence_id is None:
+            return "not silenced from chat"
+        try:
+            await self.silences.expire(group.silence_id)
+        except DeliveryError as exc:
+            if exc.reason != "not_found":
+                raise Refused(f"silence not expired: {exc}", outcome="failed") from None
+        await self.store.chat_silence(group.ref, silence_id=None, by=None, until=None, now=now)
+        return f"🔔 silence expired by {actor.name}"
+
+    async def _record(self, actor: Actor, verb: Verb, group_key: str, outcome: str, detail: str) -> None:
+        source = actor.provider.value
+        self.metrics.chat_actions.labels(source, verb.value, outcome).inc()
+        entry = ChatAudit(
+            self.clock.now(), source, actor.key, actor.name, verb.value, group_key, outcome, detail
+        )
+        level = logging.INFO if outcome == "done" else logging.WARNING
+        log.log(
+            level,
+            "chat action",
+            extra={
+                "source": source,
+                "user": actor.key,
+                "action": verb.value,
+                "group_key": group_key,
+                "outcome": outcome,
+                "detail": detail,
+            },
+        )
+        await self.store.chat_audit(entry)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -251,15 +252,39 @@ async def test_a_fourth_action_within_the_breaker_window_is_refused_and_reported
     )
 
 
-async def test_a_namespace_not_allowed_is_refused_without_an_api_call(
-    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+LONG = "a" * 300
+
+
+@pytest.mark.parametrize(
+    ("labels", "said"),
+    [
+        ({"namespace": "dev"}, "⛔ rollout restart dev/model-api: refused by namespace: namespace 'dev'"),
+        ({"deployment": "../x"}, "refused by target: name '../x' must be lower-case letters"),
+        ({"deployment": "a b"}, "refused by target: name 'a b' must be lower-case letters"),
+        ({"deployment": LONG}, "refused by target: name 'aaaa"),
+    ],
+    ids=["namespace-not-allowed", "dot-dot-slash", "space", "300-characters"],
+)
+async def test_a_crafted_target_is_refused_without_an_api_call(
+    start: Start,
+    clock: ManualClock,
+    fake_telegram: FakeTelegram,
+    fake_kubernetes: FakeKubernetes,
+    labels: dict[str, str],
+    said: str,
 ) -> None:
     client = await start()
-    await post(client, latency(namespace="dev"))
+    body = latency()
+    body["alerts"][0]["labels"].update(labels)
+    await post(client, body)
     await until(clock, lambda: len(replies(fake_telegram)) >= 1)
     [reply] = replies(fake_telegram)
-    assert reply.text.startswith("⛔ rollout restart dev/model-api: refused by namespace: namespace 'dev'")
+    assert said in reply.text
     assert fake_kubernetes.requests == []
+    [rec] = await client.app[STATE].store.remediations()
+    assert (rec.state, rec.guard) == ("refused", "namespace" if "namespace" in labels else "target")
+    if labels.get("deployment") == LONG:
+        assert "is 300 characters long (at most 253)" in reply.text
 
 
 async def test_dry_run_reports_would_and_changes_nothing(
@@ -299,7 +324,8 @@ async def test_approval_waits_for_an_authenticated_approve(
     await until(clock, lambda: len(replies(fake_telegram)) >= 1)
     assert replies(fake_telegram)[0].text.startswith("⏳ scale prod/model-api (3 → 4): awaiting approval")
     assert mutating(fake_kubernetes) == []
-    listed = await client.get("/api/v1/actions?pending=1", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    api = {"Authorization": f"Bearer {API_TOKEN}"}
+    listed = await client.get("/api/v1/actions?pending=1", headers=api)
     [action] = (await listed.json())["actions"]
     assert action["state"] == "awaiting_approval"
     nobody = await client.post(f"/api/v1/actions/{action['id']}/approve")
@@ -309,6 +335,8 @@ async def test_approval_waits_for_an_authenticated_approve(
     )
     assert wrong.status == 401  # the webhook's token is not the API's
     assert mutating(fake_kubernetes) == []
+    [still] = (await (await client.get("/api/v1/actions?pending=1", headers=api)).json())["actions"]
+    assert (still["id"], still["state"]) == (action["id"], "awaiting_approval")
     ok = await client.post(
         f"/api/v1/actions/{action['id']}/approve", headers={"Authorization": f"Bearer {API_TOKEN}"}
     )
@@ -607,3 +635,96 @@ async def test_a_cli_approval_after_a_restart_is_carried_out_by_the_running_serv
     assert replies(fake_telegram)[1].text.startswith("🔧 scale prod/model-api: complete in ")
     assert len(patches(fake_kubernetes)) == 1
     capsys.readouterr()
+
+
+def latency_for(deployment: str, fp: str = "fp1") -> dict[str, Any]:
+    body = latency(fp)
+    body["alerts"][0]["labels"]["deployment"] = deployment
+    return body
+
+
+async def test_a_paused_deployment_is_not_restarted_and_the_refusal_names_the_guard(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake_kubernetes.add_deployment("prod", "paused-api", paused=True)
+    client = await start()
+    await post(client, latency_for("paused-api"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text.startswith(
+        "⛔ rollout restart prod/paused-api: refused by paused: the Deployment is paused"
+    )
+    assert mutating(fake_kubernetes) == []
+    [rec] = await client.app[STATE].store.remediations()
+    assert (rec.state, rec.guard) == ("refused", "paused")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'alertmedic_remediation_refusals_total{action="restart-on-latency",guard="paused"} 1.0' in metrics
+
+
+async def test_a_deployment_still_rolling_out_is_not_restarted(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    rolling = fake_kubernetes.add_deployment("prod", "rolling-api", replicas=3)
+    rolling["metadata"]["generation"] = 2  # a spec change the controller is still rolling out
+    rolling["status"].update(observedGeneration=2, replicas=4, updatedReplicas=1, availableReplicas=3)
+    client = await start()
+    await post(client, latency_for("rolling-api"))
+    await until(clock, lambda: len(replies(fake_telegram)) >= 1)
+    [reply] = replies(fake_telegram)
+    assert reply.text == (
+        "⛔ rollout restart prod/rolling-api: refused by rolling: "
+        "the previous rollout has not finished (1 of 3 new replicas updated)"
+    )
+    assert mutating(fake_kubernetes) == []
+    [rec] = await client.app[STATE].store.remediations()
+    assert (rec.state, rec.guard) == ("refused", "rolling")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'alertmedic_remediation_refusals_total{action="restart-on-latency",guard="rolling"} 1.0' in metrics
+
+
+async def test_a_storm_of_1000_alerts_in_10_s_restarts_once_and_counts_every_refusal(
+    start: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_kubernetes: FakeKubernetes
+) -> None:
+    """1,000 firing alerts for one deployment reach alertmedic over 10 s the way Alertmanager
+    sends a growing group: every webhook repeats the group's alerts so far plus 100 new ones."""
+    client = await start()
+    n, waves = 1000, 10
+    group = '{}:{alertname="ModelHighLatencyP95"}'
+    alerts = [
+        alert("ModelHighLatencyP95", f"fp{i:04d}", deployment="model-api", pod=f"p{i}") for i in range(n)
+    ]
+    for wave in range(1, waves + 1):
+        await post(client, message(group, alerts[: wave * n // waves]))
+        await clock.advance(10 / waves)
+    store = client.app[STATE].store
+
+    async def decided() -> bool:
+        recs = await store.remediations(limit=n + 1)
+        return len(recs) == n and all(r.state in ("refused", "verifying", "succeeded") for r in recs)
+
+    # Deciding needs no clock: it stays within the 10 s, far inside the 30 min cooldown.
+    deadline = time.monotonic() + 120
+    for _ in range(10_000):
+        if await decided() or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert await decided()
+    await until(clock, lambda: len(replies(fake_telegram)) >= 2)
+    await clock.advance(60)
+    await asyncio.sleep(0.2)
+    assert len(patches(fake_kubernetes)) == 1
+    recs = await store.remediations(limit=n + 1)
+    assert sorted({r.fingerprint for r in recs}) == sorted(a["fingerprint"] for a in alerts)
+    assert [r.state for r in recs].count("succeeded") == 1
+    guards = {r.guard for r in recs if r.state == "refused"}
+    assert guards <= {"cooldown", "once_until_resolved"}, guards
+    texts = sorted(m.text for m in replies(fake_telegram))
+    assert len(texts) == 1 + len(guards), texts  # one report per group, action, target and guard
+    assert texts[-1].startswith("🔧 rollout restart prod/model-api: complete")
+    assert all(t.startswith("⛔ rollout restart prod/model-api: refused by ") for t in texts[:-1])
+    metrics = await (await client.get("/metrics")).text()
+    counted = 0.0
+    for line in metrics.splitlines():
+        if line.startswith('alertmedic_remediation_refusals_total{action="restart-on-latency"'):
+            counted += float(line.rsplit(" ", 1)[1])
+    assert counted == n - 1

@@ -92,6 +92,29 @@ class Alertmanager:
                 self.proc.wait(timeout=10)
 
 
+def to_alertmedic(
+    port: int, token_file: Path, *, group_by: Sequence[str], send_resolved: bool | None = None
+) -> dict[str, Any]:
+    """An Alertmanager config routing every alert to alertmedic's webhook on loopback `port` with
+    the bearer token in `token_file`, flushing each group a second after it changes."""
+    webhook: dict[str, Any] = {
+        "url": f"http://127.0.0.1:{port}/webhook/alertmanager",
+        "http_config": {"authorization": {"credentials_file": str(token_file)}},
+    }
+    if send_resolved is not None:
+        webhook["send_resolved"] = send_resolved
+    return {
+        "route": {
+            "receiver": "alertmedic",
+            "group_by": list(group_by),
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [{"name": "alertmedic", "webhook_configs": [webhook]}],
+    }
+
+
 def am_alert(name: str, severity: str, *, resolved: bool = False, **labels: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     out: dict[str, Any] = {

@@ -11,7 +11,7 @@ import pytest
 
 from app.web.app import create_app
 from tests.conftest import TOKEN, make_config
-from tests.e2e.alertmanager import Alertmanager, am_alert
+from tests.e2e.alertmanager import Alertmanager, am_alert, to_alertmedic
 from tests.e2e.proc import free_port
 from tests.engine.test_delivery import CHAT, ROUTE, eventually, receivers
 from tests.fakes.slack import FakeSlack
@@ -39,27 +39,9 @@ async def test_alertmanager_to_telegram_slack_email_and_resolve_in_place(
     (tmp_path / "token").write_text(TOKEN + "\n")
     am = Alertmanager(
         tmp_path,
-        {
-            "route": {
-                "receiver": "alertmedic",
-                "group_by": ["alertname", "namespace", "severity"],
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "alertmedic",
-                    "webhook_configs": [
-                        {
-                            "url": f"http://127.0.0.1:{port}/webhook/alertmanager",
-                            "send_resolved": True,
-                            "http_config": {"authorization": {"credentials_file": str(tmp_path / "token")}},
-                        }
-                    ],
-                }
-            ],
-        },
+        to_alertmedic(
+            port, tmp_path / "token", group_by=["alertname", "namespace", "severity"], send_resolved=True
+        ),
     )
     await am.start()
     try:
@@ -115,29 +97,7 @@ async def test_a_storm_group_from_alertmanager_and_its_resolve_arrive(
     port = free_port()
     await aiohttp_server(create_app(config), host="127.0.0.1", port=port)
     (tmp_path / "token").write_text(TOKEN + "\n")
-    am = Alertmanager(
-        tmp_path,
-        {
-            "route": {
-                "receiver": "alertmedic",
-                "group_by": ["alertname"],
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "alertmedic",
-                    "webhook_configs": [
-                        {
-                            "url": f"http://127.0.0.1:{port}/webhook/alertmanager",
-                            "http_config": {"authorization": {"credentials_file": str(tmp_path / "token")}},
-                        }
-                    ],
-                }
-            ],
-        },
-    )
+    am = Alertmanager(tmp_path, to_alertmedic(port, tmp_path / "token", group_by=["alertname"]))
 
     def storm(resolved: bool) -> list[dict[str, Any]]:
         out = []

@@ -18,7 +18,7 @@ import pytest
 
 from app.web.app import create_app
 from tests.conftest import TOKEN
-from tests.e2e.alertmanager import Alertmanager, am_alert
+from tests.e2e.alertmanager import Alertmanager, am_alert, to_alertmedic
 from tests.e2e.proc import free_port
 from tests.engine.test_delivery import CHAT, eventually
 from tests.engine.test_enrichment_e2e import EXPR, PNG, SECRET, enrichment_config, fake_prometheus, push_logs
@@ -58,29 +58,7 @@ async def routed(
     port = free_port()
     await aiohttp_server(create_app(config), host="127.0.0.1", port=port)
     (tmp_path / "token").write_text(TOKEN + "\n")
-    am = Alertmanager(
-        tmp_path,
-        {
-            "route": {
-                "receiver": "alertmedic",
-                "group_by": ["alertname", "namespace"],
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "alertmedic",
-                    "webhook_configs": [
-                        {
-                            "url": f"http://127.0.0.1:{port}/webhook/alertmanager",
-                            "http_config": {"authorization": {"credentials_file": str(tmp_path / "token")}},
-                        }
-                    ],
-                }
-            ],
-        },
-    )
+    am = Alertmanager(tmp_path, to_alertmedic(port, tmp_path / "token", group_by=["alertname", "namespace"]))
     await am.start()
     try:
         yield am

@@ -15,8 +15,9 @@ import pytest
 from tests.conftest import TOKEN
 from tests.e2e.proc import ServiceProcess
 from tests.fakes.kubernetes import FakeKubernetes
-from tests.fakes.telegram import FakeTelegram, TgMessage
+from tests.fakes.telegram import FakeTelegram
 from tests.payloads import alert, message
+from tests.remediate.support import replies
 
 pytestmark = pytest.mark.slow
 CHAT = 4242
@@ -64,19 +65,15 @@ async def post_alert(url: str) -> None:
         assert r.status == 200, await r.text()
 
 
-def replies(tg: FakeTelegram) -> list[TgMessage]:
-    return [m for m in tg.messages(CHAT) if "reply_parameters" in m.params]
-
-
 def patch_bodies(k: FakeKubernetes) -> list[bytes]:
     return [r.body for r in k.requests if r.method == "PATCH"]
 
 
 async def finish(svc: ServiceProcess, tg: FakeTelegram, k: FakeKubernetes) -> None:
     await svc.start()
-    await tg.wait_until(lambda: len(replies(tg)) >= 1, timeout=30)
+    await tg.wait_until(lambda: len(replies(tg, CHAT)) >= 1, timeout=30)
     await asyncio.sleep(1.0)  # a second report or patch would come within this
-    [reply] = replies(tg)
+    [reply] = replies(tg, CHAT)
     assert reply.text.startswith("🔧 rollout restart prod/model-api: complete in ")
     bodies = patch_bodies(k)
     assert bodies and all(b == bodies[0] for b in bodies)  # at most the same request again
@@ -115,7 +112,7 @@ async def test_kill_9_during_verification_then_verified_without_a_second_rollout
         await fake_kubernetes.wait_until(lambda: bool(patch_bodies(fake_kubernetes)), timeout=10)
         await asyncio.sleep(0.3)  # the first verification read; the next one is a second later
         svc.kill()
-        assert replies(fake_telegram) == []
+        assert replies(fake_telegram, CHAT) == []
         await finish(svc, fake_telegram, fake_kubernetes)
         restarted = json.loads(patch_bodies(fake_kubernetes)[0])
         assert "kubectl.kubernetes.io/restartedAt" in restarted["spec"]["template"]["metadata"]["annotations"]

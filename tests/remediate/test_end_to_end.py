@@ -24,48 +24,22 @@ from app.web.state import STATE
 from tests.conftest import TOKEN, make_config
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.slack import FakeSlack
-from tests.fakes.telegram import FakeTelegram, TgMessage
+from tests.fakes.telegram import FakeTelegram
 from tests.payloads import alert, message
+from tests.remediate.support import (
+    API_TOKEN,
+    CHAT,
+    RESTART,
+    RETRAIN,
+    SCALE,
+    mutating,
+    patches,
+    replied_to,
+    replies,
+)
 
-CHAT = -1001234567890
-API_TOKEN = "api-test-token"
 Client = TestClient  # type: ignore[type-arg]
 Start = Callable[..., Awaitable[Client]]
-
-RESTART = {
-    "name": "restart-on-latency",
-    "matchers": ['alertname="ModelHighLatencyP95"', 'severity="critical"'],
-    "kind": "rollout_restart",
-    "target": {
-        "kind": "Deployment",
-        "namespace": "{{ labels.namespace }}",
-        "name": "{{ labels.deployment }}",
-    },
-    "cooldown": "30m",
-    "verify": {"timeout": "5m"},
-}
-RETRAIN = {
-    "name": "retrain-on-drift",
-    "matchers": ['alertname="ModelDataDriftDetected"', 'remediation="retrain"'],
-    "kind": "job_from_cronjob",
-    "target": {"namespace": "{{ labels.namespace }}", "name": "{{ annotations.retrain_cronjob }}"},
-    "cooldown": "24h",
-    "verify": {"timeout": "2h"},
-}
-SCALE = {
-    "name": "scale-out-on-saturation",
-    "matchers": ['alertname="ModelHighLatencyP95"', 'severity="warning"'],
-    "kind": "scale",
-    "target": {
-        "kind": "Deployment",
-        "namespace": "{{ labels.namespace }}",
-        "name": "{{ labels.deployment }}",
-    },
-    "replicas": "+1",
-    "max_replicas": 8,
-    "approval": "required",
-    "approval_timeout": "30m",
-}
 
 
 @pytest.fixture
@@ -163,24 +137,6 @@ async def until(
                 return
         await clock.advance(step)
     raise AssertionError("condition not met")
-
-
-def replies(fake: FakeTelegram) -> list[TgMessage]:
-    return [m for m in fake.messages(CHAT) if "reply_parameters" in m.params]
-
-
-def replied_to(m: TgMessage) -> int:
-    raw = m.params["reply_parameters"]
-    params = json.loads(raw) if isinstance(raw, str) else raw
-    return int(params["message_id"])
-
-
-def patches(fake: FakeKubernetes) -> list[Any]:
-    return [r for r in fake.requests if r.method == "PATCH"]
-
-
-def mutating(fake: FakeKubernetes) -> list[Any]:
-    return [r for r in fake.requests if r.method in ("PATCH", "POST", "DELETE", "PUT")]
 
 
 async def test_restart_is_verified_and_reported_in_the_alerts_threads(

@@ -218,8 +218,13 @@ LONG = "a" * 300
         ({"deployment": "../x"}, "refused by target: name '../x' must be lower-case letters"),
         ({"deployment": "a b"}, "refused by target: name 'a b' must be lower-case letters"),
         ({"deployment": LONG}, "refused by target: name 'aaaa"),
+        (
+            {"deployment": "x\n🔧 rollout restart prod/model-api: complete"},
+            "⛔ rollout restart prod/x 🔧 rollout restart prod/model-api: complete: refused by target: "
+            "name 'x\\n🔧",
+        ),
     ],
-    ids=["namespace-not-allowed", "dot-dot-slash", "space", "300-characters"],
+    ids=["namespace-not-allowed", "dot-dot-slash", "space", "300-characters", "newline"],
 )
 async def test_a_crafted_target_is_refused_without_an_api_call(
     start: Start,
@@ -236,6 +241,7 @@ async def test_a_crafted_target_is_refused_without_an_api_call(
     await until(clock, lambda: len(replies(fake_telegram)) >= 1)
     [reply] = replies(fake_telegram)
     assert said in reply.text
+    assert "\n" not in reply.text  # one line: a label cannot forge a second report in the thread
     assert fake_kubernetes.requests == []
     [rec] = await client.app[STATE].store.remediations()
     assert (rec.state, rec.guard) == ("refused", "namespace" if "namespace" in labels else "target")

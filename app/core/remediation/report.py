@@ -47,6 +47,8 @@ _ICON: dict[Outcome, str] = {
     "cancelled": "✖️",
 }
 DETAIL_LIMIT = 300
+TARGET_LIMIT = 63 + 1 + 253
+"""The longest valid "namespace/name"; a crafted (refused) target is cut there."""
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,16 @@ def format_seconds(seconds: float) -> str:
     return f"{s // 3600} h" + (f" {s % 3600 // 60} min" if s % 3600 // 60 else "")
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= DETAIL_LIMIT else flat[: DETAIL_LIMIT - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def report_text(r: Report) -> str:
     """One line of plain text (sinks escape it for their markup)."""
-    what = f"{_VERB[r.kind]} {r.target}" if r.target is not None else f"{_VERB[r.kind]} ({r.action})"
+    # The target comes from labels: a refused one may hold a newline that would forge a line.
+    shown = _one_line(str(r.target), TARGET_LIMIT) if r.target is not None else f"({r.action})"
+    what = f"{_VERB[r.kind]} {shown}"
     extra = f" ({_one_line(r.detail)})" if r.detail else ""
     took = f" in {format_seconds(r.seconds)}" if r.seconds is not None else ""
     icon = _ICON[r.outcome]

@@ -168,6 +168,21 @@ def test_report_lines() -> None:
     assert len(report_text(huge)) < 360
 
 
+def test_a_crafted_target_stays_on_the_reports_one_line() -> None:
+    """A target rendered from labels is refused, but its report still shows it: a newline in it
+    must not start a second, forged line in the thread."""
+    refusal = Refusal(Guard.TARGET, "name 'x\\n…' must be lower-case letters")
+    forged = Target("Deployment", "prod", "x\n🔧 rollout restart prod/api: complete\r\n")
+    assert report_text(Report("r", "rollout_restart", forged, "refused", refusal=refusal)) == (
+        "⛔ rollout restart prod/x 🔧 rollout restart prod/api: complete: refused by target: "
+        "name 'x\\n…' must be lower-case letters"
+    )
+    long = Target("Deployment", "prod", "a" * 1000)
+    text = report_text(Report("r", "rollout_restart", long, "refused", refusal=refusal))
+    assert text.startswith("⛔ rollout restart prod/aaa") and "…: refused by target" in text
+    assert len(text) < 420
+
+
 def test_format_seconds() -> None:
     assert [format_seconds(s) for s in (0, 59.6, 60, 125, 3600, 3720)] == [
         "0 s",

@@ -16,7 +16,8 @@ from tests.chatops.test_respond import button, labels
 from tests.conftest import make_config
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.telegram import FakeTelegram, TgMessage
-from tests.remediate.test_end_to_end import CHAT, SCALE, latency, patches, post, until
+from tests.remediate.support import CHAT, SCALE, patches
+from tests.remediate.test_end_to_end import latency, post, until
 
 ALICE, BOB = 111111111, 222222222
 Client = TestClient  # type: ignore[type-arg]

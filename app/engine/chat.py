@@ -1,5 +1,6 @@
 """Chat state on alert messages: the `edit` job, and what a `notify` or `edit` delivery shows of
-its group's chat state (ack, silence, escalation lines and the buttons).
+its group's chat state (ack, silence, escalation lines, the last remediation outcome of each
+target and the buttons).
 
 Only destinations whose integration has the `chat_buttons` capability get it; an `edit` job
 re-renders the group's last notified payload with its current chat state and edits the thread's
@@ -29,6 +30,7 @@ from app.core.plan import Destination
 from app.core.routing import Route, escalation_for
 from app.engine.jobs import Outcome, Ref
 from app.engine.notify import NotifyHandler
+from app.engine.outcome import outcome_lines
 from app.sinks.base import ChatMarkup
 from app.store.base import ChatGroup, Job, NewJob, Store, group_ref
 from app.store.remediations import Remediation
@@ -71,6 +73,7 @@ def chat_state(group: ChatGroup, remediations: Sequence[Remediation] = ()) -> Gr
         silence=silence,
         escalations=tuple(Escalated(r, _at(at)) for r, at in group.escalations),
         approvals=approvals(remediations),
+        outcomes=outcome_lines(remediations),
     )
 
 
@@ -82,6 +85,21 @@ def escalation_lane(group_key: str) -> str:
 def show_lane(group_key: str) -> str:
     """The lane of a group's `show` timers (a silence's end is shown on its messages)."""
     return f"show:{group_ref(group_key)}"
+
+
+def edit_job(lane: str, destination: Destination, group_key: str, now: float) -> NewJob:
+    """An `edit` of the group's message at destination `lane`: it re-renders the message with
+    the group's current state from the store."""
+    return NewJob(
+        type="edit",
+        lane=lane,
+        payload="",
+        not_before=now,
+        group_key=group_key,
+        kind="update",
+        receiver=destination.receiver,
+        integration=destination.integration,
+    )
 
 
 TIMER_LANES = ("escalate:", "show:")
@@ -123,20 +141,7 @@ class ChatView:
             if d in self.destinations and self.destinations[d].integration in self.integrations
         ]
         now = self.clock.now()
-        jobs = [
-            NewJob(
-                type="edit",
-                lane=lane,
-                payload="",
-                not_before=now,
-                group_key=group_key,
-                kind="update",
-                receiver=self.destinations[lane].receiver,
-                integration=self.destinations[lane].integration,
-            )
-            for lane in lanes
-        ]
-        await self.enqueue(jobs)
+        await self.enqueue([edit_job(lane, self.destinations[lane], group_key, now) for lane in lanes])
         return lanes
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:

@@ -201,8 +201,6 @@ class RemediateHandler:
             if result == "ok":
                 r.counted(rec, "awaiting_approval")
                 r.woken(jobs)
-                if r.awaiting is not None:
-                    await r.awaiting(rec.group_key)
             return result
         return await r.store.transition(
             rec.id, job_id=job.id, change=Change("acting", fields, take=take, expect=("pending",)), now=now

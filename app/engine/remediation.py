@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -112,9 +112,9 @@ class Remediator:
     session: aiohttp.ClientSession | None = None
     wake: Callable[[str], None] = lambda lane: None
     """Starts / wakes the lane of a job just enqueued (Dispatcher.ensure_lane)."""
-    awaiting: Callable[[str], Awaitable[object]] | None = None
-    """Called with the group key when an action starts awaiting approval (chat shows its
-    Approve / Reject buttons on the group's messages)."""
+    shown: frozenset[str] = frozenset()
+    """Integrations whose messages show the group's chat state, approvals and outcomes (set when
+    the `edit` job is registered): each outcome queues an `edit` of the alert's message there."""
     specs: dict[str, ActionSpec] = field(init=False)
     policy: Policy = field(init=False)
 
@@ -129,11 +129,17 @@ class Remediator:
         return None
 
     def reports(self, rec: Remediation, report: Report, now: float) -> list[NewJob]:
-        """One `report` job per destination of the alert that replies in threads."""
+        """One `report` job per destination of the alert that replies in threads, and one `edit`
+        job per destination whose message shows the outcome (`shown`): recorded in the
+        outcome's transaction, so the message shows what the store holds."""
+        from app.engine.chat import edit_job
+
         text = report_text(report)
         jobs = []
         for dest_id in rec.destinations:
             d = self.destinations.get(dest_id)
+            if d is not None and d.integration in self.shown:
+                jobs.append(edit_job(dest_id, d, rec.group_key, now))
             caps = self.capabilities.get(d.integration) if d is not None else None
             if d is None or caps is None or not caps.replies:
                 continue

@@ -146,7 +146,7 @@ def create_app(
         if view is not None:
             view.wake = dispatcher.ensure_lane
             if (remediator := app.get(REMEDIATOR)) is not None:
-                remediator.awaiting = view.show
+                remediator.shown = view.integrations
         state.chat = view
         app[DISPATCHER] = state.dispatcher = dispatcher
         state.ingestor = make_ingestor(config, built.router, state, clock)

@@ -24,7 +24,7 @@ from app.web.state import STATE
 from tests.conftest import TOKEN, make_config
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.slack import FakeSlack
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, TgMessage
 from tests.payloads import alert, message
 from tests.remediate.support import (
     API_TOKEN,
@@ -690,3 +690,119 @@ async def test_a_storm_of_1000_alerts_in_10_s_restarts_once_and_counts_every_ref
         if line.startswith('alertmedic_remediation_refusals_total{action="restart-on-latency"'):
             counted += float(line.rsplit(" ", 1)[1])
     assert counted == n - 1
+
+
+# --- the alert's own message shows the last outcome -------------------------------------------
+
+
+@pytest.fixture
+def start_chat(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    fake_kubernetes: FakeKubernetes,
+    fake_kubeconfig: Path,
+    clock: ManualClock,
+) -> Start:
+    """The app with self-healing and, unless `chatops=False`, responding from chat (buttons)."""
+    fake_kubernetes.add_deployment("prod", "model-api", replicas=3)
+
+    async def go(actions: list[dict[str, Any]] | None = None, *, chatops: bool = True) -> Client:
+        receivers = [
+            {
+                "name": "oncall",
+                "telegram_configs": [
+                    {"bot_token": fake_telegram.token, "chat_id": CHAT, "api_url": fake_telegram.url}
+                ],
+                "slack_configs": [
+                    {"app_token": fake_slack.token, "channel": "#oncall", "app_url": f"{fake_slack.url}/api"}
+                ],
+            }
+        ]
+        chat = {
+            "telegram": {"bot_token": fake_telegram.token, "api_url": fake_telegram.url},
+            "slack": {"signing_secret": "slack-signing-secret"},
+            "permissions": [{"users": ["telegram:111111111"], "allow": ["ack"]}],
+        }
+        config = make_config(
+            tmp_path,
+            receivers,
+            {"receiver": "oncall"},
+            remediation={
+                "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
+                "allowed_namespaces": ["prod"],
+                "dry_run": False,
+                "actions": actions if actions is not None else [RESTART],
+            },
+            **({"chatops": chat} if chatops else {}),
+        )
+        client: Client = await aiohttp_client(create_app(config, clock=clock))
+        return client
+
+    return go
+
+
+def alert_messages(fake: FakeTelegram) -> list[TgMessage]:
+    return [m for m in fake.messages(CHAT) if "reply_parameters" not in m.params]
+
+
+def shows(fake: FakeTelegram, index: int, line: str) -> bool:
+    """The `index`th Telegram alert message shows `line` (after its last edit)."""
+    found = alert_messages(fake)
+    return len(found) > index and line in found[index].visible_text
+
+
+def slack_shows(fake: FakeSlack, line: str) -> bool:
+    return any(line in json.dumps(m.blocks or [], ensure_ascii=False) for m in fake.messages("#oncall"))
+
+
+async def test_the_alerts_message_shows_the_last_outcome_and_keeps_its_buttons(
+    start_chat: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_slack: FakeSlack
+) -> None:
+    client = await start_chat()
+    await post(client, latency())
+    line = "🔧 rollout restart prod/model-api: complete in "
+    await until(clock, lambda: shows(fake_telegram, 0, line))
+    [msg] = alert_messages(fake_telegram)
+    assert msg.edited
+    [row] = [ln for ln in msg.visible_text.splitlines() if ln.startswith(line)]
+    assert row.endswith(" s (3/3 pods updated and available)")
+    assert msg.reply_markup is not None
+    assert "✅ Ack" in [b["text"] for r in msg.reply_markup["inline_keyboard"] for b in r]
+    await until(clock, lambda: slack_shows(fake_slack, line))
+    [slack_msg] = [m for m in fake_slack.messages("#oncall") if not m.thread_ts]
+    assert slack_msg.edited
+
+
+async def test_a_refusal_shows_on_the_alerts_message_naming_the_guard(
+    start_chat: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_slack: FakeSlack
+) -> None:
+    client = await start_chat()
+    await post(client, latency("fp1"))
+    await until(clock, lambda: shows(fake_telegram, 0, "🔧 rollout restart prod/model-api: complete"))
+    await post(client, latency("fp2"))
+    refused = "⛔ rollout restart prod/model-api: refused by cooldown: "
+    await until(clock, lambda: shows(fake_telegram, 1, refused))
+    await until(clock, lambda: slack_shows(fake_slack, refused))
+    first, second = alert_messages(fake_telegram)
+    assert "complete" not in second.visible_text  # each group shows its own actions
+    assert "refused" not in first.visible_text
+
+
+async def test_an_edit_of_a_resolved_message_keeps_the_outcome_line(
+    start_chat: Start, clock: ManualClock, fake_telegram: FakeTelegram
+) -> None:
+    client = await start_chat()
+    await post(client, latency())
+    line = "🔧 rollout restart prod/model-api: complete in "
+    await until(clock, lambda: shows(fake_telegram, 0, line))
+    resolved = latency()
+    resolved["status"] = "resolved"
+    for a in resolved["alerts"]:
+        a["status"] = "resolved"
+        a["endsAt"] = "2030-03-17T17:50:00Z"
+    await post(client, resolved)
+    await until(clock, lambda: "RESOLVED" in alert_messages(fake_telegram)[0].visible_text.upper())
+    [msg] = alert_messages(fake_telegram)
+    assert line in msg.visible_text

@@ -1,5 +1,6 @@
-"""What a group's message shows about ack, silence, escalation and approval: status lines and
-buttons, a pure function of the group's chat state, the same for every copy (Telegram, Slack).
+"""What a group's message shows about ack, silence, escalation, approval and the last
+remediation outcomes: status lines and buttons, a pure function of the group's chat state, the
+same for every copy (Telegram, Slack).
 
 `telegram_keyboard` and `slack_actions` turn the buttons into each provider's markup, each
 button carrying a token from app.core.chatops.callbacks.
@@ -62,6 +63,9 @@ class GroupChatState:
     silence: SilenceState | None = None
     escalations: tuple[Escalated, ...] = ()
     approvals: tuple[Approval, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    """The last outcome of each of the group's remediation targets, one line each (bounded by
+    the caller), e.g. `🔧 rollout restart prod/model-api: complete in 41 s`."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ def message_state(
             word = "▶ approved" if ap.approved else "✖ rejected"
             at = f" {_clock(ap.at, now, tz)}" if ap.at is not None else ""
             lines.append(f"{word} by {ap.decided_by}{at}: {ap.summary}")
+    lines.extend(state.outcomes)
 
     rows: list[tuple[Button, ...]] = []
     if not state.resolved:

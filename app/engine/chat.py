@@ -21,6 +21,7 @@ from app.core.chatops.message import (
     Approval,
     Escalated,
     GroupChatState,
+    MessageState,
     SilenceState,
     message_state,
 )
@@ -121,8 +122,11 @@ class ChatView:
         clock: Clock,
         route: Route | None = None,
         policies: Mapping[str, EscalationPolicy] | None = None,
+        buttons: bool = True,
     ) -> None:
         self.store = store
+        self.buttons = buttons
+        """False: chat is not configured, the messages only show the remediation outcomes."""
         self.key = key
         self.silence_durations = tuple(silence_durations)
         self.integrations = frozenset(integrations)
@@ -178,14 +182,19 @@ class ChatView:
     def shows(self, integration: str) -> bool:
         return integration in self.integrations
 
-    async def markup(self, group: ChatGroup) -> ChatMarkup:
+    async def markup(self, group: ChatGroup) -> ChatMarkup | None:
+        """What the group's messages show now (None: nothing, without buttons)."""
         records = await self.store.chat_remediations(group.group_key)
         state = message_state(
             chat_state(group, records), silence_durations=self.silence_durations, now=_at(self.clock.now())
         )
+        if not self.buttons:
+            state = MessageState(state.lines, ())
+            if not state.lines:
+                return None
         return ChatMarkup(state, self.key)
 
-    async def noted(self, job: Job) -> ChatMarkup:
+    async def noted(self, job: Job) -> ChatMarkup | None:
         """Record the notified group (first notification, payload, an ack cleared by a new
         firing alert) and the markup its message shows."""
         group = Group.model_validate_json(job.payload)

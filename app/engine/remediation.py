@@ -138,24 +138,25 @@ class Remediator:
         jobs = []
         for dest_id in rec.destinations:
             d = self.destinations.get(dest_id)
-            if d is not None and d.integration in self.shown:
-                jobs.append(edit_job(dest_id, d, rec.group_key, now))
-            caps = self.capabilities.get(d.integration) if d is not None else None
-            if d is None or caps is None or not caps.replies:
+            if d is None:
                 continue
-            payload = json.dumps({"id": rec.id, "text": text, "outcome": report.outcome})
-            jobs.append(
-                NewJob(
-                    "report",
-                    dest_id,
-                    payload,
-                    now,
-                    group_key=rec.group_key,
-                    kind="report",
-                    receiver=d.receiver,
-                    integration=d.integration,
+            caps = self.capabilities.get(d.integration)
+            if caps is not None and caps.replies:
+                payload = json.dumps({"id": rec.id, "text": text, "outcome": report.outcome})
+                jobs.append(
+                    NewJob(
+                        "report",
+                        dest_id,
+                        payload,
+                        now,
+                        group_key=rec.group_key,
+                        kind="report",
+                        receiver=d.receiver,
+                        integration=d.integration,
+                    )
                 )
-            )
+            if d.integration in self.shown:
+                jobs.append(edit_job(dest_id, d, rec.group_key, now))
         return jobs
 
     def counted(self, rec: Remediation, outcome: Outcome, refusal: Refusal | None = None) -> None:

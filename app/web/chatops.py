@@ -47,10 +47,21 @@ def button_key(config: ChatopsConfig) -> bytes | None:
 def chat_view(
     config: Config, state: State, clock: Clock, destinations: Mapping[str, Destination]
 ) -> ChatView | None:
-    """What the dispatcher's jobs need to show chat state and escalate (None: chat is not
-    configured)."""
+    """What the dispatcher's jobs need to show chat state and escalate. Without chat but with
+    self-healing: a view without buttons, so that the messages show the remediation outcomes
+    (None: neither is configured)."""
     if config.chatops is None or (key := button_key(config.chatops)) is None:
-        return None
+        if config.remediation is None or not config.remediation.actions:
+            return None
+        return ChatView(
+            state.store,
+            key=b"",
+            silence_durations=(),
+            integrations=CHAT_INTEGRATIONS,
+            destinations=destinations,
+            clock=clock,
+            buttons=False,
+        )
     return ChatView(
         state.store,
         key=key,

@@ -806,3 +806,19 @@ async def test_an_edit_of_a_resolved_message_keeps_the_outcome_line(
     await until(clock, lambda: "RESOLVED" in alert_messages(fake_telegram)[0].visible_text.upper())
     [msg] = alert_messages(fake_telegram)
     assert line in msg.visible_text
+
+
+async def test_without_chatops_the_message_shows_the_outcome_without_buttons(
+    start_chat: Start, clock: ManualClock, fake_telegram: FakeTelegram, fake_slack: FakeSlack
+) -> None:
+    client = await start_chat(chatops=False)
+    await post(client, latency())
+    line = "🔧 rollout restart prod/model-api: complete in "
+    await until(clock, lambda: shows(fake_telegram, 0, line))
+    [msg] = alert_messages(fake_telegram)
+    assert msg.reply_markup is None
+    await until(clock, lambda: slack_shows(fake_slack, line))
+    [slack_msg] = [m for m in fake_slack.messages("#oncall") if not m.thread_ts]
+    assert "actions" not in [b.get("type") for b in slack_msg.blocks or []]
+    await until(clock, lambda: len(replies(fake_telegram)) == 1)  # the thread's reply as before
+    assert replies(fake_telegram)[0].text.startswith(line)

@@ -63,8 +63,8 @@ def build_handlers(
 ) -> dict[str, JobHandler]:
     """Job type -> its handler. The one place a job type is registered. The self-healing types
     (`remediate`, `verify`, `report`) exist when remediation is configured; `chat` (responding
-    from chat is configured) adds the chat state to messages, and the `edit`, `escalate` and
-    `show` jobs."""
+    from chat, or self-healing, is configured; app.web.chatops.chat_view) adds the chat state and
+    the remediation outcomes to messages, and the `edit`, `escalate` and `show` jobs."""
     from app.engine.chat import EditHandler, ShowHandler
     from app.engine.notify import NotifyHandler
 

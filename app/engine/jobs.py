@@ -4,8 +4,9 @@ A job is durable work with a type, a lane (what must stay in order) and a `not_b
 dispatcher claims a lane's jobs, waits for `not_before`, asks the job's handler how long to wait
 (rate limits), runs it, and applies the same retry, dead-letter and record rules to every type.
 
-Registered: `notify`, and with self-healing on `remediate`, `verify`, `report`
-(app.engine.remediate). To add a type (`edit`, `escalate` are planned): write a
+Registered: `notify`; with self-healing on `remediate`, `verify`, `report`
+(app.engine.remediate); with chat-ops (or remediation outcome lines) `edit`, `escalate`, `show`
+(app.engine.chat). To add a type: write a
 class with the three methods of `JobHandler` in its own module, register it in `build_handlers`,
 and enqueue its jobs with `Store.enqueue(NewJob(type=..., lane=..., ...))` then
 `Dispatcher.ensure_lane(lane)` (at start-up too, for its lanes in `Store.pending_lanes()`). A job

@@ -1,7 +1,7 @@
 """The `Authorization` header an outbound `http_config` asks for, secrets read at call time.
 
-One place for what app/sinks/webhook.py, app/enrich/http.py and app/remediate/http_call.py each
-build by hand (adapters cannot import one another; all of them may import config).
+The one builder for the Loki/Prometheus clients, the remediation `http` action and the silences
+client (adapters cannot import one another; all of them may import config).
 """
 
 from __future__ import annotations

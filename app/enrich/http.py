@@ -7,14 +7,14 @@ files at each request so a rotated secret is picked up. Every failure becomes an
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
-from app.config import HTTPClientConfig, secret
+from app.config import HTTPClientConfig
+from app.config.http_auth import authorization_header
 from app.core.durations import format_duration
 from app.enrich.errors import EnrichmentError, FetchTimeout
 
@@ -27,17 +27,10 @@ _BODY_SHOWN = 160
 def auth_headers(http_config: HTTPClientConfig, service: str) -> dict[str, str]:
     """The Authorization header `http_config` asks for (none when it asks for none)."""
     try:
-        if http_config.basic_auth is not None:
-            auth = http_config.basic_auth
-            password = secret(auth, "password") or ""
-            token = base64.b64encode(f"{auth.username}:{password}".encode()).decode()
-            return {"Authorization": f"Basic {token}"}
-        if http_config.authorization is not None:
-            a = http_config.authorization
-            return {"Authorization": f"{a.type} {secret(a, 'credentials') or ''}"}
+        value = authorization_header(http_config)
     except OSError as exc:
         raise EnrichmentError(f"cannot read the {service} credentials file ({exc.strerror})") from None
-    return {}
+    return {} if value is None else {"Authorization": value}
 
 
 def _first_line(text: str) -> str:

@@ -7,11 +7,10 @@ this (reload, flush) are expected to be idempotent. Any other status is the verd
 
 from __future__ import annotations
 
-import base64
-
 import aiohttp
 
-from app.config import HTTPClientConfig, read_secret
+from app.config import HTTPClientConfig
+from app.config.http_auth import authorization_header
 from app.core.errors import RetryableError
 from app.core.remediation.actions import HttpCall
 from app.core.remediation.verdict import Verdict, http_verdict
@@ -22,16 +21,7 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 def auth_header(http_config: HTTPClientConfig | None) -> str | None:
     """The Authorization header value, secrets read now (files may rotate)."""
-    if http_config is None:
-        return None
-    if http_config.authorization is not None:
-        auth = http_config.authorization
-        return f"{auth.type} {read_secret(auth.credentials, auth.credentials_file) or ''}"
-    if http_config.basic_auth is not None:
-        basic = http_config.basic_auth
-        password = read_secret(basic.password, basic.password_file) or ""
-        return "Basic " + base64.b64encode(f"{basic.username}:{password}".encode()).decode("ascii")
-    return None
+    return None if http_config is None else authorization_header(http_config)
 
 
 async def call_http(

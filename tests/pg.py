@@ -3,7 +3,8 @@ makes sure of it). Every test run works in databases of its own, dropped at the 
 
 `fresh_database()` gives a new, empty database's URL (e.g. for real `serve` processes on
 PostgreSQL in end-to-end tests); `fresh_schema(url)` an empty schema in one, as a URL whose
-connections see only that schema (cheap isolation per test).
+connections see only that schema (cheap isolation per test); `Outage` a relay to the server
+that a test takes down and brings back (unreachable at start, connection loss, recovery).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -71,3 +74,80 @@ def fresh_schema(database_url: str, prefix: str = "t") -> str:
     name = unique_name(prefix)
     run_sql(database_url.rsplit("/", 1)[1], f'CREATE SCHEMA "{name}"')
     return f"{database_url}?search_path={name}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Outage:
+    """A TCP relay on 127.0.0.1:`port` to the test PostgreSQL that a test switches on and off: off,
+    the port refuses connections and every relayed connection is cut (a server restart, a network
+    partition). Runs on a thread of its own, so sync tests (driving a `serve` child process) and
+    async tests use it alike."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        target = urlsplit(SERVER)
+        self._target = (target.hostname or "127.0.0.1", target.port or 5432)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def url(self, database_url: str) -> str:
+        """`database_url` (on SERVER) reached through this relay instead."""
+        parts = urlsplit(database_url)
+        user = f"{parts.username}@" if parts.username else ""
+        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}"))
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def up(self) -> None:
+        self._call(self._up())
+
+    def down(self) -> None:
+        self._call(self._down())
+
+    def close(self) -> None:
+        self.down()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _up(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def _down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}

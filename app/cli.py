@@ -187,6 +187,7 @@ def _serve(args: argparse.Namespace) -> int:
             handle_signals=True,
         )
     except (StoreUnavailable, OSError, ValueError) as exc:
+        sock.close()  # e.g. the database refused the configuration before the site took it
         raise StartupFailed(str(exc)) from None
     return 0
 

@@ -1,13 +1,14 @@
 """Store fixtures shared by the contract suite and the SQLite tests: planned groups, stores by kind.
 
 `STORES` is the list of stores that must honour the Store protocol's contract: every test taking
-`store` or `open_store` runs on each. PostgreSQL: one database per test run (`pg_database`), and
-a fresh schema of it per test; every `open_store()` of a test opens the same schema (two replicas).
+`store` or `open_store` runs on each. PostgreSQL: one database per test run (`pg_database` of
+tests/conftest.py), a fresh schema of it per test; every `open_store()` of a test opens the same
+schema (like two replicas).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from app.core.plan import Destination, Planned
 from app.store.base import Store
 from app.store.postgres import PostgresStore
 from app.store.sqlite import SQLiteStore
-from tests.pg import fresh_database, fresh_schema
+from tests.pg import fresh_schema
 
 DEST = Destination("oncall/telegram[0]", "oncall", "telegram", True)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,13 +47,6 @@ def planned(group_key: str, *states: tuple[str, str], dest: Destination = DEST) 
             alerts=alerts,
         ),
     )
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """The URL of this test run's own PostgreSQL database (dropped at the end)."""
-    with fresh_database() as url:
-        yield url
 
 
 def postgres_store(url: str) -> PostgresStore:

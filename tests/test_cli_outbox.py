@@ -115,7 +115,7 @@ def test_outbox_on_an_unreachable_postgres_says_so(
     assert main(["outbox", "--config", cfg]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(
-        "cannot open the store: postgresql postgresql://postgres:***@127.0.0.1:"
+        "cannot open the store: postgresql://postgres:***@127.0.0.1:"
     )
     assert "hunter2" not in err
 

@@ -190,7 +190,7 @@ class PostgresStore:
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         reason = str(exc) or type(exc).__name__
-        return StoreUnavailable(f"postgresql {self.shown}: {reason}")
+        return StoreUnavailable(f"{self.shown}: {reason}")
 
     async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """`fn` in one transaction on a pooled connection; failures of the database or the

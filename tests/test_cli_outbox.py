@@ -114,9 +114,7 @@ def test_outbox_on_an_unreachable_postgres_says_so(
     cfg = config_file(tmp_path, f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/alertmedic")
     assert main(["outbox", "--config", cfg]) == 1
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith(
-        "cannot open the store: postgresql://postgres:***@127.0.0.1:"
-    )
+    assert out == "" and err.startswith("cannot open the store: postgresql://postgres:***@127.0.0.1:")
     assert "hunter2" not in err
 
 

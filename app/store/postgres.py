@@ -11,6 +11,9 @@ gives under concurrency, enforced by the database instead of a single writer:
   remediation records are locked (`FOR UPDATE`) before they move;
 - a deadlock or serialisation failure is retried (the transaction did nothing); connection loss or
   an unreachable server is `StoreUnavailable` (the webhook answers 503, Alertmanager retries).
+- accepted work (ingest, enqueue, remediation transitions, chat actions) commits synchronously;
+  the bookkeeping of deliveries (claims, leases, outcomes) with `synchronous_commit = off`, as
+  SQLite commits it with synchronous=NORMAL: a lost record repeats a delivery, never loses one.
 
 Start-up: `start()` with `keep_trying` (what `serve` uses) does not fail while the server is
 unreachable: it keeps connecting in the background (backoff on the clock, one log line per change
@@ -192,9 +195,13 @@ class PostgresStore:
         reason = str(exc) or type(exc).__name__
         return StoreUnavailable(f"{self.shown}: {reason}")
 
-    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]], *, durable: bool = True) -> T:
         """`fn` in one transaction on a pooled connection; failures of the database or the
-        network as StoreUnavailable; a lost deadlock or serialisation race tried again."""
+        network as StoreUnavailable; a lost deadlock or serialisation race tried again.
+
+        Not `durable` (bookkeeping of deliveries, as SQLite's synchronous=NORMAL): the commit
+        does not wait for the server's WAL flush. It survives any replica's death; only a crash
+        of the database server itself could lose it, and then a delivery is repeated, never lost."""
         if self._closed:
             raise StoreUnavailable("store is closed")
         pool = self._pool
@@ -203,6 +210,8 @@ class PostgresStore:
         for attempt in range(1, RETRIES + 1):
             try:
                 async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
+                    if not durable:
+                        await conn.execute("SET LOCAL synchronous_commit = off")
                     return await fn(conn)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
                 if attempt == RETRIES:
@@ -309,7 +318,7 @@ class PostgresStore:
                 await conn.execute("DELETE FROM leases WHERE lane = $1", lane)  # nothing pending: free
             return [job_from_row(r) for r in rows]
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     async def renew(self, owner: str, *, until: float) -> int:
         async def op(conn: Conn) -> int:
@@ -317,13 +326,13 @@ class PostgresStore:
                 await conn.execute("UPDATE leases SET lease_until = $1 WHERE owner = $2", until, owner)
             )
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     async def release(self, owner: str) -> int:
         async def op(conn: Conn) -> int:
             return _count(await conn.execute("DELETE FROM leases WHERE owner = $1", owner))
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     async def complete(self, job: Job, *, ref: dict[str, Any] | None, now: float) -> None:
         ref_json = None if ref is None else json.dumps(ref, separators=(",", ":"))
@@ -345,7 +354,7 @@ class PostgresStore:
                     job.lane,
                 )
 
-        await self._run(op)
+        await self._run(op, durable=False)
 
     async def claim_enrichment(
         self, group_key: str, state: str, *, owner: str, now: float, lease: float
@@ -376,7 +385,7 @@ class PostgresStore:
                 return EnrichmentClaim("done", result=row[1])
             return EnrichmentClaim("busy", until=row[0])
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     async def save_enrichment(self, group_key: str, state: str, *, result: str, now: float) -> None:
         async def op(conn: Conn) -> None:
@@ -414,7 +423,7 @@ class PostgresStore:
                 job_id,
             )
 
-        await self._run(op)
+        await self._run(op, durable=False)
 
     async def dead(self, job_id: int, *, reason: str, now: float) -> None:
         async def op(conn: Conn) -> None:
@@ -426,7 +435,7 @@ class PostgresStore:
                 job_id,
             )
 
-        await self._run(op)
+        await self._run(op, durable=False)
 
     async def dead_lanes(self, *, type: str, keep: set[str], reason: str, now: float) -> list[LaneDeaths]:
         async def op(conn: Conn) -> list[LaneDeaths]:
@@ -448,7 +457,7 @@ class PostgresStore:
                 )
             return out
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         async def op(conn: Conn) -> list[DeadLetter]:
@@ -476,7 +485,7 @@ class PostgresStore:
             )
             return sorted(int(r[0]) for r in rows)
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     async def pending_count(self) -> int:
         async def op(conn: Conn) -> int:
@@ -530,7 +539,7 @@ class PostgresStore:
             )
             return n
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     # --- remediation (app.store.pg_remediations) -------------------------------------------
 
@@ -606,7 +615,7 @@ class PostgresStore:
             assert found is not None
             return dataclasses.replace(found, started=started)
 
-        return await self._run(op)
+        return await self._run(op, durable=False)
 
     async def chat_group(self, ref: str) -> ChatGroup | None:
         return await self._run(lambda conn: _read_chat_group(conn, ref))
@@ -723,7 +732,7 @@ class PostgresStore:
                 entry.detail[:2000],
             )
 
-        await self._run(op)
+        await self._run(op, durable=False)
 
     async def chat_audits(self, *, limit: int = 100) -> list[ChatAudit]:
         async def op(conn: Conn) -> list[ChatAudit]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
+from tests.pg import fresh_database
+
 
 @pytest.fixture
-def ha_storage_url(tmp_path: Path) -> str:
-    """The storage URL several replicas share: one SQLite file."""
-    return f"sqlite:///{tmp_path}/shared.db"
+def ha_storage_url() -> Iterator[str]:
+    """The storage URL several replicas share: a fresh database on the machine's PostgreSQL."""
+    with fresh_database("alertmedic_ha") as url:
+        yield url

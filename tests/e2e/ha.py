@@ -191,6 +191,19 @@ class Delivered:
         """Per lane, deliveries beyond the first of a seq."""
         return {lane: len(v) - len({s for s, _ in v}) for lane, v in self.lanes.items()}
 
+    def repeats_per_kill(self, kills: list[float]) -> int:
+        """The most repeated deliveries on one lane after one kill (each repeat counted against
+        the last kill before it arrived)."""
+        worst: Counter[tuple[int, int]] = Counter()
+        for lane, v in self.lanes.items():
+            seen: set[int] = set()
+            for s, at in v:
+                if s in seen:
+                    before = [k for k, t in enumerate(kills) if t <= at]
+                    worst[(lane, before[-1] if before else -1)] += 1
+                seen.add(s)
+        return max(worst.values(), default=0)
+
     def out_of_order(self) -> dict[int, list[tuple[int, int]]]:
         """Per lane, pairs (earlier, later) of first deliveries where a later seq came first."""
         out = {}

@@ -41,6 +41,7 @@ class PrivatePostgres:
         self.data = self.root / "data"
         self.port = free_port()
         self.as_root = os.geteuid() == 0
+        self.running = False
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
         self.root.chmod(0o700)
@@ -73,10 +74,12 @@ class PrivatePostgres:
         )
         log = self.root / "server.log"
         self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(log), "-w", "start")
+        self.running = True
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` disconnects the clients and shuts down cleanly; `immediate` is a crash."""
         self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
+        self.running = False
 
     def create_database(self, name: str) -> str:
         self._run(pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)

@@ -350,6 +350,14 @@ async def main(parts: str = "all") -> None:
             await wait_http(f"{sink}/stats")
             print_table([("machine", machine(), ""), *await replicas.rows(work, sink)])
             return
+        if parts == "delivery":
+            from bench import delivery  # imports this module's helpers as bench.__main__
+
+            await wait_http(f"{sink}/stats")
+            figures, profile = await delivery.rows(sink)
+            print_table([("machine", machine(), ""), *figures])
+            print(f"\nevent loop thread, top functions by own time:\n{profile}")
+            return
         if parts == "huge":
             await wait_http(f"{sink}/stats")
             async with aiohttp.ClientSession() as session:

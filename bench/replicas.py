@@ -116,17 +116,21 @@ async def measure(
     return ingest, delivered, cpu
 
 
-async def relay_rounds(session: aiohttp.ClientSession, url: str, sink: str) -> list[float]:
-    """Delivered alerts/s of the relay (each 2xx is a group already at the sink)."""
+async def relay_rounds(
+    session: aiohttp.ClientSession, url: str, pid: int, sink: str
+) -> tuple[list[float], list[float]]:
+    """Delivered alerts/s of the relay (each 2xx is a group already at the sink), CPU ms/group."""
     await spread_loop(session, [url], 0.5, Counter(), "relay-w")
-    out = []
+    out, cpu = [], []
     for r in range(ROUNDS):
         await session.post(f"{sink}/reset")
         counter = Counter()
+        cpu0 = cpu_seconds(pid)
         rps = await spread_loop(session, [url], ROUND_SECONDS, counter, f"relay{r}-")
+        cpu.append((cpu_seconds(pid) - cpu0) * 1000 / max(counter.ok, 1))
         await drain(session, sink, counter.ok * ALERTS_PER_GROUP, timeout=10)  # all there already
         out.append(rps * ALERTS_PER_GROUP)
-    return out
+    return out, cpu
 
 
 async def rows(work: Path, sink: str) -> list[tuple[str, str, str]]:
@@ -138,8 +142,12 @@ async def rows(work: Path, sink: str) -> list[tuple[str, str, str]]:
     try:
         async with aiohttp.ClientSession(connector=conn) as session:
             await wait_http(f"http://127.0.0.1:{relay_port}/")
-            relay_rate = statistics.median(await relay_rounds(session, f"http://127.0.0.1:{relay_port}/", sink))
-            out.append(("naive relay, delivered alerts/s", f"{relay_rate:.0f}", "parse, forward, answer"))
+            rates, relay_cpu = await relay_rounds(session, f"http://127.0.0.1:{relay_port}/", relay.pid, sink)
+            relay_rate = statistics.median(rates)
+            out += [
+                ("naive relay, delivered alerts/s", f"{relay_rate:.0f}", "parse, forward, answer"),
+                ("naive relay, CPU ms per group", f"{statistics.median(relay_cpu):.2f}", ""),
+            ]
             for kind, n in SETUPS:
                 name = f"{kind.lower()}-{n}"
                 with storage(kind, work, name) as url:

@@ -6,7 +6,8 @@ Each setup: its replicas (`alertmedic serve`, every alert to one webhook destina
 POST new 10-alert groups for ROUND_SECONDS, spread round-robin over the replicas (a Service in
 front of them), then wait until the sink has every alert. Figures: accepted requests/s during the
 round, delivered alerts/s over round + drain, and the replicas' CPU seconds (user + system, all
-threads, from /proc) per delivered group. The relay (bench/peers.py) parses each webhook and
+threads, from /proc) per delivered group, with PostgreSQL's own (its server processes serving the
+setup's database) beside it. The relay (bench/peers.py) parses each webhook and
 forwards it to the same sink before answering, so its delivered alerts/s is its accepted
 requests/s times 10. PostgreSQL is the machine's server on 127.0.0.1:5432, a database per setup
 (tests/pg.py), dropped after.
@@ -31,7 +32,6 @@ import aiohttp
 from bench.__main__ import (
     ALERTS_PER_GROUP,
     CONCURRENCY,
-    HEADERS,
     ROOT,
     TOKEN,
     Counter,
@@ -52,6 +52,26 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process so far (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends(database: str) -> list[int]:
+    """The PostgreSQL server processes serving `database` (their title names it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if f" {database} " in title:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def total_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a server process that ended meanwhile
+            total += cpu_seconds(pid)
+    return total
 
 
 @contextmanager
@@ -93,27 +113,30 @@ async def spread_loop(
 
 
 async def measure(
-    session: aiohttp.ClientSession, urls: list[str], pids: list[int], sink: str, tag: str
-) -> tuple[list[float], list[float], list[float]]:
-    """Rounds of ingest + drain: (accepted req/s, delivered alerts/s, CPU ms per group) each."""
+    session: aiohttp.ClientSession, urls: list[str], pids: list[int], sink: str, tag: str, database: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Rounds of ingest + drain: (accepted req/s, delivered alerts/s, CPU ms per group of the
+    replicas, and of the database server's processes for `database`) each."""
     counter = Counter()
     await spread_loop(session, urls, 0.5, counter, f"{tag}w")  # warm-up
     await session.post(f"{sink}/reset")
     await drain(session, sink, 0)
-    ingest, delivered, cpu = [], [], []
+    ingest, delivered, cpu, db_cpu = [], [], [], []
     base = 0
     await session.post(f"{sink}/reset")
     for r in range(ROUNDS):
         before = counter.ok
-        cpu0 = sum(cpu_seconds(p) for p in pids)
+        server = backends(database) if database else []
+        cpu0, db0 = total_cpu(pids), total_cpu(server)
         t0 = time.perf_counter()
         ingest.append(await spread_loop(session, urls, ROUND_SECONDS, counter, f"{tag}{r}-"))
         groups = counter.ok - before
         t_done = await drain(session, sink, base + groups * ALERTS_PER_GROUP)
         base += groups * ALERTS_PER_GROUP
         delivered.append(groups * ALERTS_PER_GROUP / (t_done - t0))
-        cpu.append((sum(cpu_seconds(p) for p in pids) - cpu0) * 1000 / max(groups, 1))
-    return ingest, delivered, cpu
+        cpu.append((total_cpu(pids) - cpu0) * 1000 / max(groups, 1))
+        db_cpu.append((total_cpu(server) - db0) * 1000 / max(groups, 1))
+    return ingest, delivered, cpu, db_cpu
 
 
 async def relay_rounds(
@@ -156,13 +179,14 @@ async def rows(work: Path, sink: str) -> list[tuple[str, str, str]]:
                     try:
                         for i, port in enumerate(ports):
                             config = write_config(work, f"{name}-{i}", port, url, sink)
-                            args = [py, "-m", "app", "serve", "--config", str(config), "--log-level", "warning"]
-                            procs.append(spawn(args, ROOT))
+                            args = ["-m", "app", "serve", "--config", str(config), "--log-level", "warning"]
+                            procs.append(spawn([py, *args], ROOT))
                         for port in ports:
                             await wait_http(f"http://127.0.0.1:{port}/readyz")
                         urls = [f"http://127.0.0.1:{p}/webhook/alertmanager" for p in ports]
-                        ingest, delivered, cpu = await measure(
-                            session, urls, [p.pid for p in procs], sink, name
+                        database = "" if kind == "SQLite" else url.rsplit("/", 1)[1]
+                        ingest, delivered, cpu, db_cpu = await measure(
+                            session, urls, [p.pid for p in procs], sink, name, database
                         )
                     finally:
                         stop(procs)
@@ -177,12 +201,14 @@ async def rows(work: Path, sink: str) -> list[tuple[str, str, str]]:
                     (
                         f"{label}: delivered alerts/s",
                         f"{rate:.0f}",
-                        f"{' '.join(f'{x:.0f}' for x in delivered)}; ratio to the relay {rate / relay_rate:.2f}",
+                        " ".join(f"{x:.0f}" for x in delivered)
+                        + f"; ratio to the relay {rate / relay_rate:.2f}",
                     ),
                     (
                         f"{label}: CPU ms per group (ingest + delivery)",
                         f"{statistics.median(cpu):.2f}",
-                        "user + system of the replicas, all threads",
+                        "user + system of the replicas, all threads"
+                        + (f"; + {statistics.median(db_cpu):.2f} in PostgreSQL" if database else ""),
                     ),
                 ]
     finally:

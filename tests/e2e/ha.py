@@ -15,6 +15,7 @@ behaves like Alertmanager, and the checks on what the sink received.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import sqlite3
 import time
@@ -214,7 +215,7 @@ class Delivered:
                 if s not in seen:
                     seen.add(s)
                     firsts.append(s)
-            bad = [(a, b) for a, b in zip(firsts, firsts[1:], strict=False) if b < a]
+            bad = [(a, b) for a, b in itertools.pairwise(firsts) if b < a]
             if bad:
                 out[lane] = bad
         return out

@@ -69,8 +69,10 @@ async def test_twenty_kills_under_load_lose_nothing_and_keep_order(
             await load.stop()
             total = sum(load.accepted)
             await webhook_sink.wait_until(
-                lambda: len({(r.path, r.json["alerts"][0]["labels"]["seq"]) for r in webhook_sink.deliveries})
-                >= total,
+                lambda: (
+                    len({(r.path, r.json["alerts"][0]["labels"]["seq"]) for r in webhook_sink.deliveries})
+                    >= total
+                ),
                 timeout=LEASE * 3 + 30,
             )
             await asyncio.sleep(2.0)  # a repeat of the last jobs would arrive by now
@@ -93,7 +95,8 @@ async def test_twenty_kills_under_load_lose_nothing_and_keep_order(
     print(
         f"\nHA kill test (seed {seed}): {KILLS} kills, {sum(load.accepted)} groups accepted "
         f"(per lane {load.accepted}), {got.count()} deliveries, duplicates per lane {dups} "
-        f"(window {IN_FLIGHT_WINDOW} per lane per kill; most after one kill on one lane: {worst}), aborted sends {got.aborted}, "
+        f"(window {IN_FLIGHT_WINDOW} per lane per kill; most after one kill on one lane: {worst}), "
+        f"aborted sends {got.aborted}, "
         f"refused attempts {dict(load.refused)}, drained in {drained:.1f} s"
     )
     if takeovers:

@@ -11,6 +11,7 @@ that the machine's shared one is never restarted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,8 +77,10 @@ async def test_postgres_restarted_under_load_loses_nothing_and_replicas_recover(
             await load.stop()
             total = sum(load.accepted)
             await webhook_sink.wait_until(
-                lambda: len({(r.path, r.json["alerts"][0]["labels"]["seq"]) for r in webhook_sink.deliveries})
-                >= total,
+                lambda: (
+                    len({(r.path, r.json["alerts"][0]["labels"]["seq"]) for r in webhook_sink.deliveries})
+                    >= total
+                ),
                 timeout=40,
             )
             await asyncio.sleep(1.5)
@@ -113,10 +116,8 @@ async def test_a_replica_started_without_its_database_waits_for_it(
             statuses = []
             deadline = time.monotonic() + 6.0
             while time.monotonic() < deadline:
-                try:
+                with contextlib.suppress(aiohttp.ClientConnectionError):  # not listening yet
                     statuses.append(await readyz(session, service.url))
-                except aiohttp.ClientConnectionError:
-                    pass  # not listening yet
                 await asyncio.sleep(0.5)
             async with session.post(f"{service.url}/webhook/alertmanager", json=body, headers=headers) as r:
                 refused = r.status, r.headers.get("Retry-After")

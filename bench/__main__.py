@@ -20,6 +20,8 @@
 7. Replicas (bench/replicas.py): ingest and end-to-end delivery with 1 and 3 replicas on
    PostgreSQL next to one on SQLite, against the naive relay (parse, forward to the sink, answer)
    measured in the same run. `python -m bench replicas` runs only this part.
+8. The delivery path on SQLite step by step, and profiled (bench/delivery.py). `python -m bench
+   delivery` runs only this part.
 
 Everything talks to 127.0.0.1 only; every loop is bounded in count and time.
 """
@@ -356,7 +358,7 @@ async def main(parts: str = "all") -> None:
             await wait_http(f"{sink}/stats")
             figures, profile = await delivery.rows(sink)
             print_table([("machine", machine(), ""), *figures])
-            print(f"\nevent loop thread, top functions by own time:\n{profile}")
+            print(f"\nevent loop thread during the delivery drain, top functions by own time:\n{profile}")
             return
         if parts == "huge":
             await wait_http(f"{sink}/stats")
@@ -481,10 +483,12 @@ async def main(parts: str = "all") -> None:
             *await enrichment.rows(),
             *await enrichment_rss(work),
         ]
-        from bench import replicas  # imports this module's helpers as bench.__main__
+        from bench import delivery, replicas  # they import this module's helpers as bench.__main__
 
         rows += await replicas.rows(work, sink)
-        print_table(rows)
+        figures, profile = await delivery.rows(sink)
+        print_table(rows + figures)
+        print(f"\nevent loop thread during the delivery drain, top functions by own time:\n{profile}")
     finally:
         stop([p for p in procs if p.poll() is None])
         shutil.rmtree(work, ignore_errors=True)

@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING
 from app.core.clock import Clock
 from app.core.errors import PermanentError, RetryableError
 from app.core.plan import Destination
-from app.core.ratelimit import Limiter
 from app.core.retry import RetryPolicy
 from app.engine.chat import ChatView
 from app.engine.clock import SYSTEM_CLOCK
 from app.engine.enrich import GroupEnrichment
 from app.engine.jobs import JobHandler, Ref, build_handlers
+from app.engine.rates import Rates, SharedRates
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job, Store, StoreUnavailable
@@ -118,6 +118,7 @@ class Dispatcher:
         enrichment: GroupEnrichment | None = None,
         remediator: Remediator | None = None,
         chat: ChatView | None = None,
+        rates: Rates | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -126,7 +127,8 @@ class Dispatcher:
         self.batch = batch
         self.owner = owner or default_owner()
         self.lease = lease
-        self.limiter = Limiter()
+        self.rates = rates if rates is not None else SharedRates(store)
+        """Rate-limit buckets: in the store, shared by every replica, unless given."""
         self.sinks: dict[str, Sink] = dict(sinks)
         """Destination id -> Sink, replaced in place by `reconfigure` (the notify handler reads it)."""
         self.handlers = dict(
@@ -134,7 +136,7 @@ class Dispatcher:
             if handlers is not None
             else build_handlers(
                 sinks=self.sinks,
-                limiter=self.limiter,
+                rates=self.rates,
                 metrics=metrics,
                 clock=clock,
                 send_timeout=send_timeout,
@@ -528,7 +530,7 @@ class Dispatcher:
         """Attempts until one succeeds; raises the last error when giving up."""
         attempts = job.attempts
         while True:
-            while (wait := handler.wait(job, self.clock.now())) > 0:
+            while (wait := await handler.wait(job, self.clock.now())) > 0:
                 await self._sleep(wait, lane.stop)
             try:
                 return await self._send(lane, handler.run(job, ref))

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.core.clock import Clock
-from app.core.ratelimit import Limiter
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job
@@ -29,6 +28,7 @@ from app.store.base import Job
 if TYPE_CHECKING:
     from app.engine.chat import ChatView
     from app.engine.enrich import GroupEnrichment
+    from app.engine.rates import Rates
     from app.engine.remediation import Remediator
 
 Ref = dict[str, Any] | None
@@ -38,7 +38,7 @@ Outcome = Literal["done", "dead"]
 
 
 class JobHandler(Protocol):
-    def wait(self, job: Job, now: float) -> float:
+    async def wait(self, job: Job, now: float) -> float:
         """Seconds to wait before `job` may run (rate limits); 0.0 means run now (slot taken)."""
         ...
 
@@ -54,7 +54,7 @@ class JobHandler(Protocol):
 def build_handlers(
     *,
     sinks: Mapping[str, Sink],
-    limiter: Limiter,
+    rates: Rates,
     metrics: Metrics,
     clock: Clock,
     send_timeout: float,
@@ -72,7 +72,7 @@ def build_handlers(
     handlers: dict[str, JobHandler] = {
         "notify": NotifyHandler(
             sinks,
-            limiter=limiter,
+            rates=rates,
             metrics=metrics,
             clock=clock,
             send_timeout=send_timeout,
@@ -86,15 +86,13 @@ def build_handlers(
         remediate = RemediateHandler(remediator)
         handlers["remediate"] = remediate
         handlers["verify"] = remediate
-        handlers["report"] = ReportHandler(
-            remediator, sinks, send_timeout, limiter
-        )  # live: reloads update it
+        handlers["report"] = ReportHandler(remediator, sinks, send_timeout, rates)  # live: reloads update it
     if chat is not None:
         from app.engine.escalate import EscalateHandler
 
         handlers["edit"] = EditHandler(
             sinks,
-            limiter=limiter,
+            rates=rates,
             metrics=metrics,
             clock=clock,
             send_timeout=send_timeout,

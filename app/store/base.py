@@ -15,6 +15,8 @@ processes (and a PostgreSQL store) can share the queue:
   result) or its lease runs out (then the next claim takes it over).
 - `complete`, `retry`, `dead` record an outcome; `renew` extends an owner's leases; `release`
   gives them back.
+- `reserve_rate`: of concurrent reservations of one bucket, never more conform than its rate
+  allows, whichever replica makes them. `hold_lease`: one owner at a time holds a named lease.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.core.plan import Planned
+from app.core.ratelimit import Limit
 
 if TYPE_CHECKING:
     from app.store.remediations import NewRemediation, Remediation
@@ -248,6 +251,27 @@ class Store(Protocol):
 
     async def purge(self, *, older_than: float) -> int:
         """Delete finished jobs and idle threads older than the timestamp; return rows removed."""
+        ...
+
+    # --- several replicas ------------------------------------------------------------------
+
+    async def reserve_rate(self, limits: Sequence[Limit], *, now: float) -> float:
+        """Take one send at `now` from every rate-limit bucket of `limits` (0.0), or return the
+        seconds to wait (nothing taken); every key decided in one transaction, for all replicas
+        (app.core.ratelimit.reserve_tats)."""
+        ...
+
+    async def penalise_rate(self, limit: Limit, *, until: float) -> None:
+        """No send on `limit`'s bucket before `until` (the provider answered 429 retry-after)."""
+        ...
+
+    async def hold_lease(self, name: str, *, owner: str, now: float, lease: float) -> bool:
+        """Take or renew the named lease (a front-end that runs on one replica only) for `owner`
+        until `now + lease`; False while another owner's lease is live."""
+        ...
+
+    async def drop_lease(self, name: str, *, owner: str) -> bool:
+        """Give the named lease back if `owner` holds it; whether it did."""
         ...
 
     # --- responding from chat ---------------------------------------------------------------

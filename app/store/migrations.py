@@ -164,6 +164,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX chat_audit_at ON chat_audit (at);
     """,
+    # 6 (replicas): rate-limit buckets shared by every replica, one row per key holding its
+    # theoretical arrival time (app.store.ratelimits); named leases use the `leases` table.
+    """
+    CREATE TABLE rate_limits (key TEXT PRIMARY KEY, tat REAL NOT NULL);
+    """,
 ]
 
 

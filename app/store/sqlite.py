@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 
 from app.core.dedup import kind_after
 from app.core.plan import Planned
+from app.core.ratelimit import Limit
 from app.core.remediation.guards import Slot
+from app.store import ratelimits as shared
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -548,6 +550,20 @@ class SQLiteStore:
             return int(n)
 
         return await self._submit(op)
+
+    # --- several replicas (app.store.ratelimits) ---------------------------------------------
+
+    async def reserve_rate(self, limits: Sequence[Limit], *, now: float) -> float:
+        return await self._submit(lambda conn: shared.reserve(conn, limits, now))
+
+    async def penalise_rate(self, limit: Limit, *, until: float) -> None:
+        await self._submit(lambda conn: shared.penalise(conn, limit, until))
+
+    async def hold_lease(self, name: str, *, owner: str, now: float, lease: float) -> bool:
+        return await self._submit(lambda conn: shared.hold(conn, name, owner, now, lease))
+
+    async def drop_lease(self, name: str, *, owner: str) -> bool:
+        return await self._submit(lambda conn: shared.let_go(conn, name, owner))
 
     # --- remediation (app.store.remediations) ---------------------------------------------------
 

@@ -49,9 +49,11 @@ log = logging.getLogger("alertmedic.dispatcher")
 MAX_PENDING_RECORDS = 64
 """Outcomes a lane may have on their way to the store while it works on. A crash can repeat at
 most these jobs (at-least-once); it can never lose one."""
-LEASE = 10.0
-"""Seconds a claim lasts; renewed every LEASE / 3. After kill -9 another (or the restarted)
-process takes the lane's jobs over once this has passed."""
+LEASE = 4.0
+"""Seconds a claim lasts; renewed every LEASE / 3 (1.3 s), so two renewals in a row may fail
+before a live owner loses a lane. After kill -9 another (or the restarted) process takes the
+lane's jobs over when the lease has run out and its next POLL comes: 2/3 LEASE to LEASE + POLL
+after the kill (2.7 to 5 s; measured in tests/e2e/test_replicas.py)."""
 POLL = 1.0
 """Seconds between claims of an idle lane (jobs enqueued by another process, expired leases)."""
 RECORD_RETRY_MAX = 30.0

@@ -1,9 +1,12 @@
 """Two real processes on one database file: each job is worked by one of them, and when the one
-holding a lane is killed, the other takes the lane over once the lease has run out."""
+holding a lane is killed, the other takes the lane over once the lease has run out (4 s,
+renewed every 1.3 s; then the survivor's next poll of the lane, within 1 s)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import statistics
 import time
 from collections import Counter
 from pathlib import Path
@@ -68,7 +71,61 @@ async def test_the_other_process_takes_a_killed_processs_lane_over(
             await asyncio.sleep(1.5)  # a second delivery would arrive by now
         counts = Counter(d.json["groupKey"] for d in webhook_sink.deliveries)
         assert sorted(counts.values()) == [1] * 26, counts
-        assert 5 < took < 15  # B waited for A's lease (10 s, renewed every 3.3 s), then a poll
+        assert 2.3 < took < 15  # B waited for A's lease (4 s, renewed every 1.3 s), then a poll
     finally:
         a.stop()
         b.stop()
+
+
+def lease_holder(db: Path, lane: str) -> int:
+    """The pid of the process holding `lane` (a dispatcher's owner is host:pid:random)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT owner FROM leases WHERE lane = ?", (lane,)).fetchone()
+    assert row is not None, f"nobody holds {lane}"
+    return int(row[0].split(":")[1])
+
+
+async def test_take_over_after_kill_9_is_within_the_lease_every_time(
+    tmp_path: Path, webhook_sink: WebhookSink
+) -> None:
+    """Six times: the process holding the lane in the middle of a send is killed, and the other
+    delivers that job; from the kill to the delivery is the take-over time (printed; target
+    5 s, never more than 15 s). The killed process is restarted each time."""
+    db = tmp_path / "shared.db"
+    procs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        procs.append(ServiceProcess(tmp_path / name, config(db, webhook_sink)))
+    for p in procs:
+        await p.start()
+    took: list[float] = []
+    try:
+        async with aiohttp.ClientSession() as s:
+            for k in range(6):
+                webhook_sink.hold()
+                await post(s, procs[k % 2].url, f"held-{k}")
+                await webhook_sink.wait_held(1, timeout=10)
+                pid = lease_holder(db, "hook/webhook[0]")
+                victim = next(p for p in procs if p.proc is not None and p.proc.pid == pid)
+                victim.kill()
+                t0 = time.monotonic()
+                await asyncio.sleep(0.3)  # the provider sees the connection drop: not confirmed
+                webhook_sink.release()
+                await webhook_sink.wait_until(
+                    lambda k=k: any(d.json["groupKey"] == f"held-{k}" for d in webhook_sink.deliveries),
+                    timeout=20,
+                )
+                took.append(time.monotonic() - t0)
+                await victim.start()
+            await asyncio.sleep(1.5)  # a second delivery would arrive by now
+        counts = Counter(d.json["groupKey"] for d in webhook_sink.deliveries)
+        assert sorted(counts.values()) == [1] * 6, counts
+        print(
+            f"take-over after kill -9: min {min(took):.2f} s, median {statistics.median(took):.2f} s,"
+            f" max {max(took):.2f} s over {len(took)} kills: {[round(t, 2) for t in took]}"
+        )
+        assert max(took) < 15
+        assert statistics.median(took) < 6  # 2.7 to 5 s by construction, plus a loaded machine
+    finally:
+        for p in procs:
+            p.stop()

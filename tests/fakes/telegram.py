@@ -16,7 +16,9 @@ call with ``timeout`` waits up to that many seconds for one; ``offset`` confirms
 button tap / a message as Telegram sends it (to queue, or to POST to a webhook with
 ``webhook_secret`` in ``X-Telegram-Bot-Api-Secret-Token``: :meth:`FakeTelegram.deliver_webhook`
 does that like Telegram, with the right, a wrong or no secret). While a webhook is set,
-``getUpdates`` answers 409 like the real server. Replies are ``{"ok": true, "result": ...}`` or
+``getUpdates`` answers 409 like the real server; so does a long poll that another ``getUpdates``
+of the same bot cuts short (two pollers of one bot: "terminated by other getUpdates request",
+counted in :attr:`FakeTelegram.conflicts`). Replies are ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error_code": N, "description": "..."[, "parameters": {...}]}`` with the
 same HTTP status, like api.telegram.org.
 
@@ -181,6 +183,12 @@ class FakeTelegram(FakeHTTPServer):
         """Updates queued for getUpdates and not confirmed yet (by a later ``offset``)."""
         self._next_update_id = 100000001
         self._update_waiters: set[asyncio.Event] = set()
+        self.conflicts = 0
+        """Long polls cut short by another getUpdates of the same bot (409 Conflict)."""
+        self._long_polls: dict[str, tuple[RecordedRequest, asyncio.Event]] = {}
+        """Bot token -> its getUpdates waiting now."""
+        self._terminated: set[int] = set()
+        """id() of the getUpdates requests a later one terminated (they answer 409)."""
         self.files: dict[str, bytes] = {}
         self._usernames: dict[str, int] = {}
         self._next_id: dict[int, int] = {}
@@ -359,6 +367,12 @@ class FakeTelegram(FakeHTTPServer):
         m = _ROUTE.match(rec.path)
         if m is None or m["method"].lower() != "getupdates" or self.webhook_url:
             return
+        token = m["token"]
+        if (polling := self._long_polls.pop(token, None)) is not None:
+            # like api.telegram.org: the newer request wins, the waiting one answers 409
+            self._terminated.add(id(polling[0]))
+            self.conflicts += 1
+            polling[1].set()
         params = _decode_params(rec)
         timeout = min(float(params.get("timeout") or 0), 60.0)
         offset = int(params.get("offset") or 0)
@@ -366,12 +380,15 @@ class FakeTelegram(FakeHTTPServer):
             return
         event = asyncio.Event()
         self._update_waiters.add(event)
+        self._long_polls[token] = (rec, event)
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             pass
         finally:
             self._update_waiters.discard(event)
+            if self._long_polls.get(token, (None,))[0] is rec:
+                del self._long_polls[token]
 
     def _on_received(self, rec: RecordedRequest) -> None:
         m = _ROUTE.match(rec.path)
@@ -398,6 +415,13 @@ class FakeTelegram(FakeHTTPServer):
             name = _METHODS.get(m["method"].lower())
             if name is None:
                 raise TelegramError(404, "Not Found")
+            if id(rec) in self._terminated:
+                self._terminated.discard(id(rec))
+                raise TelegramError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot"
+                    " instance is running",
+                )
             api: Callable[[BotInfo, dict[str, Any]], Reply] = getattr(self, f"_api_{name}")
             return api(bot, _decode_params(rec))
         except TelegramError as exc:

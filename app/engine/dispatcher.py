@@ -64,6 +64,11 @@ class _Stopping(Exception):
     """Raised out of a sleep when the dispatcher is stopping."""
 
 
+class _Lost(Exception):
+    """The lane's lease lapsed while a job waited for its time and another worker took the job:
+    the lane drops what it claimed and claims again."""
+
+
 @dataclass
 class Lane:
     key: str
@@ -345,6 +350,9 @@ class Dispatcher:
                         await self._run_concurrently(lane)
                 except _Stopping:
                     return
+                except _Lost:
+                    await self._settle(lane)
+                    continue
                 except Exception as exc:
                     # The store failed (or a bug): keep the lane alive, claim again once every
                     # outcome it holds is recorded (so nothing it finished is claimed back).
@@ -501,7 +509,10 @@ class Dispatcher:
             )
             await lane.stop.wait()
             raise _Stopping
+        waits = job.not_before > self.clock.now()
         await self._sleep(job.not_before - self.clock.now(), lane.stop)
+        if waits:
+            await self._still_ours(lane, job)
         try:
             new_ref = await self._attempts(lane, job, handler, ref)
         except _Stopping:
@@ -527,6 +538,21 @@ class Dispatcher:
         handler.finished(job, "done", now)
         await self._record(lane, job, lambda: self.store.complete(job, ref=new_ref, now=now))
         return new_ref if new_ref is not None else ref
+
+    async def _still_ours(self, lane: Lane, job: Job) -> None:
+        """After a wait for a timer: claim the job again (renewing the lease), or raise _Lost if
+        another worker holds the lane or has done the job. A lease renewed every LEASE / 3
+        lapses only when this process or its store stalled; without this check a timer held
+        through such a stall would run on two replicas."""
+        again = await self.store.claim(
+            lane.key, owner=self.owner, now=self.clock.now(), lease=self.lease, limit=1, after=job.id - 1
+        )
+        if not again or again[0].id != job.id:
+            log.warning(
+                "lane taken over by another worker while a job waited; claiming again",
+                extra={"destination": lane.key, "job": job.id},
+            )
+            raise _Lost
 
     async def _attempts(self, lane: Lane, job: Job, handler: JobHandler, ref: Ref) -> Ref:
         """Attempts until one succeeds; raises the last error when giving up."""

@@ -230,7 +230,10 @@ def test_single_replica_with_recreate_strategy_unless_ha(overlay: str, objects: 
     if overlay in HA:
         # PostgreSQL: new pods start before old ones stop, spread over nodes and zones
         assert spec["replicas"] == 3
-        assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        assert spec["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
         spread = spec["template"]["spec"]["topologySpreadConstraints"]
         pod_labels = spec["template"]["metadata"]["labels"]
         assert [c["topologyKey"] for c in spread] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]

@@ -17,10 +17,12 @@ import pytest
 
 from tests.conftest import TOKEN
 from tests.e2e.proc import ServiceProcess
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.webhook import WebhookSink
 from tests.payloads import alert, message
 
 pytestmark = pytest.mark.slow
+CHAT, EVE = -1001234567890, 333333333
 
 
 def config(db: Path, sink: WebhookSink) -> dict[str, Any]:
@@ -78,7 +80,8 @@ async def test_the_other_process_takes_a_killed_processs_lane_over(
 
 
 def lease_holder(db: Path, lane: str) -> int:
-    """The pid of the process holding `lane` (a dispatcher's owner is host:pid:random)."""
+    """The pid of the process holding `lane` (a dispatcher's owner is host:pid:random, and its
+    poller's that and `/telegram`)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         row = conn.execute("SELECT owner FROM leases WHERE lane = ?", (lane,)).fetchone()
     assert row is not None, f"nobody holds {lane}"
@@ -126,6 +129,42 @@ async def test_take_over_after_kill_9_is_within_the_lease_every_time(
         )
         assert max(took) < 15
         assert statistics.median(took) < 6  # 2.7 to 5 s by construction, plus a loaded machine
+    finally:
+        for p in procs:
+            p.stop()
+
+
+async def test_after_kill_9_of_the_telegram_poller_the_other_process_polls(
+    tmp_path: Path, webhook_sink: WebhookSink, fake_telegram: FakeTelegram
+) -> None:
+    """Chat-ops in polling mode on two processes: one polls; killed, the other takes the poll
+    lease over once it runs out (4 s) and answers the next command."""
+    db = tmp_path / "shared.db"
+    cfg = config(db, webhook_sink)
+    cfg["chatops"] = {
+        "telegram": {"bot_token": fake_telegram.token, "api_url": fake_telegram.url, "mode": "polling"},
+        "permissions": [{"users": ["telegram:1"], "allow": ["ack"]}],
+    }
+    procs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        procs.append(ServiceProcess(tmp_path / name, cfg))
+    for p in procs:
+        await p.start()
+    try:
+        fake_telegram.push_update(fake_telegram.text_update(CHAT, "/whoami", user_id=EVE))
+        await fake_telegram.wait_for_messages(CHAT, 1, timeout=15)
+        pid = lease_holder(db, f"poll:telegram:{fake_telegram.bots[fake_telegram.token].id}")
+        victim = next(p for p in procs if p.proc is not None and p.proc.pid == pid)
+        victim.kill()
+        t0 = time.monotonic()
+        fake_telegram.push_update(fake_telegram.text_update(CHAT, "/whoami", user_id=EVE))
+        await fake_telegram.wait_for_messages(CHAT, 2, timeout=15)
+        took = time.monotonic() - t0
+        await asyncio.sleep(1.5)
+        print(f"telegram poller take-over after kill -9: {took:.2f} s")
+        assert len(fake_telegram.messages(CHAT)) == 2  # each command answered once
+        assert took < 4 + 4 / 3 + 1.5, took  # the lease, the next try, a long poll's round trip
     finally:
         for p in procs:
             p.stop()

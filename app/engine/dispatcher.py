@@ -4,8 +4,10 @@ A lane (a destination for notify jobs) claims its next jobs from the store, leas
 this process (`owner`), waits for each job's `not_before`, lets the job's handler wait for rate
 limits, runs it and records the outcome. Leases are renewed by a heartbeat; a lane another process
 holds gives this one nothing until that lease ends, so with several processes a job is worked by
-exactly one of them. A lane runs one job at a time, unless it allows `max_in_flight` > 1
-(webhooks), where jobs of different alert groups overlap and each group's jobs still go in order.
+exactly one of them. A job is claimed again before it runs when it waited for its time, or when
+renewals came late (this process stalled past its lease): the lane may have been taken over.
+A lane runs one job at a time, unless it allows `max_in_flight` > 1 (webhooks), where jobs of
+different alert groups overlap and each group's jobs still go in order.
 
 Failures are retried with the policy of app.core.retry (exponential backoff with jitter, provider
 `retry_after` honoured, permanent errors never retried, dead letter past the horizon); each retry
@@ -83,6 +85,8 @@ class Lane:
     sends: set[asyncio.Future[None]] = field(default_factory=set)
     """One future per handler run in progress, done when the run returns."""
     task: asyncio.Task[None] | None = None
+    epoch: int = 0
+    """The dispatcher's lease epoch when the lane last claimed (see Dispatcher._epoch)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,11 @@ class Dispatcher:
         self._heartbeat: asyncio.Task[None] | None = None
         self._unchecked = False
         """The start could not dead-letter jobs of removed destinations (the store was away)."""
+        self._held_until = self.clock.now() + lease
+        """Until when every lease this process took is surely its own (the last renewal's end)."""
+        self._epoch = 0
+        """Moves on when a renewal came after the leases could have lapsed (a stall): each lane
+        then checks its claim before its next job."""
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -325,7 +334,11 @@ class Dispatcher:
                 if self._unchecked:
                     await self.dead_letter_unconfigured()
                     self._unchecked = False
-                await self.store.renew(self.owner, until=self.clock.now() + self.lease)
+                asked = self.clock.now()
+                await self.store.renew(self.owner, until=asked + self.lease)
+                if asked >= self._held_until:  # late: another worker may have taken a lane
+                    self._epoch += 1
+                self._held_until = asked + self.lease
                 self._set_depth(await self.store.pending_count())
                 for key in await self.store.pending_lanes() - self.lanes.keys():
                     self.ensure_lane(key)
@@ -373,6 +386,7 @@ class Dispatcher:
                 await self._settle(lane)
 
     async def _claim(self, lane: Lane, after: int) -> list[Job]:
+        lane.epoch = self._epoch
         return await self.store.claim(
             lane.key, owner=self.owner, now=self.clock.now(), lease=self.lease, limit=self.batch, after=after
         )
@@ -515,7 +529,7 @@ class Dispatcher:
             await self._still_ours(lane, job)
         try:
             new_ref = await self._attempts(lane, job, handler, ref)
-        except _Stopping:
+        except (_Stopping, _Lost, StoreUnavailable):  # the lane pauses; the job stays queued
             raise
         except Exception as exc:
             reason = getattr(exc, "reason", "error")
@@ -539,11 +553,16 @@ class Dispatcher:
         await self._record(lane, job, lambda: self.store.complete(job, ref=new_ref, now=now))
         return new_ref if new_ref is not None else ref
 
+    def _surely_ours(self, lane: Lane) -> bool:
+        """Whether the lane's lease cannot have lapsed since its claim: renewals kept coming."""
+        return lane.epoch == self._epoch and self.clock.now() < self._held_until
+
     async def _still_ours(self, lane: Lane, job: Job) -> None:
-        """After a wait for a timer: claim the job again (renewing the lease), or raise _Lost if
-        another worker holds the lane or has done the job. A lease renewed every LEASE / 3
-        lapses only when this process or its store stalled; without this check a timer held
-        through such a stall would run on two replicas."""
+        """Claim the job again (renewing the lease), or raise _Lost if another worker holds the
+        lane or has done the job. Done after a wait for a timer, and when renewals stalled (a
+        lease renewed every LEASE / 3 lapses only when this process or its store stalls):
+        without it, a job held through such a stall would run on two replicas."""
+        lane.epoch = self._epoch
         again = await self.store.claim(
             lane.key, owner=self.owner, now=self.clock.now(), lease=self.lease, limit=1, after=job.id - 1
         )
@@ -560,6 +579,8 @@ class Dispatcher:
         while True:
             while (wait := await handler.wait(job, self.clock.now())) > 0:
                 await self._sleep(wait, lane.stop)
+            if not self._surely_ours(lane):
+                await self._still_ours(lane, job)
             try:
                 return await self._send(lane, handler.run(job, ref))
             except (_Stopping, PermanentError, asyncio.CancelledError):

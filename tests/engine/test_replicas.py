@@ -6,6 +6,7 @@ exceeded)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from app.engine.clock import ManualClock
 from app.web.app import create_app
 from app.web.state import STATE
 from tests.conftest import make_config
@@ -51,3 +53,34 @@ async def test_two_replicas_sending_to_one_chat_keep_its_one_message_per_second(
     assert min(gaps) >= 0.8, gaps
     await eventually(lambda: delivered(a, "a") + delivered(b, "b") == 2 * n)
     assert delivered(a, "a") > 1 and delivered(b, "b") > 1  # both replicas sent to the chat
+
+
+async def test_a_replica_that_stalled_past_its_lease_does_not_send_what_the_other_took_over(
+    aiohttp_client: Any, tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    """Replica A holds a chat's lane with jobs queued behind the chat's 1 message/s and stalls
+    (its clock stands still: no renewal, no send) while B's time goes on: B takes the lane over
+    once A's lease has run out and sends the rest. When A wakes up it checks its claim before
+    sending, and sends nothing twice."""
+    clock_a, clock_b = ManualClock(), ManualClock()
+    tg = {"bot_token": fake_telegram.token, "chat_id": CHAT, "api_url": fake_telegram.url}
+    config = make_config(tmp_path, [{"name": "a", "telegram_configs": [tg]}], {"receiver": "a"})
+    a: Client = await aiohttp_client(create_app(config, clock=clock_a))
+    b: Client = await aiohttp_client(create_app(config, clock=clock_b))
+    n = 5
+    for i in range(n):
+        await post(a, message(f"g{i}", [alert(f"A{i}", f"f{i}")]))
+    await fake_telegram.wait_for_messages(CHAT, 1)
+    await asyncio.sleep(0.2)  # A has claimed them all and waits for the chat's next token
+    for _ in range(12):  # B: 12 s; A: stalled
+        await clock_b.advance(1)
+        await asyncio.sleep(0.05)
+    await fake_telegram.wait_for_messages(CHAT, n)
+    await clock_a.advance(12)  # A wakes up
+    for _ in range(10):
+        await asyncio.sleep(0.05)
+        await clock_a.advance(1)
+        await clock_b.advance(1)
+    texts = [m.visible_text for m in fake_telegram.messages(CHAT)]
+    assert len(texts) == n, texts  # none twice
+    assert delivered(a, "a") == 1 and delivered(b, "a") == n - 1

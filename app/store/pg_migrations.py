@@ -152,6 +152,10 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX chat_audit_at ON chat_audit (at);
     """,
+    # 6 (replicas): rate-limit buckets shared by every replica (app.store.ratelimits).
+    """
+    CREATE TABLE rate_limits (key TEXT PRIMARY KEY, tat DOUBLE PRECISION NOT NULL);
+    """,
 ]
 
 

@@ -36,8 +36,10 @@ import asyncpg
 
 from app.core.dedup import kind_after
 from app.core.plan import Planned
+from app.core.ratelimit import Limit
 from app.core.remediation.guards import Slot
 from app.store import pg_remediations as rem
+from app.store import ratelimits as shared
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -540,6 +542,20 @@ class PostgresStore:
             return n
 
         return await self._run(op, durable=False)
+
+    # --- several replicas (app.store.ratelimits) -------------------------------------------
+
+    async def reserve_rate(self, limits: Sequence[Limit], *, now: float) -> float:
+        return await self._run(lambda conn: shared.pg_reserve(conn, limits, now), durable=False)
+
+    async def penalise_rate(self, limit: Limit, *, until: float) -> None:
+        await self._run(lambda conn: shared.pg_penalise(conn, limit, until), durable=False)
+
+    async def hold_lease(self, name: str, *, owner: str, now: float, lease: float) -> bool:
+        return await self._run(lambda conn: shared.pg_hold(conn, name, owner, now, lease), durable=False)
+
+    async def drop_lease(self, name: str, *, owner: str) -> bool:
+        return await self._run(lambda conn: shared.pg_let_go(conn, name, owner), durable=False)
 
     # --- remediation (app.store.pg_remediations) -------------------------------------------
 

@@ -1,19 +1,23 @@
-"""Self-healing guards across two replicas (two app instances on one store, one ManualClock): the
-same intent posted to both acts once; cooldown, once-until-resolved and the circuit breaker hold
-whichever replica ingests or works the next alert (the slots are rows of the shared store)."""
+"""Self-healing guards across two replicas (two app instances on one store, SQLite and PostgreSQL,
+one ManualClock): the same intent posted to both acts once; cooldown, once-until-resolved and the
+circuit breaker hold whichever replica ingests or works the next alert (the slots are rows of the
+shared store)."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from app.engine.clock import ManualClock
 from app.web.state import STATE
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.telegram import FakeTelegram
 from tests.remediate.support import RESTART, patches, replies
-from tests.remediate.test_end_to_end import Start, clock, latency, post, start, until
+from tests.remediate.test_end_to_end import Start, clock, latency, post, start, storage_url, until
 
-__all__ = ["clock", "start"]  # the fixtures
+__all__ = ["clock", "start", "storage_url"]  # the fixtures
+pytestmark = pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)
 
 
 async def test_the_same_webhook_posted_to_both_replicas_at_once_acts_once(

@@ -1,6 +1,7 @@
 """Every provider message counts against the destination's rate limits: a Telegram photo
 replying to an alert takes a token of the chat's limits like the alert itself (a group chat:
-20 a minute, one every 3 s), on the injected clock (the real python-telegram-bot client against the fake Telegram, a real graph)."""
+20 a minute, one every 3 s), on the injected clock (the real python-telegram-bot client against
+the fake Telegram, a real graph)."""
 
 from __future__ import annotations
 

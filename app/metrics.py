@@ -151,6 +151,7 @@ SERIES = (
     "alertmedic_webhooks_received_total",
     "alertmedic_alerts_received_total",
     "alertmedic_notifications_total",
+    "alertmedic_digest_messages_total",
     "alertmedic_delivery_retries_total",
     "alertmedic_dead_letters_total",
     "alertmedic_delivery_latency_seconds",

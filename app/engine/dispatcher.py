@@ -150,23 +150,11 @@ class Dispatcher:
         )
         if remediator is not None:
             remediator.wake = self.ensure_lane
-        self.storms = (
-            Storms(
-                store,
-                self.sinks,
-                storm,
-                limiter=self.limiter,
-                metrics=metrics,
-                clock=clock,
-                policy=policy,
-                send_timeout=send_timeout,
-                batch=batch,
-                chat=chat,
-            )
-            if storm is not None and storm.after > 0
-            else None
-        )
+        self._send_timeout = send_timeout
+        self._chat = chat
+        self.storms: Storms | None = None
         """Digests instead of a backlog the rate limit cannot deliver in time (None: off)."""
+        self.set_storm(storm)
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
         self._destinations = set(sinks)
         """The lanes that are destinations (the others come from `ensure_lane`)."""
@@ -178,6 +166,26 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._started = False
         self._heartbeat: asyncio.Task[None] | None = None
+
+    def set_storm(self, storm: StormConfig | None) -> None:
+        """Storm digests with these settings and the current retry policy (None or `after` 0:
+        off); lanes use them from their next claim (a reload calls it after setting `policy`)."""
+        self.storms = (
+            Storms(
+                self.store,
+                self.sinks,
+                storm,
+                limiter=self.limiter,
+                metrics=self.metrics,
+                clock=self.clock,
+                policy=self.policy,
+                send_timeout=self._send_timeout,
+                batch=self.batch,
+                chat=self._chat,
+            )
+            if storm is not None and storm.after > 0
+            else None
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -207,12 +207,12 @@ class TelegramSink:
         return self._chat_id
 
     def rate_limits(self) -> list[RateLimit]:
-        # Burst 1 everywhere: Telegram counts sends in sliding windows ("20 messages per minute in
-        # a group"), and a bucket of 20 refilling one every 3 s lets 39 through in a minute.
         limits = [
             RateLimit(f"telegram:chat:{self._bot.id}:{self._chat_id}", 1.0, 1),
-            RateLimit(f"telegram:bot:{self._bot.id}", 30.0, 1),
+            RateLimit(f"telegram:bot:{self._bot.id}", 30.0, 30),
         ]
+        # A group's limit without a burst: Telegram counts "20 messages per minute in a group" in
+        # any 60 s, and a bucket of 20 refilling one every 3 s lets 39 through in a minute.
         if self._chat_id < 0:  # groups and channels: about 20 messages per minute
             limits.append(RateLimit(f"telegram:group:{self._bot.id}:{self._chat_id}", 20 / 60, 1))
         return limits

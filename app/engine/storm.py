@@ -126,6 +126,7 @@ class Storms:
             jobs, builder = await self._read(lane, after)
             if not jobs:
                 return None
+            await self._note(jobs)  # before the send, as a group's own message does
             try:
                 async with asyncio.timeout(self.send_timeout):
                     ref = await sink.send_digest(lane, builder.digest())
@@ -159,7 +160,6 @@ class Storms:
                 )
                 await sleep(delay)
         thread: Ref = {**ref, DIGEST: True} if ref is not None else None
-        await self._note(jobs)
         now = self.clock.now()
         await self.store.complete_many(jobs, ref=thread, now=now)
         self._count(lane, jobs, builder, now)

@@ -18,6 +18,7 @@ from app.engine.clock import ManualClock
 from app.web.app import create_app
 from tests.conftest import make_config
 from tests.engine.test_delivery import CHAT, eventually, post
+from tests.fakes.base import Injection
 from tests.fakes.telegram import FakeTelegram, TgMessage
 from tests.payloads import alert, message
 
@@ -174,3 +175,27 @@ async def test_a_backlog_within_the_limit_is_not_a_storm(
     await eventually(lambda: len(fake_telegram.messages(CHAT)) >= 1)
     await run(clock, 40)
     assert digests(fake_telegram) == [] and len(fake_telegram.messages(CHAT)) == 10
+
+
+async def test_a_digest_told_to_wait_is_retried_after_retry_after(
+    aiohttp_client: Any, tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    clock = ManualClock()
+    client = await start(aiohttp_client, tmp_path, fake_telegram, clock)
+    storm = Injection(429, 20, lambda rec: "Alert storm" in str(rec.form.get("text", "")))
+    fake_telegram.inject(storm)  # the first digest's attempt is told to wait 20 s
+    began = clock.now()
+    for i in range(30):
+        await post(client, group(i))
+    await run(clock, 15)
+    own = [m for m in fake_telegram.messages(CHAT) if not HEAD.search(m.visible_text)]
+    assert digests(fake_telegram) == [] and 0 < len(own) <= 5
+    assert any("Alert storm" in str(r.form.get("text", "")) for r in fake_telegram.requests)
+    await run(clock, 30)
+    [digest] = digests(fake_telegram)
+    assert digest.at >= began + 20  # the refused attempt came after start: retry_after held
+    assert represented(fake_telegram) == 30 and fake_telegram.rate_limited == 0
+    metrics = await (await client.get("/metrics")).text()
+    labels = 'integration="telegram",reason="rate_limited",receiver="oncall"'
+    assert f"alertmedic_delivery_retries_total{{{labels}}} 1.0" in metrics
+    assert "Alert storm: " in digest.visible_text

@@ -43,8 +43,14 @@ class Metrics:
         self.notifications = Counter(
             "alertmedic_notifications_total",
             "Notifications by receiver, integration and outcome "
-            "(enqueued, duplicate, delivered, dead, unrouted, muted).",
+            "(enqueued, duplicate, delivered, digested, dead, unrouted, muted).",
             ["receiver", "integration", "outcome"],
+            registry=r,
+        )
+        self.digests = Counter(
+            "alertmedic_digest_messages_total",
+            "Storm digest messages sent (each stands for the notifications counted as digested).",
+            ["receiver", "integration"],
             registry=r,
         )
         self.retries = Counter(
@@ -145,6 +151,7 @@ SERIES = (
     "alertmedic_webhooks_received_total",
     "alertmedic_alerts_received_total",
     "alertmedic_notifications_total",
+    "alertmedic_digest_messages_total",
     "alertmedic_delivery_retries_total",
     "alertmedic_dead_letters_total",
     "alertmedic_delivery_latency_seconds",

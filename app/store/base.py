@@ -206,6 +206,17 @@ class Store(Protocol):
         """Record a job done (and the thread's new message reference, when given)."""
         ...
 
+    async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
+        """The lane's pending jobs of `type` with ids above `after`, in id order, at most `limit`
+        (a storm digest reads its lane's backlog; the caller holds the lane's lease)."""
+        ...
+
+    async def complete_many(self, jobs: Sequence[Job], *, ref: dict[str, Any] | None, now: float) -> int:
+        """Record `jobs` done in one transaction and, when `ref` is given, make it the message
+        reference of each one's thread (the digest that covered them); return how many of them
+        were still pending."""
+        ...
+
     async def claim_enrichment(
         self, group_key: str, state: str, *, owner: str, now: float, lease: float
     ) -> EnrichmentClaim:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from app.core.dedup import kind_after
 from app.core.plan import Planned
 from app.core.remediation.guards import Slot
+from app.store import storms
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -393,6 +394,16 @@ class SQLiteStore:
 
         await self._submit(op)
 
+    async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
+        def op(conn: sqlite3.Connection) -> list[Job]:
+            rows = storms.sqlite_pending_jobs(conn, lane, type=type, after=after, limit=limit)
+            return [_job(r) for r in rows]
+
+        return await self._submit(op)
+
+    async def complete_many(self, jobs: Sequence[Job], *, ref: dict[str, Any] | None, now: float) -> int:
+        return await self._submit(lambda conn: storms.sqlite_complete_many(conn, jobs, ref=ref, now=now))
+
     async def claim_enrichment(
         self, group_key: str, state: str, *, owner: str, now: float, lease: float
     ) -> EnrichmentClaim:
@@ -665,7 +676,9 @@ class SQLiteStore:
         def op(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
                 "SELECT group_key FROM threads WHERE json_extract(message_ref, '$.chat_id') = ?"
-                " AND json_extract(message_ref, '$.message_id') = ? LIMIT 1",
+                " AND json_extract(message_ref, '$.message_id') = ?"
+                # a storm digest's message stands for many groups: a reply to it names none
+                " AND json_extract(message_ref, '$.digest') IS NULL LIMIT 1",
                 (chat_id, message_id),
             ).fetchone()
             return group_ref(row[0]) if row else None

@@ -144,6 +144,7 @@ def create_app(
             enrichment=app.get(ENRICHMENT),
             remediator=app.get(REMEDIATOR),
             chat=(view := chat_view(config, state, clock, built.destinations)),
+            storm=config.delivery.storm,
         )
         if view is not None:
             view.wake = dispatcher.ensure_lane

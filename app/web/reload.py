@@ -220,6 +220,7 @@ class Reloader:
         started = time.perf_counter()
         change = dispatcher.reconfigure(built.sinks, built.destinations)
         dispatcher.policy = retry_policy(config)
+        dispatcher.set_storm(config.delivery.storm)
         state.config = config
         state.credentials = credentials
         state.ingestor = make_ingestor(config, built.router, state, self.clock)

@@ -42,6 +42,7 @@ from app.sinks.base import Sink
 from app.store.base import Job, Store, StoreUnavailable
 
 if TYPE_CHECKING:
+    from app.engine.heartbeats import Heartbeats
     from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.dispatcher")
@@ -118,6 +119,7 @@ class Dispatcher:
         enrichment: GroupEnrichment | None = None,
         remediator: Remediator | None = None,
         chat: ChatView | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -141,10 +143,13 @@ class Dispatcher:
                 enrichment=enrichment,
                 remediator=remediator,
                 chat=chat,
+                heartbeats=heartbeats,
             )
         )
         if remediator is not None:
             remediator.wake = self.ensure_lane
+        if heartbeats is not None:
+            heartbeats.wake = self.ensure_lane
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
         self._destinations = set(sinks)
         """The lanes that are destinations (the others come from `ensure_lane`)."""

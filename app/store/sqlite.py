@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from app.core.dedup import kind_after, signature
 from app.core.plan import Planned
 from app.core.remediation.guards import Slot
+from app.store import heartbeats as heartbeat_sql
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -38,6 +39,7 @@ from app.store.base import (
     StoreUnavailable,
     group_ref,
 )
+from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
 from app.store.migrations import migrate
 from app.store.remediations import (
     REMEDIATION_COLUMNS,
@@ -752,6 +754,24 @@ class SQLiteStore:
             return [ChatAudit(*r) for r in rows]
 
         return await self._submit(op)
+
+    # --- the dead-man's switch (app.store.heartbeats) -------------------------------------------
+
+    async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
+        return await self._submit(lambda conn: heartbeat_sql.arm(conn, name, timeout, now), durable=True)
+
+    async def heartbeat_seen(
+        self, names: Sequence[str], *, now: float, recovery: JobsFor
+    ) -> list[HeartbeatChange]:
+        return await self._submit(lambda conn: heartbeat_sql.seen(conn, names, now, recovery), durable=True)
+
+    async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
+        return await self._submit(
+            lambda conn: heartbeat_sql.due(conn, name, job_id, now, alarm), durable=True
+        )
+
+    async def heartbeats(self) -> list[HeartbeatState]:
+        return await self._submit(heartbeat_sql.read_heartbeats)
 
     # --- a full disk -------------------------------------------------------------------------
 

@@ -110,7 +110,10 @@ async def test_a_missing_watchdog_raises_one_alarm_and_its_return_one_recovery(
     await post(client, WATCHDOG)
     await webhook_sink.wait_until(lambda: len(summaries(webhook_sink)) == 2, timeout=5)
     status, text = summaries(webhook_sink)[1]
-    assert (status, text) == ("resolved", "heartbeat from prometheus-prod is back (the alarm was raised 30m1s ago)")
+    assert (status, text) == (
+        "resolved",
+        "heartbeat from prometheus-prod is back (the alarm was raised 30m1s ago)",
+    )
     for _ in range(6):  # every 4 minutes: alive, nothing more is said
         await settle(clock, 4)
         await post(client, WATCHDOG)
@@ -235,7 +238,12 @@ async def test_two_instances_on_one_database_alarm_once(
     await settle(clock, 20)
     await asyncio.sleep(0.5)
     import sqlite3
-    rows = sqlite3.connect(tmp_path / "state.db").execute("select id,type,lane,state,not_before,accepted_at,finished_at,last_error from jobs").fetchall()
+
+    rows = (
+        sqlite3.connect(tmp_path / "state.db")
+        .execute("select id,type,lane,state,not_before,accepted_at,finished_at,last_error from jobs")
+        .fetchall()
+    )
     assert summaries(webhook_sink) == [("firing", ALARM)], rows
     await asyncio.gather(post(a, WATCHDOG), post(b, WATCHDOG))
     await webhook_sink.wait_until(lambda: len(summaries(webhook_sink)) == 2, timeout=5)
@@ -250,12 +258,16 @@ async def test_the_recovery_edits_the_alarm_in_telegram(
     receivers = [
         {
             "name": "oncall",
-            "telegram_configs": [{"bot_token": fake_telegram.token, "chat_id": chat, "api_url": fake_telegram.url}],
+            "telegram_configs": [
+                {"bot_token": fake_telegram.token, "chat_id": chat, "api_url": fake_telegram.url}
+            ],
         },
         {"name": "heartbeat"},
     ]
     clock = ManualClock()
-    client = await start(aiohttp_client, make_config(tmp_path, receivers, ROUTE, heartbeats=[HEARTBEAT]), clock)
+    client = await start(
+        aiohttp_client, make_config(tmp_path, receivers, ROUTE, heartbeats=[HEARTBEAT]), clock
+    )
     await waiting_until(clock, clock.now() + 300)
     await clock.advance(300)
     [msg] = await fake_telegram.wait_for_messages(chat, 1)

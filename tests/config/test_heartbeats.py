@@ -1,0 +1,89 @@
+"""`heartbeats:` validation: the issue's example, and every problem named by its YAML path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from app.config import ConfigError, parse_config
+from app.core.matchers import parse_matchers
+
+EXAMPLE = """
+server: {listen: "127.0.0.1:9095", auth: {bearer_token: t}}
+receivers: [{name: oncall}, {name: heartbeat}]
+route: {receiver: oncall}
+heartbeats:
+  - name: prometheus-prod
+    matchers: ['alertname="Watchdog"', 'prometheus="monitoring/k8s"']
+    timeout: 5m
+    receiver: oncall
+"""
+
+
+def with_heartbeats(*entries: dict[str, Any]) -> str:
+    raw = yaml.safe_load(EXAMPLE)
+    raw["heartbeats"] = list(entries)
+    return yaml.safe_dump(raw)
+
+
+GOOD = yaml.safe_load(EXAMPLE)["heartbeats"][0]
+
+
+def problems(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, check_files=False)
+    return err.value.problems
+
+
+def test_the_issue_example_parses_its_matchers_once() -> None:
+    [hb] = parse_config(EXAMPLE, check_files=False).config.heartbeats
+    beat = hb.heartbeat
+    assert (beat.name, beat.timeout, beat.receiver) == ("prometheus-prod", 300.0, "oncall")
+    assert list(beat.matchers) == parse_matchers('alertname="Watchdog",prometheus="monitoring/k8s"')
+    assert parse_config(EXAMPLE.split("heartbeats:")[0], check_files=False).config.heartbeats == []
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (
+            [{**GOOD, "receiver": "oncal"}],
+            [("heartbeats[0].receiver", "unknown receiver 'oncal' (did you mean `oncall`?)")],
+        ),
+        ([{**GOOD, "receiver": "pager"}], [("heartbeats[0].receiver", "unknown receiver 'pager'")]),
+        (
+            [GOOD, {**GOOD, "timeout": "1m"}],
+            [("heartbeats[1].name", "duplicate heartbeat name 'prometheus-prod'")],
+        ),
+        ([{**GOOD, "timeout": "0s"}], [("heartbeats[0].timeout", "must be more than 0")]),
+        (
+            [{**GOOD, "timeout": "5 minutes"}],
+            [("heartbeats[0].timeout", "not a duration: '5 minutes' (use e.g. 30s, 5m, 1h30m)")],
+        ),
+        (
+            [{**GOOD, "matchers": []}],
+            [("heartbeats[0].matchers", "List should have at least 1 item after validation, not 0")],
+        ),
+        (
+            [{**GOOD, "matchers": ["{}"]}],
+            [("heartbeats[0].matchers", "at least one matcher is needed (none would match every alert)")],
+        ),
+        (
+            [{k: v for k, v in GOOD.items() if k != "timeout"}],
+            [("heartbeats[0].timeout", "required key is missing")],
+        ),
+        ([{**GOOD, "timout": "5m"}], [("heartbeats[0].timout", "unknown key (did you mean `timeout`?)")]),
+    ],
+)
+def test_problems_are_named_by_path(entries: list[dict[str, Any]], expected: list[tuple[str, str]]) -> None:
+    assert problems(with_heartbeats(*entries)) == expected
+
+
+def test_a_bad_matcher_and_a_bad_name() -> None:
+    found = dict(
+        problems(with_heartbeats({**GOOD, "name": "prom prod", "matchers": ['alertname="Watchdog"', "x~~"]}))
+    )
+    assert found["heartbeats[0].name"].startswith("'prom prod' is not a heartbeat name")
+    assert found["heartbeats[0].matchers"].startswith("matchers[1]: bad matcher format")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from app.config import ConfigError, parse_config
+from app.core.heartbeats import seen_by
 from app.core.matchers import parse_matchers
+from app.core.models import Alert
+from app.sinks import registry
 
 EXAMPLE = """
 server: {listen: "127.0.0.1:9095", auth: {bearer_token: t}}
@@ -87,3 +92,40 @@ def test_a_bad_matcher_and_a_bad_name() -> None:
     )
     assert found["heartbeats[0].name"].startswith("'prom prod' is not a heartbeat name")
     assert found["heartbeats[0].matchers"].startswith("matchers[1]: bad matcher format")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYED = [
+    "deploy/kubernetes/overlays/prod/alertmedic/configmap.yaml",
+    "deploy/kubernetes/overlays/staging/alertmedic/configmap.yaml",
+    "examples/local.yml",
+]
+
+
+@pytest.mark.parametrize("path", DEPLOYED)
+def test_deployed_configs_watch_the_watchdog_and_page_nobody_with_it(path: str) -> None:
+    """The Watchdog of rules/ reaches a receiver without integrations through the route, and a
+    heartbeat watches it whose receiver does reach people."""
+    raw = yaml.safe_load((ROOT / path).read_text())
+    text = raw["data"]["config.yml"] if raw.get("kind") == "ConfigMap" else yaml.safe_dump(raw)
+    config = parse_config(text, check_files=False).config
+    rules = yaml.safe_load((ROOT / "rules/watchdog.rules.yml").read_text())
+    [watchdog] = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "Watchdog"]
+    labels = {"alertname": "Watchdog", **watchdog["labels"]}
+    [routed] = registry.router(config).receivers_for(labels)
+    assert list(config.receiver(routed).integrations()) == []
+    firing = Alert(status="firing", labels=labels, startsAt=datetime.now(UTC), fingerprint="w")
+    beats = [h.heartbeat for h in config.heartbeats]
+    assert len(seen_by(beats, [firing])) == 1
+    [beat] = beats
+    assert beat.timeout == 300 and list(config.receiver(beat.receiver).integrations()) != []
+
+
+def test_the_demo_watches_its_watchdog(tmp_path: Path) -> None:
+    from demo.stack import Layout, Settings, alertmedic_config
+
+    raw = alertmedic_config(Settings(run_dir=tmp_path), Layout(tmp_path))
+    config = parse_config(yaml.safe_dump(raw), check_files=False).config
+    labels = {"alertname": "Watchdog", "heartbeat": "true", "severity": "none"}
+    firing = Alert(status="firing", labels=labels, startsAt=datetime.now(UTC), fingerprint="w")
+    assert seen_by([h.heartbeat for h in config.heartbeats], [firing]) == ["demo"]

@@ -11,8 +11,8 @@ import re
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from app.config.base import Duration, Strict
-from app.config.problems import Problem, did_you_mean
+from app.config.base import PositiveDuration, Strict
+from app.config.problems import Problem, unknown_receiver
 from app.config.routes import MatcherTexts, matcher_texts
 from app.core.heartbeats import Heartbeat
 
@@ -24,7 +24,7 @@ class HeartbeatConfig(Strict):
     """Unique; in the alarm, the metric label and the timer's lane (letters, digits, `_.:-`)."""
     matchers: list[str] = Field(min_length=1)
     """Alertmanager matchers a firing alert must all satisfy to count as the heartbeat."""
-    timeout: Duration
+    timeout: PositiveDuration
     """No matching webhook for this long (or since the first start) raises the alarm."""
     receiver: str = Field(min_length=1)
     """Where the alarm and the recovery go (its destinations, like any alert)."""
@@ -38,13 +38,6 @@ class HeartbeatConfig(Strict):
                 f"{v!r} is not a heartbeat name: 1-100 letters, digits, `_`, `.`, `:` or `-`, "
                 "starting with a letter or digit"
             )
-        return v
-
-    @field_validator("timeout")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be more than 0")
         return v
 
     @field_validator("matchers")
@@ -75,6 +68,5 @@ def heartbeat_problems(heartbeats: list[HeartbeatConfig], receivers: set[str]) -
             problems.append((f"heartbeats[{i}].name", f"duplicate heartbeat name {hb.name!r}"))
         names.add(hb.name)
         if hb.receiver not in receivers:
-            hint = did_you_mean(hb.receiver, sorted(receivers))
-            problems.append((f"heartbeats[{i}].receiver", f"unknown receiver {hb.receiver!r}{hint}"))
+            problems.append(unknown_receiver(f"heartbeats[{i}].receiver", hb.receiver, receivers))
     return problems

@@ -62,7 +62,7 @@ def test_the_issue_example_parses_its_matchers_once() -> None:
             [GOOD, {**GOOD, "timeout": "1m"}],
             [("heartbeats[1].name", "duplicate heartbeat name 'prometheus-prod'")],
         ),
-        ([{**GOOD, "timeout": "0s"}], [("heartbeats[0].timeout", "must be more than 0")]),
+        ([{**GOOD, "timeout": "0s"}], [("heartbeats[0].timeout", "must be longer than 0s")]),
         (
             [{**GOOD, "timeout": "5 minutes"}],
             [("heartbeats[0].timeout", "not a duration: '5 minutes' (use e.g. 30s, 5m, 1h30m)")],

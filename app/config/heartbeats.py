@@ -59,8 +59,11 @@ class HeartbeatConfig(Strict):
         return self._heartbeat
 
 
-def heartbeat_problems(heartbeats: list[HeartbeatConfig], receivers: set[str]) -> list[Problem]:
-    """Duplicate names and receivers that do not exist."""
+def heartbeat_problems(
+    heartbeats: list[HeartbeatConfig], receivers: set[str], *, silent: set[str]
+) -> list[Problem]:
+    """Duplicate names, receivers that do not exist, and receivers without integrations
+    (`silent`: nobody would hear the alarm)."""
     problems: list[Problem] = []
     names: set[str] = set()
     for i, hb in enumerate(heartbeats):
@@ -69,4 +72,11 @@ def heartbeat_problems(heartbeats: list[HeartbeatConfig], receivers: set[str]) -
         names.add(hb.name)
         if hb.receiver not in receivers:
             problems.append(unknown_receiver(f"heartbeats[{i}].receiver", hb.receiver, receivers))
+        elif hb.receiver in silent:
+            problems.append(
+                (
+                    f"heartbeats[{i}].receiver",
+                    f"receiver {hb.receiver!r} has no integrations: nobody would hear the alarm",
+                )
+            )
     return problems

@@ -163,7 +163,8 @@ def parse_config(
     problems += _route_problems(config, raw, names, context)
     if config is not None:
         problems += escalation_problems(config.escalation_policies, config.route, names)
-        problems += heartbeat_problems(config.heartbeats, names)
+        silent = {r.name for r in config.receivers if next(r.integrations(), None) is None}
+        problems += heartbeat_problems(config.heartbeats, names, silent=silent)
     if config is not None:
         for path, message in secret_problems(config) + kubeconfig_problems(config.remediation):
             if check_files:

@@ -17,7 +17,7 @@ from app.sinks import registry
 
 EXAMPLE = """
 server: {listen: "127.0.0.1:9095", auth: {bearer_token: t}}
-receivers: [{name: oncall}, {name: heartbeat}]
+receivers: [{name: oncall, file_configs: [{path: /tmp/inbox.log}]}, {name: heartbeat}]
 route: {receiver: oncall}
 heartbeats:
   - name: prometheus-prod
@@ -58,6 +58,15 @@ def test_the_issue_example_parses_its_matchers_once() -> None:
             [("heartbeats[0].receiver", "unknown receiver 'oncal' (did you mean `oncall`?)")],
         ),
         ([{**GOOD, "receiver": "pager"}], [("heartbeats[0].receiver", "unknown receiver 'pager'")]),
+        (
+            [{**GOOD, "receiver": "heartbeat"}],
+            [
+                (
+                    "heartbeats[0].receiver",
+                    "receiver 'heartbeat' has no integrations: nobody would hear the alarm",
+                )
+            ],
+        ),
         (
             [GOOD, {**GOOD, "timeout": "1m"}],
             [("heartbeats[1].name", "duplicate heartbeat name 'prometheus-prod'")],

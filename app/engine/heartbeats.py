@@ -110,6 +110,7 @@ class Heartbeats:
             self._wake(change)
             if change.event == "recovered" and change.state is not None:
                 self.metrics.heartbeat_alarms.labels(change.state.name, "recovered").inc()
+                self._sent(specs[change.state.name], change)
                 log.warning("heartbeat is back", extra={"heartbeat": change.state.name})
 
     async def due(self, job: Job) -> None:
@@ -130,34 +131,40 @@ class Heartbeats:
         self._wake(change)
         if change.event == "alarmed":
             self.metrics.heartbeat_alarms.labels(name, "alarmed").inc()
+            self._sent(hb, change)
             log.error(
                 alarm_text(hb),
                 extra={"heartbeat": name, "receiver": hb.receiver, "notifications": len(change.jobs)},
             )
 
     def _notify(self, hb: Heartbeat, payload: str, *, kind: str, now: float) -> list[NewJob]:
-        dests = [d for d in self.destinations.values() if d.receiver == hb.receiver]
-        if not dests:
+        """The alarm's or the recovery's notify jobs (built inside the store's transaction, on
+        its thread: nothing here but building)."""
+        return [
+            NewJob(
+                type="notify",
+                lane=d.id,
+                payload=payload,
+                not_before=now,
+                group_key=hb.group_key,
+                kind=kind,
+                receiver=d.receiver,
+                integration=d.integration,
+            )
+            for d in self.destinations.values()
+            if d.receiver == hb.receiver
+        ]
+
+    def _sent(self, hb: Heartbeat, change: HeartbeatChange) -> None:
+        """Count the notifications `change` queued; say so when there are none."""
+        sent = [self.destinations[lane] for lane, _ in change.jobs if lane in self.destinations]
+        for d in sent:
+            self.metrics.notifications.labels(d.receiver, d.integration, "enqueued").inc()
+        if not sent:
             log.error(
                 "heartbeat receiver has no destinations: nobody hears of it",
                 extra={"heartbeat": hb.name, "receiver": hb.receiver},
             )
-        jobs = []
-        for d in dests:
-            jobs.append(
-                NewJob(
-                    type="notify",
-                    lane=d.id,
-                    payload=payload,
-                    not_before=now,
-                    group_key=hb.group_key,
-                    kind=kind,
-                    receiver=d.receiver,
-                    integration=d.integration,
-                )
-            )
-            self.metrics.notifications.labels(d.receiver, d.integration, "enqueued").inc()
-        return jobs
 
     def _show(self, change: HeartbeatChange) -> None:
         row = change.state

@@ -121,6 +121,8 @@ async def test_a_missing_watchdog_raises_one_alarm_and_its_return_one_recovery(
     alarms = metrics.heartbeat_alarms
     assert alarms.labels("prometheus-prod", "alarmed")._value.get() == 1
     assert alarms.labels("prometheus-prod", "recovered")._value.get() == 1
+    for outcome in ("enqueued", "delivered"):
+        assert metrics.notifications.labels("oncall", "webhook", outcome)._value.get() == 2
     # then it goes missing again: a second alarm
     await settle(clock, 6)
     await webhook_sink.wait_until(lambda: len(summaries(webhook_sink)) == 3, timeout=5)

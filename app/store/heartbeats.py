@@ -8,9 +8,10 @@ matching webhook: the recovery). A timer job whose id is not the row's `job_id` 
 moves nothing; a seen webhook moves the deadline only (the timer, when it runs early, re-arms
 itself at the new deadline), so a busy heartbeat costs one job per timeout, not one per webhook.
 
-The Store protocol (app.store.base) has the four methods; the SQLite statements are here (the
-store's methods delegate to them); they are written to be
-carried over to PostgreSQL as they are (ON CONFLICT, RETURNING, conditional updates).
+The Store protocol (app.store.base) has the four methods; the SQLite statements are here, the
+store's methods delegate to them. They carry over to PostgreSQL with `$n` placeholders, the
+row read `FOR UPDATE` (SQLite's single writer serialises them today); every transition is
+already a conditional UPDATE on the state and `job_id` it expects.
 """
 
 from __future__ import annotations

@@ -763,7 +763,9 @@ class SQLiteStore:
     async def heartbeat_seen(
         self, names: Sequence[str], *, now: float, recovery: JobsFor
     ) -> list[HeartbeatChange]:
-        return await self._submit(lambda conn: heartbeat_sql.seen(conn, names, now, recovery), durable=True)
+        # synchronous=NORMAL is enough: a power loss can only take back the whole change (still
+        # alarmed, the next webhook recovers it; an earlier deadline), never leave half of it
+        return await self._submit(lambda conn: heartbeat_sql.seen(conn, names, now, recovery))
 
     async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
         return await self._submit(

@@ -105,7 +105,10 @@ class Heartbeats:
             group = heartbeat_group(hb, alarmed_at=alarmed_at, last_seen=row.last_seen, recovered_at=now)
             return self._notify(hb, group.model_dump_json(), kind="update", now=now)
 
-        for change in await self.store.heartbeat_seen(names, now=now, recovery=recovery):
+        changes = await self.store.heartbeat_seen(names, now=now, recovery=recovery)
+        if missing := [name for name, c in zip(names, changes, strict=True) if c.state is None]:
+            await self.arm(missing)  # its arming failed at a reload: watched from now on
+        for change in changes:
             self._show(change)
             self._wake(change)
             if change.event == "recovered" and change.state is not None:

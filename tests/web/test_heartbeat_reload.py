@@ -5,6 +5,7 @@ alarm, a changed timeout is named as needing a restart (the running one stays)."
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,23 @@ async def test_heartbeats_follow_reloads(
     text = await (await client.get("/metrics")).text()
     assert "alertmedic_heartbeat_last_seen_timestamp_seconds{" not in text
     assert await store.pending_count() == 0
+
+
+async def test_a_heartbeat_whose_arming_failed_is_armed_by_its_next_webhook(
+    aiohttp_client: Any, tmp_path: Path, webhook_sink: WebhookSink
+) -> None:
+    """A reload whose store refused to arm an added heartbeat (its row is missing): the next
+    matching webhook arms it, and it alarms a timeout later."""
+    path = tmp_path / "alertmedic.yml"
+    write(path, webhook_sink, HEARTBEAT)
+    clock = ManualClock()
+    client: Client = await aiohttp_client(create_app(load_config(path).config, clock=clock, config_path=path))
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("DELETE FROM heartbeats")
+        db.execute("UPDATE jobs SET state = 'done' WHERE type = 'heartbeat'")
+    await clock.advance(60)
+    await client.post("/webhook/alertmanager", json=WATCHDOG, headers=AUTH)
+    [row] = await client.app[STATE].store.heartbeats()
+    assert (row.first_start, row.deadline) == (clock.now(), clock.now() + 300)
+    await settle(clock, 6)
+    await webhook_sink.wait_until(lambda: len(got(webhook_sink)) == 1, timeout=5)

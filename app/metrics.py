@@ -144,6 +144,19 @@ class Metrics:
             buckets=ACK_BUCKETS,
             registry=r,
         )
+        self.heartbeat_last_seen = Gauge(
+            "alertmedic_heartbeat_last_seen_timestamp_seconds",
+            "When a webhook matching the heartbeat last arrived, Unix time (as this replica knows "
+            "it: take the max over replicas).",
+            ["name"],
+            registry=r,
+        )
+        self.heartbeat_alarms = Counter(
+            "alertmedic_heartbeat_alarms",
+            "Dead-man's switch transitions this replica made, by heartbeat and event (alarmed, recovered).",
+            ["name", "event"],
+            registry=r,
+        )
 
 
 SERIES = (
@@ -167,5 +180,7 @@ SERIES = (
     "alertmedic_config_last_reload_success_timestamp_seconds",
     "alertmedic_chat_actions_total",
     "alertmedic_time_to_acknowledge_seconds",
+    "alertmedic_heartbeat_last_seen_timestamp_seconds",
+    "alertmedic_heartbeat_alarms_total",
 )
 """Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

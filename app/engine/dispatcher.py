@@ -46,6 +46,7 @@ from app.sinks.base import Sink
 from app.store.base import Job, Store, StoreUnavailable
 
 if TYPE_CHECKING:
+    from app.engine.heartbeats import Heartbeats
     from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.dispatcher")
@@ -123,6 +124,7 @@ class Dispatcher:
         remediator: Remediator | None = None,
         chat: ChatView | None = None,
         storm: StormConfig | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -146,6 +148,7 @@ class Dispatcher:
                 enrichment=enrichment,
                 remediator=remediator,
                 chat=chat,
+                heartbeats=heartbeats,
             )
         )
         if remediator is not None:
@@ -155,6 +158,8 @@ class Dispatcher:
         self.storms: Storms | None = None
         """Digests instead of a backlog the rate limit cannot deliver in time (None: off)."""
         self.set_storm(storm)
+        if heartbeats is not None:
+            heartbeats.wake = self.ensure_lane
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
         self._destinations = set(sinks)
         """The lanes that are destinations (the others come from `ensure_lane`)."""

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from app.core.plan import Planned
 
 if TYPE_CHECKING:
+    from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
     from app.store.remediations import NewRemediation, Remediation
 
 
@@ -315,4 +316,25 @@ class Store(Protocol):
 
     async def chat_audits(self, *, limit: int = 100) -> list[ChatAudit]:
         """The most recent chat actions, newest first."""
+        ...
+
+    # --- the dead-man's switch (app.store.heartbeats) -----------------------------------------
+
+    async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
+        """Make sure the heartbeat has a row and, while waiting, one pending timer (see
+        app.store.heartbeats.HeartbeatStore for the rules)."""
+        ...
+
+    async def heartbeat_seen(
+        self, names: Sequence[str], *, now: float, recovery: JobsFor
+    ) -> list[HeartbeatChange]:
+        """A matching webhook arrived: deadlines move; an alarmed heartbeat recovers (once)."""
+        ...
+
+    async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
+        """The timer `job_id` ran: alarm once past the deadline, else re-arm; stale: nothing."""
+        ...
+
+    async def heartbeats(self) -> list[HeartbeatState]:
+        """Every heartbeat row, by name."""
         ...

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from app.core.dedup import kind_after
 from app.core.plan import Planned
 from app.core.remediation.guards import Slot
+from app.store import heartbeats as heartbeat_sql
 from app.store import storms
 from app.store.base import (
     ChatAudit,
@@ -39,6 +40,7 @@ from app.store.base import (
     StoreUnavailable,
     group_ref,
 )
+from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
 from app.store.migrations import migrate
 from app.store.remediations import (
     REMEDIATION_COLUMNS,
@@ -397,7 +399,7 @@ class SQLiteStore:
     async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
         def op(conn: sqlite3.Connection) -> list[Job]:
             rows = storms.sqlite_pending_jobs(conn, lane, type=type, after=after, limit=limit)
-            return [_job(r) for r in rows]
+            return [job_from_row(r) for r in rows]
 
         return await self._submit(op)
 
@@ -757,6 +759,26 @@ class SQLiteStore:
             return [ChatAudit(*r) for r in rows]
 
         return await self._submit(op)
+
+    # --- the dead-man's switch (app.store.heartbeats) -------------------------------------------
+
+    async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
+        return await self._submit(lambda conn: heartbeat_sql.arm(conn, name, timeout, now), durable=True)
+
+    async def heartbeat_seen(
+        self, names: Sequence[str], *, now: float, recovery: JobsFor
+    ) -> list[HeartbeatChange]:
+        # synchronous=NORMAL is enough: a power loss can only take back the whole change (still
+        # alarmed, the next webhook recovers it; an earlier deadline), never leave half of it
+        return await self._submit(lambda conn: heartbeat_sql.seen(conn, names, now, recovery))
+
+    async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
+        return await self._submit(
+            lambda conn: heartbeat_sql.due(conn, name, job_id, now, alarm), durable=True
+        )
+
+    async def heartbeats(self) -> list[HeartbeatState]:
+        return await self._submit(heartbeat_sql.read_heartbeats)
 
     # --- a full disk -------------------------------------------------------------------------
 

@@ -8,14 +8,16 @@ matching webhook: the recovery). A timer job whose id is not the row's `job_id` 
 moves nothing; a seen webhook moves the deadline only (the timer, when it runs early, re-arms
 itself at the new deadline), so a busy heartbeat costs one job per timeout, not one per webhook.
 
-The Store protocol (app.store.base) has the four methods; the SQLite statements are here, the
-store's methods delegate to them. They carry over to PostgreSQL with `$n` placeholders, the
-row read `FOR UPDATE` (SQLite's single writer serialises them today); every transition is
-already a conditional UPDATE on the state and `job_id` it expects.
+One state machine for both stores: `decide_arm`, `decide_seen` and `decide_due` are pure, from
+the row before (read under the transaction's lock: SQLite's single writer, PostgreSQL's
+`FOR UPDATE`) to a `Step`, the row afterwards and the jobs to enqueue with it. Each dialect only
+reads the row and applies the step: SQLite's statements are here, PostgreSQL's in
+app/store/pg_heartbeats.py; the store classes' methods are one-line delegations.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -61,24 +63,74 @@ JobsFor = Callable[[HeartbeatState], Sequence[NewJob]]
 called inside the transaction, only when the change happens."""
 
 
-_COLUMNS = "name, timeout, state, first_start, last_seen, deadline, alarmed_at, job_id"
+# --- the state machine (pure) -----------------------------------------------------------------
 
 
-def _read(conn: sqlite3.Connection, name: str) -> HeartbeatState | None:
-    r = conn.execute(f"SELECT {_COLUMNS} FROM heartbeats WHERE name = ?", (name,)).fetchone()  # noqa: S608
-    return None if r is None else HeartbeatState(*r)
+@dataclass(frozen=True)
+class Step:
+    """What a transaction does to one heartbeat, decided from the row before it."""
+
+    event: Event
+    row: HeartbeatState | None
+    """The row afterwards, except the new timer's id when `timer` (None: there is none)."""
+    write: bool = False
+    """The row changed: store it."""
+    notify: Sequence[NewJob] = ()
+    """The alarm's or the recovery's jobs, enqueued first."""
+    timer: bool = False
+    """Enqueue a timer at `row.deadline` that becomes the row's `job_id`."""
+    supersede: int | None = None
+    """The pending timer the new one replaces (it would run at the old deadline): closed."""
 
 
-def read_heartbeats(conn: sqlite3.Connection) -> list[HeartbeatState]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM heartbeats ORDER BY name").fetchall()  # noqa: S608
-    return [HeartbeatState(*r) for r in rows]
+def fresh_row(name: str, timeout: float, now: float) -> HeartbeatState:
+    """The row a heartbeat armed for the first time starts with (its timer still to come)."""
+    return HeartbeatState(name, timeout, "waiting", now, None, now + timeout, None, None)
 
 
-def _timer_pending(conn: sqlite3.Connection, row: HeartbeatState) -> bool:
-    if row.job_id is None:
-        return False
-    found = conn.execute("SELECT 1 FROM jobs WHERE id = ? AND state = 'pending'", (row.job_id,)).fetchone()
-    return found is not None
+def decide_arm(
+    row: HeartbeatState, *, inserted: bool, timer_pending: bool, timeout: float, now: float
+) -> Step:
+    """Arming (start-up, reload): the row has a pending timer while waiting; a new timeout
+    counts from the last webhook (or the first start)."""
+    if inserted:
+        return Step("armed", row, timer=True)
+    changed = row.timeout != timeout
+    after = dataclasses.replace(row, timeout=timeout)
+    if row.state == "alarmed":
+        return Step("unchanged", after, write=changed)
+    if changed:
+        deadline = (row.last_seen if row.last_seen is not None else row.first_start) + timeout
+    elif not timer_pending:
+        deadline = now + timeout
+    else:
+        return Step("unchanged", row)
+    supersede = row.job_id if timer_pending else None
+    return Step("rearmed", dataclasses.replace(after, deadline=deadline), timer=True, supersede=supersede)
+
+
+def decide_seen(row: HeartbeatState | None, *, timer_pending: bool, now: float, recovery: JobsFor) -> Step:
+    """A matching webhook: the deadline moves; an alarmed heartbeat recovers."""
+    if row is None:
+        return Step("stale", None)
+    after = dataclasses.replace(row, last_seen=now, deadline=now + row.timeout)
+    if row.state == "alarmed":
+        after = dataclasses.replace(after, state="waiting")
+        return Step("recovered", after, write=True, notify=recovery(row), timer=True)
+    if timer_pending:
+        return Step("seen", after, write=True)
+    # its timer was lost (dead-lettered): a heartbeat never stays unwatched
+    return Step("rearmed", after, timer=True)
+
+
+def decide_due(row: HeartbeatState | None, *, job_id: int, now: float, alarm: JobsFor) -> Step:
+    """The timer `job_id` ran: the alarm once past the deadline, else a timer at the new one."""
+    if row is None or row.job_id != job_id or row.state != "waiting":
+        return Step("stale", row)
+    if row.deadline > now:  # seen since this timer was set: wait for the new deadline
+        return Step("rearmed", row, timer=True)
+    after = dataclasses.replace(row, state="alarmed", alarmed_at=now, job_id=None)
+    return Step("alarmed", after, write=True, notify=alarm(row))
 
 
 def timer_job(name: str, deadline: float) -> NewJob:
@@ -92,71 +144,82 @@ def timer_job(name: str, deadline: float) -> NewJob:
     )
 
 
-def _insert(conn: sqlite3.Connection, jobs: Sequence[NewJob], now: float) -> list[tuple[str, int]]:
-    """Enqueue `jobs`; a notify job also gets its thread, so that the message reference the
-    alarm's delivery records is there for the recovery (an edit or a reply in its thread)."""
-    out = []
-    for j in jobs:
-        cur = conn.execute(
-            "INSERT INTO jobs (type, lane, group_key, kind, receiver, integration, payload,"
-            " accepted_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (j.type, j.lane, j.group_key, j.kind, j.receiver, j.integration, j.payload, now, j.not_before),
-        )
-        assert cur.lastrowid is not None
-        out.append((j.lane, cur.lastrowid))
+# --- SQLite -------------------------------------------------------------------------------------
+
+COLUMNS = "name, timeout, state, first_start, last_seen, deadline, alarmed_at, job_id"
+SQLITE_INSERT_THREAD = (
+    "INSERT INTO threads (group_key, destination, signature, firing, accepted_at, updated_at)"
+    " VALUES (?, ?, 'heartbeat', '[]', ?, ?) ON CONFLICT (group_key, destination)"
+    " DO UPDATE SET accepted_at = excluded.accepted_at, updated_at = excluded.updated_at"
+)
+"""A notify job also gets its thread, so that the message reference the alarm's delivery
+records is there for the recovery (an edit or a reply in its thread)."""
+
+
+def read_heartbeats(conn: sqlite3.Connection) -> list[HeartbeatState]:
+    rows = conn.execute(f"SELECT {COLUMNS} FROM heartbeats ORDER BY name").fetchall()  # noqa: S608
+    return [HeartbeatState(*r) for r in rows]
+
+
+def _read(conn: sqlite3.Connection, name: str) -> tuple[HeartbeatState | None, bool]:
+    """The row and whether its timer is pending (SQLite's single writer holds both still)."""
+    r = conn.execute(f"SELECT {COLUMNS} FROM heartbeats WHERE name = ?", (name,)).fetchone()  # noqa: S608
+    if r is None:
+        return None, False
+    row = HeartbeatState(*r)
+    pending = row.job_id is not None and (
+        conn.execute("SELECT 1 FROM jobs WHERE id = ? AND state = 'pending'", (row.job_id,)).fetchone()
+        is not None
+    )
+    return row, pending
+
+
+def _apply(conn: sqlite3.Connection, step: Step, now: float) -> HeartbeatChange:
+    row, jobs = step.row, []
+    for j in step.notify:
+        jobs.append(_insert(conn, j, now))
         if j.type == "notify":
-            conn.execute(
-                "INSERT INTO threads (group_key, destination, signature, firing, accepted_at, updated_at)"
-                " VALUES (?, ?, 'heartbeat', '[]', ?, ?) ON CONFLICT (group_key, destination)"
-                " DO UPDATE SET accepted_at = excluded.accepted_at, updated_at = excluded.updated_at",
-                (j.group_key, j.lane, now, now),
-            )
-    return out
-
-
-def _new_timer(
-    conn: sqlite3.Connection, row: HeartbeatState, deadline: float, now: float, *, supersede: bool = False
-) -> tuple[str, int]:
-    """A timer at `deadline` that becomes the row's `job_id` (with `supersede`, its pending
-    predecessor is closed: it would run at the old deadline)."""
-    if supersede and row.job_id is not None:
+            conn.execute(SQLITE_INSERT_THREAD, (j.group_key, j.lane, now, now))
+    if step.supersede is not None:
         conn.execute(
             "UPDATE jobs SET state = 'done', finished_at = ?, last_error = 'superseded'"
             " WHERE id = ? AND state = 'pending'",
-            (now, row.job_id),
+            (now, step.supersede),
         )
-    [job] = _insert(conn, [timer_job(row.name, deadline)], now)
-    conn.execute(
-        "UPDATE heartbeats SET job_id = ?, deadline = ?, updated_at = ? WHERE name = ?",
-        (job[1], deadline, now, row.name),
+    if step.timer:
+        assert row is not None
+        jobs.append(_insert(conn, timer_job(row.name, row.deadline), now))
+        row = dataclasses.replace(row, job_id=jobs[-1][1])
+    if row is not None and (step.write or step.timer):
+        conn.execute(
+            "UPDATE heartbeats SET timeout = ?, state = ?, last_seen = ?, deadline = ?, alarmed_at = ?,"
+            " job_id = ?, updated_at = ? WHERE name = ?",
+            (row.timeout, row.state, row.last_seen, row.deadline, row.alarmed_at, row.job_id, now, row.name),
+        )
+    return HeartbeatChange(step.event, row, jobs)
+
+
+def _insert(conn: sqlite3.Connection, j: NewJob, now: float) -> tuple[str, int]:
+    cur = conn.execute(
+        "INSERT INTO jobs (type, lane, group_key, kind, receiver, integration, payload,"
+        " accepted_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (j.type, j.lane, j.group_key, j.kind, j.receiver, j.integration, j.payload, now, j.not_before),
     )
-    return job
+    assert cur.lastrowid is not None
+    return j.lane, cur.lastrowid
 
 
 def arm(conn: sqlite3.Connection, name: str, timeout: float, now: float) -> HeartbeatChange:
+    new = fresh_row(name, timeout, now)
     inserted = conn.execute(
         "INSERT INTO heartbeats (name, timeout, state, first_start, deadline, updated_at)"
-        " VALUES (?, ?, 'waiting', ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        (name, timeout, now, now + timeout, now),
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        (new.name, new.timeout, new.state, new.first_start, new.deadline, now),
     ).rowcount
-    row = _read(conn, name)
+    row, pending = _read(conn, name)
     assert row is not None
-    if inserted:
-        job = _new_timer(conn, row, row.deadline, now)
-        return HeartbeatChange("armed", _read(conn, name), [job])
-    changed = row.timeout != timeout
-    if changed:
-        conn.execute("UPDATE heartbeats SET timeout = ?, updated_at = ? WHERE name = ?", (timeout, now, name))
-    if row.state == "alarmed":
-        return HeartbeatChange("unchanged", _read(conn, name))
-    if changed:
-        deadline = (row.last_seen if row.last_seen is not None else row.first_start) + timeout
-    elif not _timer_pending(conn, row):
-        deadline = now + timeout
-    else:
-        return HeartbeatChange("unchanged", row)
-    job = _new_timer(conn, row, deadline, now, supersede=True)
-    return HeartbeatChange("rearmed", _read(conn, name), [job])
+    step = decide_arm(row, inserted=bool(inserted), timer_pending=pending, timeout=timeout, now=now)
+    return _apply(conn, step, now)
 
 
 def seen(
@@ -164,49 +227,11 @@ def seen(
 ) -> list[HeartbeatChange]:
     out = []
     for name in names:
-        before = _read(conn, name)
-        if before is None:
-            out.append(HeartbeatChange("stale", None))
-            continue
-        recovered = conn.execute(
-            "UPDATE heartbeats SET state = 'waiting', last_seen = ?, deadline = ? + timeout, updated_at = ?"
-            " WHERE name = ? AND state = 'alarmed'",
-            (now, now, now, name),
-        ).rowcount
-        if recovered:
-            jobs = _insert(conn, recovery(before), now)
-            row = _read(conn, name)
-            assert row is not None
-            jobs.append(_new_timer(conn, row, row.deadline, now))
-            out.append(HeartbeatChange("recovered", _read(conn, name), jobs))
-            continue
-        conn.execute(
-            "UPDATE heartbeats SET last_seen = ?, deadline = ? + timeout, updated_at = ? WHERE name = ?",
-            (now, now, now, name),
-        )
-        row = _read(conn, name)
-        assert row is not None
-        if _timer_pending(conn, row):
-            out.append(HeartbeatChange("seen", row))
-        else:  # its timer was lost (dead-lettered): a heartbeat never stays unwatched
-            job = _new_timer(conn, row, row.deadline, now)
-            out.append(HeartbeatChange("rearmed", _read(conn, name), [job]))
+        row, pending = _read(conn, name)
+        out.append(_apply(conn, decide_seen(row, timer_pending=pending, now=now, recovery=recovery), now))
     return out
 
 
 def due(conn: sqlite3.Connection, name: str, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
-    row = _read(conn, name)
-    if row is None or row.job_id != job_id or row.state != "waiting":
-        return HeartbeatChange("stale", row)
-    if row.deadline > now:  # seen since this timer was set: wait for the new deadline
-        job = _new_timer(conn, row, row.deadline, now)
-        return HeartbeatChange("rearmed", _read(conn, name), [job])
-    taken = conn.execute(
-        "UPDATE heartbeats SET state = 'alarmed', alarmed_at = ?, job_id = NULL, updated_at = ?"
-        " WHERE name = ? AND job_id = ? AND state = 'waiting'",
-        (now, now, name, job_id),
-    ).rowcount
-    if not taken:
-        return HeartbeatChange("stale", _read(conn, name))
-    jobs = _insert(conn, alarm(row), now)
-    return HeartbeatChange("alarmed", _read(conn, name), jobs)
+    row, _ = _read(conn, name)
+    return _apply(conn, decide_due(row, job_id=job_id, now=now, alarm=alarm), now)

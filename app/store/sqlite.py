@@ -397,11 +397,9 @@ class SQLiteStore:
         await self._submit(op)
 
     async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
-        def op(conn: sqlite3.Connection) -> list[Job]:
-            rows = storms.sqlite_pending_jobs(conn, lane, type=type, after=after, limit=limit)
-            return [job_from_row(r) for r in rows]
-
-        return await self._submit(op)
+        return await self._submit(
+            lambda conn: storms.sqlite_pending_jobs(conn, lane, type=type, after=after, limit=limit)
+        )
 
     async def complete_many(self, jobs: Sequence[Job], *, ref: dict[str, Any] | None, now: float) -> int:
         return await self._submit(lambda conn: storms.sqlite_complete_many(conn, jobs, ref=ref, now=now))

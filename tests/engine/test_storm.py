@@ -71,11 +71,12 @@ def represented(telegram: FakeTelegram) -> int:
     return len(own) + counted
 
 
+@pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)
 async def test_a_storm_becomes_digests_within_the_group_chat_limit(
-    aiohttp_client: Any, tmp_path: Path, fake_telegram: FakeTelegram
+    aiohttp_client: Any, tmp_path: Path, storage_url: str, fake_telegram: FakeTelegram
 ) -> None:
     clock = ManualClock()
-    client = await start(aiohttp_client, tmp_path, fake_telegram, clock)
+    client = await start(aiohttp_client, tmp_path, fake_telegram, clock, storage={"url": storage_url})
     total = 200
     for i in range(total):  # two of them critical: a digest names those first
         await post(client, group(i, severity="critical" if i in (150, 170) else "warning"))

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 
+from app.core.heartbeats import heartbeat_lane
 from app.store.base import NewJob, Store
 from app.store.heartbeats import HeartbeatState, JobsFor
 from tests.store.conftest import DEST, OpenStore
@@ -157,3 +158,35 @@ async def test_a_heartbeat_without_its_timer_is_watched_again(store: Store) -> N
     await store.dead(timer, reason="gave up", now=5001)
     [seen] = await store.heartbeat_seen(["prom"], now=5100, recovery=RECOVERY)
     assert seen.event == "rearmed" and [t[1] for t in await timers(store)] == [5400]
+
+
+async def test_racing_webhooks_and_timers_move_each_heartbeat_once(open_store: OpenStore) -> None:
+    """Replicas seeing several heartbeats in crossing orders, and a webhook racing the timer at
+    the deadline: every outcome is one the transitions one after the other would give."""
+    a, b = await open_store(), await open_store()
+    timer = {}
+    for name in ("x", "y"):
+        armed = await a.heartbeat_arm(name, timeout=300, now=0)
+        timer[name] = armed.jobs[0][1]
+        assert (await b.heartbeat_due(name, job_id=timer[name], now=300, alarm=ALARM)).event == "alarmed"
+    results = await asyncio.gather(
+        *(s.heartbeat_seen(names, now=500, recovery=RECOVERY) for s, names in ((a, "xy"), (b, "yx")) * 3)
+    )
+    changes = [c for r in results for c in r]
+    for name in ("x", "y"):
+        mine = [c for c in changes if c.state is not None and c.state.name == name]
+        assert sorted(c.event for c in mine) == ["recovered"] + ["seen"] * 5
+        [back] = [c for c in mine if c.event == "recovered"]
+        assert back.state is not None and back.state.job_id == back.jobs[-1][1]
+        timer[name] = back.jobs[-1][1]
+    # at the deadline (800) the timer and a webhook race: alarmed then recovered, or seen then
+    # the timer re-arms itself; never a waiting row without its timer or an alarm left unseen
+    due, seen = await asyncio.gather(
+        a.heartbeat_due("x", job_id=timer["x"], now=800, alarm=ALARM),
+        b.heartbeat_seen(["x"], now=800, recovery=RECOVERY),
+    )
+    assert (due.event, seen[0].event) in {("alarmed", "recovered"), ("rearmed", "seen")}
+    [x, _] = await a.heartbeats()
+    assert x.state == "waiting" and x.deadline == 1100 and x.job_id is not None
+    pending = await a.claim(heartbeat_lane("x"), owner="t", now=10_000, lease=1, limit=10)
+    assert x.job_id in [j.id for j in pending if j.type == "heartbeat"]

@@ -322,7 +322,7 @@ class Store(Protocol):
 
     async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
         """Make sure the heartbeat has a row and, while waiting, one pending timer (see
-        app.store.heartbeats.HeartbeatStore for the rules)."""
+        app.store.heartbeats.decide_arm for the rules)."""
         ...
 
     async def heartbeat_seen(

@@ -8,6 +8,8 @@ exactly one of them. A job is claimed again before it runs when it waited for it
 renewals came late (this process stalled past its lease): the lane may have been taken over.
 A lane runs one job at a time, unless it allows `max_in_flight` > 1 (webhooks), where jobs of
 different alert groups overlap and each group's jobs still go in order.
+A one-at-a-time lane whose claim shows a backlog its rate limit cannot deliver in time sends a
+storm digest instead (app.engine.storm).
 
 Failures are retried with the policy of app.core.retry (exponential backoff with jitter, provider
 `retry_after` honoured, permanent errors never retried, dead letter past the horizon); each retry
@@ -30,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from app.config.delivery import StormConfig
 from app.core.clock import Clock
 from app.core.errors import PermanentError, RetryableError
 from app.core.plan import Destination
@@ -39,11 +42,13 @@ from app.engine.clock import SYSTEM_CLOCK
 from app.engine.enrich import GroupEnrichment
 from app.engine.jobs import JobHandler, Ref, build_handlers
 from app.engine.rates import Rates, SharedRates
+from app.engine.storm import Storms
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job, Store, StoreUnavailable
 
 if TYPE_CHECKING:
+    from app.engine.heartbeats import Heartbeats
     from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.dispatcher")
@@ -130,6 +135,8 @@ class Dispatcher:
         remediator: Remediator | None = None,
         chat: ChatView | None = None,
         rates: Rates | None = None,
+        storm: StormConfig | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -154,10 +161,18 @@ class Dispatcher:
                 enrichment=enrichment,
                 remediator=remediator,
                 chat=chat,
+                heartbeats=heartbeats,
             )
         )
         if remediator is not None:
             remediator.wake = self.ensure_lane
+        self._send_timeout = send_timeout
+        self._chat = chat
+        self.storms: Storms | None = None
+        """Digests instead of a backlog the rate limit cannot deliver in time (None: off)."""
+        self.set_storm(storm)
+        if heartbeats is not None:
+            heartbeats.wake = self.ensure_lane
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
         self._destinations = set(sinks)
         """The lanes that are destinations (the others come from `ensure_lane`)."""
@@ -176,6 +191,26 @@ class Dispatcher:
         self._epoch = 0
         """Moves on when a renewal came after the leases could have lapsed (a stall): each lane
         then checks its claim before its next job."""
+
+    def set_storm(self, storm: StormConfig | None) -> None:
+        """Storm digests with these settings and the current retry policy (None or `after` 0:
+        off); lanes use them from their next claim (a reload calls it after setting `policy`)."""
+        self.storms = (
+            Storms(
+                self.store,
+                self.sinks,
+                storm,
+                limiter=self.rates,
+                metrics=self.metrics,
+                clock=self.clock,
+                policy=self.policy,
+                send_timeout=self._send_timeout,
+                batch=self.batch,
+                chat=self._chat,
+            )
+            if storm is not None and storm.after > 0
+            else None
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -418,6 +453,16 @@ class Dispatcher:
                 refs.clear()
                 cursor = 0
                 await self._idle(lane)
+                continue
+            if self.storms is not None and (
+                covered := await self.storms.relieve(
+                    lane.key, jobs, after=cursor, sleep=lambda s: self._sleep(s, lane.stop)
+                )
+            ):
+                # one digest stands for them (app.engine.storm): claim again past the same cursor
+                self._set_depth(self._depth - len(covered.jobs))
+                if covered.ref is not None:
+                    refs.update((j.group_key, covered.ref) for j in covered.jobs)
                 continue
             for job in jobs:
                 if lane.stop.is_set():

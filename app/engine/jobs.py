@@ -4,7 +4,8 @@ A job is durable work with a type, a lane (what must stay in order) and a `not_b
 dispatcher claims a lane's jobs, waits for `not_before`, asks the job's handler how long to wait
 (rate limits), runs it, and applies the same retry, dead-letter and record rules to every type.
 
-Registered: `notify`; with self-healing on `remediate`, `verify`, `report`
+Registered: `notify`; `heartbeat` (app.engine.heartbeats: the dead-man's switch's timers); with
+self-healing on `remediate`, `verify`, `report`
 (app.engine.remediate); with chat-ops (or remediation outcome lines) `edit`, `escalate`, `show`
 (app.engine.chat). To add a type: write a
 class with the three methods of `JobHandler` in its own module, register it in `build_handlers`,
@@ -28,6 +29,7 @@ from app.store.base import Job
 if TYPE_CHECKING:
     from app.engine.chat import ChatView
     from app.engine.enrich import GroupEnrichment
+    from app.engine.heartbeats import Heartbeats
     from app.engine.rates import Rates
     from app.engine.remediation import Remediator
 
@@ -61,11 +63,14 @@ def build_handlers(
     enrichment: GroupEnrichment | None = None,
     remediator: Remediator | None = None,
     chat: ChatView | None = None,
+    heartbeats: Heartbeats | None = None,
 ) -> dict[str, JobHandler]:
     """Job type -> its handler. The one place a job type is registered. The self-healing types
     (`remediate`, `verify`, `report`) exist when remediation is configured; `chat` (responding
     from chat, or self-healing, is configured; app.web.chatops.chat_view) adds the chat state and
-    the remediation outcomes to messages, and the `edit`, `escalate` and `show` jobs."""
+    the remediation outcomes to messages, and the `edit`, `escalate` and `show` jobs. `heartbeat`
+    exists whenever `heartbeats` is given, configured heartbeats or not: a timer left by a removed
+    one then ends instead of holding its lane."""
     from app.engine.chat import EditHandler, ShowHandler
     from app.engine.notify import NotifyHandler
 
@@ -80,6 +85,10 @@ def build_handlers(
             chat=chat,
         )
     }
+    if heartbeats is not None:
+        from app.engine.heartbeats import HeartbeatHandler
+
+        handlers["heartbeat"] = HeartbeatHandler(heartbeats)
     if remediator is not None:
         from app.engine.remediate import RemediateHandler, ReportHandler
 

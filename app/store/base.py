@@ -31,6 +31,7 @@ from app.core.plan import Planned
 from app.core.ratelimit import Limit
 
 if TYPE_CHECKING:
+    from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
     from app.store.remediations import NewRemediation, Remediation
 
 
@@ -209,6 +210,17 @@ class Store(Protocol):
         """Record a job done (and the thread's new message reference, when given)."""
         ...
 
+    async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
+        """The lane's pending jobs of `type` with ids above `after`, in id order, at most `limit`
+        (a storm digest reads its lane's backlog; the caller holds the lane's lease)."""
+        ...
+
+    async def complete_many(self, jobs: Sequence[Job], *, ref: dict[str, Any] | None, now: float) -> int:
+        """Record `jobs` done in one transaction and, when `ref` is given, make it the message
+        reference of each one's thread (the digest that covered them); return how many of them
+        were still pending."""
+        ...
+
     async def claim_enrichment(
         self, group_key: str, state: str, *, owner: str, now: float, lease: float
     ) -> EnrichmentClaim:
@@ -328,4 +340,25 @@ class Store(Protocol):
 
     async def chat_audits(self, *, limit: int = 100) -> list[ChatAudit]:
         """The most recent chat actions, newest first."""
+        ...
+
+    # --- the dead-man's switch (app.store.heartbeats) -----------------------------------------
+
+    async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
+        """Make sure the heartbeat has a row and, while waiting, one pending timer (see
+        app.store.heartbeats.decide_arm for the rules)."""
+        ...
+
+    async def heartbeat_seen(
+        self, names: Sequence[str], *, now: float, recovery: JobsFor
+    ) -> list[HeartbeatChange]:
+        """A matching webhook arrived: deadlines move; an alarmed heartbeat recovers (once)."""
+        ...
+
+    async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
+        """The timer `job_id` ran: alarm once past the deadline, else re-arm; stale: nothing."""
+        ...
+
+    async def heartbeats(self) -> list[HeartbeatState]:
+        """Every heartbeat row, by name."""
         ...

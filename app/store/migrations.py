@@ -169,6 +169,21 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE rate_limits (key TEXT PRIMARY KEY, tat REAL NOT NULL);
     """,
+    # 7 (heartbeats, the dead-man's switch): one row per heartbeat, waiting or alarmed, with its
+    # deadline and the one timer job that may move it on (app.store.heartbeats).
+    """
+    CREATE TABLE heartbeats (
+        name TEXT PRIMARY KEY,
+        timeout REAL NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'alarmed')),
+        first_start REAL NOT NULL,
+        last_seen REAL,
+        deadline REAL NOT NULL,
+        alarmed_at REAL,
+        job_id INTEGER,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 

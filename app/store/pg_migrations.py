@@ -156,6 +156,21 @@ PG_MIGRATIONS: list[str] = [
     """
     CREATE TABLE rate_limits (key TEXT PRIMARY KEY, tat DOUBLE PRECISION NOT NULL);
     """,
+    # 7 (heartbeats, the dead-man's switch): one row per heartbeat, waiting or alarmed, with its
+    # deadline and the one timer job that may move it on (app.store.heartbeats).
+    """
+    CREATE TABLE heartbeats (
+        name TEXT PRIMARY KEY,
+        timeout DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'alarmed')),
+        first_start DOUBLE PRECISION NOT NULL,
+        last_seen DOUBLE PRECISION,
+        deadline DOUBLE PRECISION NOT NULL,
+        alarmed_at DOUBLE PRECISION,
+        job_id BIGINT,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 ]
 
 

@@ -129,6 +129,8 @@ class TgMessage:
     params: dict[str, Any] = field(default_factory=dict)
     """All request parameters of the send (decoded)."""
     edit_date: int | None = None
+    at: float = 0.0
+    """When it was sent, on the fake's ``clock`` (the time its rate limits are judged by)."""
     history: list[TgEdit] = field(default_factory=list)
     """Earlier versions, oldest first; empty if never edited."""
 
@@ -167,10 +169,18 @@ class FakeTelegram(FakeHTTPServer):
         """When True only chats registered with :meth:`add_chat` exist (else 400
         ``chat not found``)."""
         self.enforce_rate_limits = enforce_rate_limits
-        """When True: > 1 send per ``per_chat_interval`` s in a chat or > ``per_bot_limit``
-        sends per second per bot → 429 with ``retry_after``."""
+        """When True, Telegram's limits answer 429 with ``retry_after``: more than 1 send per
+        ``per_chat_interval`` s in a chat, more than ``per_bot_limit`` sends in any second per
+        bot, more than ``per_group_limit`` sends in any ``per_group_window`` s in a group or
+        channel (a negative chat id). Times come from ``clock`` (a test's ManualClock.now)."""
         self.per_chat_interval = 1.0
         self.per_bot_limit = 30
+        self.per_group_limit = 20
+        self.per_group_window = 60.0
+        self.clock: Callable[[], float] = time.monotonic
+        self.rate_limited = 0
+        """Sends refused with 429 by the enforced limits (not by :meth:`fail_next`)."""
+        self._group_sends: dict[tuple[str, int], list[float]] = {}
         self.strict_html_entities = strict_html_entities
         """Reject unknown ``&name;`` (real Telegram keeps it literally)."""
         self.calls: Counter[str] = Counter()
@@ -637,19 +647,26 @@ class FakeTelegram(FakeHTTPServer):
     def _check_rate(self, bot: BotInfo, cid: int) -> None:
         if not self.enforce_rate_limits:
             return
-        now = time.monotonic()
+        now = self.clock()
         recent = [t for t in self._bot_sends.get(bot.token, []) if now - t < 1.0]
+        window = self.per_group_window
+        group = [t for t in self._group_sends.get((bot.token, cid), []) if now - t < window]
         last = self._sent_at.get((bot.token, cid))
         wait = 0.0
         if last is not None and now - last < self.per_chat_interval:
             wait = self.per_chat_interval - (now - last)
         if len(recent) >= self.per_bot_limit:
             wait = max(wait, 1.0 - (now - recent[0]))
+        if cid < 0 and len(group) >= self.per_group_limit:
+            wait = max(wait, window - (now - group[-self.per_group_limit]))
         if wait > 0:
+            self.rate_limited += 1
             retry = max(1, int(wait + 0.999))
             raise TelegramError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         recent.append(now)
         self._bot_sends[bot.token] = recent
+        if cid < 0:
+            self._group_sends[(bot.token, cid)] = [*group, now]
         self._sent_at[(bot.token, cid)] = now
 
     def _new_message(
@@ -668,6 +685,7 @@ class FakeTelegram(FakeHTTPServer):
             _json_field(p.get("reply_markup")),
             int(time.time()),
             params=p,
+            at=self.clock(),
         )
 
     def _store(self, msg: TgMessage) -> Reply:

@@ -58,7 +58,10 @@ def salvage(path: Path, *, limit: int) -> Salvage:
             if not out.problems:
                 out.problems.append(f"{path}: no jobs table (not an alertmedic database?)")
             return out
-        for (name,) in _rows(conn, f"SELECT {lane} FROM {table} WHERE state = 'pending'", (), "pending", out):  # noqa: S608
+        # NOT INDEXED: walk the table itself in id order, so a damaged index page (or one met
+        # early in the index's order) does not hide the intact rows before the damage
+        pending_sql = f"SELECT {lane} FROM {table} NOT INDEXED WHERE state = 'pending'"  # noqa: S608
+        for (name,) in _rows(conn, pending_sql, (), "pending", out):
             out.pending += 1
             out.pending_by_lane[name] = out.pending_by_lane.get(name, 0) + 1
         typ = "type" if table == "jobs" else "'notify'"

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("alertmedic.dispatcher")
 
+STORM_RECHECK = 1.0
+"""Seconds between looks at the backlog of a rate-limited lane working through its claim."""
 MAX_PENDING_RECORDS = 64
 """Outcomes a lane may have on their way to the store while it works on. A crash can repeat at
 most these jobs (at-least-once); it can never lose one."""
@@ -464,13 +466,26 @@ class Dispatcher:
                 if covered.ref is not None:
                     refs.update((j.group_key, covered.ref) for j in covered.jobs)
                 continue
+            claimed_at = self.clock.now()
             for job in jobs:
                 if lane.stop.is_set():
                     return
+                if job is not jobs[0] and self._recheck_storm(lane, claimed_at):
+                    break  # claim again past the cursor: the backlog may have become a storm
                 if lane.refused:
                     await self._settle(lane)
                 refs[job.group_key] = await self._work(lane, job, refs.get(job.group_key, job.message_ref))
                 cursor = job.id
+
+    def _recheck_storm(self, lane: Lane, claimed_at: float) -> bool:
+        """Whether a rate-limited lane working through an older claim should look at its
+        backlog again (at most once per STORM_RECHECK seconds): webhooks that arrived while it
+        waited for tokens may have made a storm its claim did not show."""
+        return (
+            self.storms is not None
+            and self.clock.now() - claimed_at >= STORM_RECHECK
+            and self.storms.capacity(lane.key) is not None
+        )
 
     async def _run_concurrently(self, lane: Lane) -> None:
         """Up to `max_in_flight` jobs at once, started in id order; the jobs of one alert group

@@ -11,8 +11,8 @@ from app.cli import main
 from app.core.plan import Destination
 from app.store.base import group_ref
 from app.store.sqlite import SQLiteStore
-from tests.store.test_incident_contract import START, note
 from tests.store.conftest import planned
+from tests.store.test_incident_contract import START, note
 from tests.test_cli_outbox import config_file
 
 DEST = Destination("hook/webhook[0]", "hook", "webhook", True)

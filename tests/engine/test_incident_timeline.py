@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.enrichment import Enrichment
 from app.core.incidents import IncidentSummary, TimelineEvent
 from app.engine.incidents import timeline
 from app.store.base import ChatAudit
@@ -159,7 +160,7 @@ def test_deliveries_chat_and_enrichment() -> None:
                 (T + 0.5, "not json"),
                 (
                     T + 0.75,
-                    '{"logs": [], "graphs": [], "notes": ["logs unavailable: Loki answered 503"], "fetches": [], "redactions": 0}',
+                    Enrichment(notes=("logs unavailable: Loki answered 503",)).to_json(),
                 ),
             ],
             escalations=(("managers", T + 8),),

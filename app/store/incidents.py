@@ -76,7 +76,7 @@ class IncidentFacts:
 
     summary: IncidentSummary
     payload: str
-    """The group (JSON) as last changed, with the most alerts any destination got."""
+    """The group (JSON) as last notified (its latest notify job's; "" when there is none)."""
     receivers: tuple[str, ...]
     opened_at: float
     ended_at: float | None
@@ -90,33 +90,37 @@ class IncidentFacts:
     escalations: tuple[tuple[str, float], ...]
 
 
-def note_incident(
-    conn: sqlite3.Connection, note: IncidentNote, payload: str, now: float
-) -> ResolvedIncident | None:
-    """At ingest, in its transaction: advance the incident and append the events it implies."""
+def note_incident(conn: sqlite3.Connection, note: IncidentNote, now: float) -> ResolvedIncident | None:
+    """At ingest, in its transaction: advance the incident and append the events it implies. A
+    group no destination takes starts no incident; it may still resolve one."""
+    ref = group_ref(note.group_key)
     row = conn.execute(
         "SELECT firing, started_at, opened_at, last_change, resolved_at, ended_at, episode, alerts_total"
-        " FROM incidents WHERE group_key = ?",
-        (note.group_key,),
+        " FROM incidents WHERE ref = ?",
+        (ref,),
     ).fetchone()
     prev = None if row is None else _state(row)
+    if prev is None and not note.receivers:
+        return None
     step = advance(prev, note, now=now)
     if step is None:
         return None
     state, events = step
     conn.execute(
         "INSERT INTO incidents (ref, group_key, title, severity, namespace, receiver, receivers, labels,"
-        " payload, firing, alerts_total, started_at, opened_at, last_change, resolved_at, ended_at,"
-        " episode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (group_key) DO UPDATE SET title = excluded.title, severity = excluded.severity,"
-        " namespace = excluded.namespace, receiver = excluded.receiver, receivers = excluded.receivers,"
-        " labels = excluded.labels, payload = excluded.payload, firing = excluded.firing,"
+        " firing, alerts_total, started_at, opened_at, last_change, resolved_at, ended_at,"
+        " episode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (ref) DO UPDATE SET title = excluded.title, severity = excluded.severity,"
+        " namespace = excluded.namespace,"
+        " receiver = CASE excluded.receiver WHEN '' THEN incidents.receiver ELSE excluded.receiver END,"
+        " receivers = CASE excluded.receivers WHEN '[]' THEN incidents.receivers"
+        " ELSE excluded.receivers END, labels = excluded.labels, firing = excluded.firing,"
         " alerts_total = excluded.alerts_total, started_at = excluded.started_at,"
         " opened_at = excluded.opened_at, last_change = excluded.last_change,"
         " resolved_at = excluded.resolved_at, ended_at = excluded.ended_at, episode = excluded.episode,"
         " acked_at = CASE WHEN excluded.episode = incidents.episode THEN incidents.acked_at END",
         (
-            group_ref(note.group_key),
+            ref,
             note.group_key,
             note.title,
             note.severity,
@@ -124,7 +128,6 @@ def note_incident(
             note.receiver,
             json.dumps(list(note.receivers)),
             json.dumps(dict(note.labels)),
-            payload,
             state.to_firing_json(),
             state.alerts_total,
             state.started_at,
@@ -136,7 +139,7 @@ def note_incident(
         ),
     )
     for e in events:
-        _insert_event(conn, note.group_key, e)
+        _insert_event(conn, ref, e)
     if prev is not None and prev.resolved_at is None and state.resolved_at is not None:
         return ResolvedIncident(note.severity, max(0.0, state.resolved_at - state.started_at))
     return None
@@ -155,16 +158,16 @@ def _state(r: Sequence[Any]) -> IncidentState:
     )
 
 
-def _insert_event(conn: sqlite3.Connection, group_key: str, e: TimelineEvent) -> None:
+def _insert_event(conn: sqlite3.Connection, ref: str, e: TimelineEvent) -> None:
     conn.execute(
-        "INSERT INTO incident_events (group_key, at, kind, actor, summary, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        (group_key, e.at, e.kind, e.actor, e.summary[:2000], json.dumps(e.detail, ensure_ascii=False)),
+        "INSERT INTO incident_events (ref, at, kind, actor, summary, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (ref, e.at, e.kind, e.actor, e.summary[:2000], json.dumps(e.detail, ensure_ascii=False)),
     )
 
 
 def append_event(conn: sqlite3.Connection, group_key: str, event: TimelineEvent) -> None:
     """Append one event (redacted here: whoever calls, no secret is stored)."""
-    _insert_event(conn, group_key, redact_event(event))
+    _insert_event(conn, group_ref(group_key), redact_event(event))
 
 
 def approval_event(conn: sqlite3.Connection, rec: Remediation, now: float) -> None:
@@ -185,9 +188,8 @@ def acked(conn: sqlite3.Connection, group_key: str, now: float) -> ResolvedIncid
     """The first acknowledgement of the incident's episode: (severity, seconds since its first
     `startsAt`); None for any later one. The conditional update makes it once across replicas."""
     row = conn.execute(
-        "UPDATE incidents SET acked_at = ? WHERE group_key = ? AND acked_at IS NULL"
-        " RETURNING severity, started_at",
-        (now, group_key),
+        "UPDATE incidents SET acked_at = ? WHERE ref = ? AND acked_at IS NULL RETURNING severity, started_at",
+        (now, group_ref(group_key)),
     ).fetchone()
     return None if row is None else ResolvedIncident(row[0], max(0.0, now - row[1]))
 
@@ -264,7 +266,7 @@ def refs_with_prefix(conn: sqlite3.Connection, prefix: str, limit: int) -> list[
 
 def read_facts(conn: sqlite3.Connection, ref: str) -> IncidentFacts | None:
     r = conn.execute(
-        f"SELECT {SUMMARY_COLUMNS}, i.payload, i.receivers, i.opened_at, i.ended_at, i.episode,"
+        f"SELECT {SUMMARY_COLUMNS}, NULL, i.receivers, i.opened_at, i.ended_at, i.episode,"
         f" g.escalations{SUMMARY_FROM} WHERE i.ref = ?",
         (ref,),
     ).fetchone()
@@ -275,8 +277,8 @@ def read_facts(conn: sqlite3.Connection, ref: str) -> IncidentFacts | None:
     events = [
         TimelineEvent(at, kind, actor, text, json.loads(detail))
         for at, kind, actor, text, detail in conn.execute(
-            "SELECT at, kind, actor, summary, detail FROM incident_events WHERE group_key = ? ORDER BY id",
-            (key,),
+            "SELECT at, kind, actor, summary, detail FROM incident_events WHERE ref = ? ORDER BY id",
+            (ref,),
         )
     ]
     deliveries = [
@@ -311,9 +313,12 @@ def read_facts(conn: sqlite3.Connection, ref: str) -> IncidentFacts | None:
         )
     ]
     escalations = tuple((str(e[0]), float(e[1])) for e in json.loads(r[22] or "[]"))
+    last = conn.execute(
+        "SELECT payload FROM jobs WHERE group_key = ? AND type = 'notify' ORDER BY id DESC LIMIT 1", (key,)
+    ).fetchone()
     return IncidentFacts(
         summary=summary,
-        payload=r[17],
+        payload=last[0] if last else "",
         receivers=tuple(json.loads(r[18])),
         opened_at=r[19],
         ended_at=r[20],
@@ -329,6 +334,6 @@ def read_facts(conn: sqlite3.Connection, ref: str) -> IncidentFacts | None:
 
 def purge(conn: sqlite3.Connection, older_than: float) -> int:
     """Retention: events older than the horizon, and incidents unchanged since before it."""
-    n = conn.execute("DELETE FROM incident_events WHERE at < ?", (older_than,)).rowcount
+    n = conn.execute("DELETE FROM incident_events WHERE at < ?", (older_than,)).rowcount  # a scan
     n += conn.execute("DELETE FROM incidents WHERE last_change < ?", (older_than,)).rowcount
     return int(n)

@@ -280,14 +280,11 @@ class SQLiteStore:
         prepared = []
         # destinations that take the same alerts share one Group (Router.plan): serialise it once
         done: dict[int, tuple[str, frozenset[str], str, str]] = {}
-        widest = (-1, "")  # the incident keeps the group with the most alerts
         for p in plans:
             if id(p.group) not in done:
                 firing = frozenset(a.fingerprint for a in p.group.alerts if a.status == "firing")
                 sig = signature(p.group.alerts)
                 done[id(p.group)] = (sig, firing, json.dumps(sorted(firing)), p.group.model_dump_json())
-                if len(p.group.alerts) > widest[0]:
-                    widest = (len(p.group.alerts), done[id(p.group)][3])
             prepared.append((p.destination, p.group.groupKey, *done[id(p.group)]))
 
         def op(conn: sqlite3.Connection) -> IngestResult:
@@ -321,9 +318,7 @@ class SQLiteStore:
                 assert cur.lastrowid is not None
                 enqueued.append((dest.id, cur.lastrowid))
             added = record_intents(conn, remediations, resolved, now) if remediations or resolved else []
-            ended = None
-            if incident is not None and widest[0] >= 0:
-                ended = incident_sql.note_incident(conn, incident, widest[1], now)
+            ended = None if incident is None else incident_sql.note_incident(conn, incident, now)
             return IngestResult(enqueued, duplicates, added, ended)
 
         return await self._submit(op, durable=True)

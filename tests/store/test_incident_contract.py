@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from app.core.incidents import AlertFact, IncidentFilter, IncidentNote, TimelineEvent
 from app.core.plan import Planned
-from app.store.base import ChatAudit, Store, group_ref
+from app.store.base import ChatAudit, NewJob, Store, group_ref
+from app.store.remediations import Change
 from tests.store.conftest import T0, OpenStore, planned
 
 START = T0.timestamp()
@@ -262,3 +263,24 @@ async def test_a_storm_adds_a_bounded_number_of_events(store: Store) -> None:
     [fired] = facts.events
     assert (len(fired.detail["alerts"]), fired.detail["more_alerts"]) == (20, 480)
     assert facts.summary.alerts_firing == 500
+
+
+async def test_an_approval_and_a_rejection_are_events_of_the_group(store: Store) -> None:
+    from tests.store.test_remediation_contract import intent, record, rs
+
+    await accept(store, "g", ("a", "firing"), now=START)
+    await record(store, intent("a"), intent("b"))
+    first, second = sorted(await rs(store).remediations(), key=lambda r: r.id)
+    for rec in (first, second):
+        change = Change("awaiting_approval", {"expires_at": START + 500})
+        assert await rs(store).transition(rec.id, job_id=rec.job_id, change=change, now=START) == "ok"
+    act = NewJob("remediate", "remediate:x", "{}", START)
+    await rs(store).decide_approval(first.id, approve=True, actor="alice (slack)", now=START + 60, job=act)
+    await rs(store).decide_approval(second.id, approve=False, actor="bob (telegram)", now=START + 70, job=act)
+    await rs(store).decide_approval(second.id, approve=True, actor="eve (telegram)", now=START + 80, job=act)
+    facts = await store.incident_facts(group_ref("g"))
+    assert facts is not None
+    assert [(e.at - START, e.kind, e.actor, e.detail["remediation"]) for e in facts.events[1:]] == [
+        (60, "remediation_approved", "alice (slack)", first.id),
+        (70, "remediation_rejected", "bob (telegram)", second.id),
+    ]

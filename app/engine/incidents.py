@@ -277,7 +277,10 @@ def retried(job: Job, exc: BaseException, attempt: int, delay: float, now: float
 
 
 def actor_of(name: str, source: str) -> str:
-    """A person as timelines name them: `alice (telegram)` (Alertmanager's `createdBy` form)."""
+    """A person as timelines name them: `alice (telegram)` (Alertmanager's `createdBy` form); a
+    name that already says where it comes from stays as it is (`console:alice`)."""
+    if name.startswith(f"{source}:"):
+        return name
     return f"{name.lstrip('@')} ({source})"
 
 

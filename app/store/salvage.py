@@ -35,19 +35,6 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any], what: str, 
     return rows
 
 
-def _best(conn: sqlite3.Connection, sql: str, what: str, out: Salvage) -> list[Any]:
-    """The rows of `sql` (`SELECT … FROM table WHERE …`); when a damaged index stops it, the
-    rows a scan of the table itself reads before the damage, if more (an index's pages can be
-    torn while the table's rows are intact)."""
-    seen = len(out.problems)
-    rows = _rows(conn, sql, (), what, out)
-    if len(out.problems) == seen:
-        return rows
-    table, _, rest = sql.partition(" WHERE ")
-    scanned = _rows(conn, f"{table} NOT INDEXED WHERE {rest}", (), f"{what} (table scan)", out)
-    return scanned if len(scanned) > len(rows) else rows
-
-
 def salvage(path: Path, *, limit: int) -> Salvage:
     out = Salvage()
     if not path.exists():
@@ -71,8 +58,10 @@ def salvage(path: Path, *, limit: int) -> Salvage:
             if not out.problems:
                 out.problems.append(f"{path}: no jobs table (not an alertmedic database?)")
             return out
-        pending = f"SELECT {lane} FROM {table} WHERE state = 'pending'"  # noqa: S608
-        for (name,) in _best(conn, pending, "pending", out):
+        # NOT INDEXED: walk the table itself in id order, so a damaged index page (or one met
+        # early in the index's order) does not hide the intact rows before the damage
+        pending_sql = f"SELECT {lane} FROM {table} NOT INDEXED WHERE state = 'pending'"  # noqa: S608
+        for (name,) in _rows(conn, pending_sql, (), "pending", out):
             out.pending += 1
             out.pending_by_lane[name] = out.pending_by_lane.get(name, 0) + 1
         typ = "type" if table == "jobs" else "'notify'"

@@ -103,7 +103,7 @@ async def test_a_missing_watchdog_raises_one_alarm_and_its_return_one_recovery(
     await clock.advance(118)  # +419
     await asyncio.sleep(0.1)
     assert summaries(webhook_sink) == []
-    await clock.advance(2)
+    await clock.advance(1)  # +420: the deadline (the timer job is claimed again before it runs)
     await webhook_sink.wait_until(lambda: len(summaries(webhook_sink)) == 1, timeout=5)
     assert summaries(webhook_sink) == [("firing", ALARM)]
     alarm = webhook_sink.deliveries[0].json
@@ -115,7 +115,7 @@ async def test_a_missing_watchdog_raises_one_alarm_and_its_return_one_recovery(
     status, text = summaries(webhook_sink)[1]
     assert (status, text) == (
         "resolved",
-        "heartbeat from prometheus-prod is back (the alarm was raised 30m1s ago)",
+        "heartbeat from prometheus-prod is back (the alarm was raised 30m ago)",
     )
     for _ in range(6):  # every 4 minutes: alive, nothing more is said
         await settle(clock, 4)

@@ -76,11 +76,11 @@ async def test_a_replica_that_stalled_past_its_lease_does_not_send_what_the_othe
         await post(a, message(f"g{i}", [alert(f"A{i}", f"f{i}")]))
     await fake_telegram.wait_for_messages(CHAT, 1)
     await asyncio.sleep(0.2)  # A has claimed them all and waits for the chat's next token
-    for _ in range(12):  # B: 12 s; A: stalled
+    for _ in range(20):  # B: 20 s (a group chat takes one message per 3 s); A: stalled
         await clock_b.advance(1)
         await asyncio.sleep(0.05)
     await fake_telegram.wait_for_messages(CHAT, n)
-    await clock_a.advance(12)  # A wakes up
+    await clock_a.advance(20)  # A wakes up
     for _ in range(10):
         await asyncio.sleep(0.05)
         await clock_a.advance(1)

@@ -17,7 +17,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.remediate.support import RESTART, patches, replies
 from tests.remediate.test_end_to_end import Start, clock, latency, post, start, until
 
-__all__ = ["clock", "start", "storage_url"]  # the fixtures
+__all__ = ["clock", "start"]  # the fixtures
 pytestmark = pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from app.engine.clock import ManualClock
 from app.web.state import STATE
-from tests.conftest import storage_url
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.telegram import FakeTelegram
 from tests.remediate.support import RESTART, patches, replies

@@ -184,6 +184,43 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 8 (incidents, issue 12): one row per alert group (its current episode) and the timeline events
+    # no other table holds (alerts firing and resolving, retries, approvals, post-mortems sent).
+    # Both are single b-trees (WITHOUT ROWID, keyed by the group's ref; an event by its number
+    # within its incident), without time indexes and without the group's payload (its notify
+    # jobs hold it): a webhook that changes an incident writes two pages more, one that changes
+    # nothing none. Listing and purge read these small tables whole.
+    """
+    CREATE TABLE incidents (
+        ref TEXT PRIMARY KEY,
+        group_key TEXT NOT NULL,
+        title TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        namespace TEXT,
+        receiver TEXT NOT NULL,
+        receivers TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        alerts_total INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        opened_at REAL NOT NULL,
+        last_change REAL NOT NULL,
+        resolved_at REAL,
+        ended_at REAL,
+        acked_at REAL,
+        episode INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE incident_events (
+        ref TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        summary TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (ref, seq)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -171,6 +171,40 @@ PG_MIGRATIONS: list[str] = [
         updated_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 8 (incidents, issue 12): one row per alert group (its current episode) and the timeline events
+    # no other table holds; keyed by the group's ref (an event by its number within its incident),
+    # without time indexes nor the payload (see app/store/migrations.py).
+    """
+    CREATE TABLE incidents (
+        ref TEXT PRIMARY KEY,
+        group_key TEXT NOT NULL,
+        title TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        namespace TEXT,
+        receiver TEXT NOT NULL,
+        receivers TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        alerts_total INTEGER NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        opened_at DOUBLE PRECISION NOT NULL,
+        last_change DOUBLE PRECISION NOT NULL,
+        resolved_at DOUBLE PRECISION,
+        ended_at DOUBLE PRECISION,
+        acked_at DOUBLE PRECISION,
+        episode INTEGER NOT NULL
+    );
+    CREATE TABLE incident_events (
+        ref TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        summary TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (ref, seq)
+    );
+    """,
 ]
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core.dedup import kind_after
+from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
 from app.core.ratelimit import Limit
 from app.core.remediation.guards import Slot
 from app.store import heartbeats as heartbeat_sql
+from app.store import incidents as incident_sql
 from app.store import ratelimits as shared
 from app.store import storms
 from app.store.base import (
@@ -43,6 +45,7 @@ from app.store.base import (
     group_ref,
 )
 from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
+from app.store.incidents import IncidentFacts, ResolvedIncident
 from app.store.migrations import migrate
 from app.store.remediations import (
     REMEDIATION_COLUMNS,
@@ -278,6 +281,7 @@ class SQLiteStore:
         dedup_window: float,
         remediations: Sequence[NewRemediation] = (),
         resolved: Sequence[str] = (),
+        incident: IncidentNote | None = None,
     ) -> IngestResult:
         prepared = prepare(plans)
 
@@ -312,7 +316,8 @@ class SQLiteStore:
                 assert cur.lastrowid is not None
                 enqueued.append((dest.id, cur.lastrowid))
             added = record_intents(conn, remediations, resolved, now) if remediations or resolved else []
-            return IngestResult(enqueued, duplicates, added)
+            ended = None if incident is None else incident_sql.note_incident(conn, incident, now)
+            return IngestResult(enqueued, duplicates, added, ended)
 
         return await self._submit(op, durable=True)
 
@@ -558,6 +563,7 @@ class SQLiteStore:
                 " WHERE t.group_key = chat_groups.group_key)",
                 (older_than,),
             ).rowcount
+            n += incident_sql.purge(conn, older_than)
             return int(n)
 
         return await self._submit(op)
@@ -600,9 +606,13 @@ class SQLiteStore:
     async def decide_approval(
         self, rid: int, *, approve: bool, actor: str, now: float, job: NewJob
     ) -> Remediation | str:
-        return await self._submit(
-            lambda conn: decide_approval(conn, rid, approve, actor, now, job), durable=True
-        )
+        def op(conn: sqlite3.Connection) -> Remediation | str:
+            result = decide_approval(conn, rid, approve, actor, now, job)
+            if not isinstance(result, str):
+                incident_sql.approval_event(conn, result, now)
+            return result
+
+        return await self._submit(op, durable=True)
 
     # --- responding from chat -----------------------------------------------------------------
 
@@ -793,6 +803,23 @@ class SQLiteStore:
 
     async def heartbeats(self) -> list[HeartbeatState]:
         return await self._submit(heartbeat_sql.read_heartbeats)
+
+    # --- incidents (app.store.incidents) ------------------------------------------------------
+
+    async def incidents(self, flt: IncidentFilter, *, limit: int = 200) -> list[IncidentSummary]:
+        return await self._submit(lambda conn: incident_sql.list_incidents(conn, flt, limit))
+
+    async def incident_facts(self, ref: str) -> IncidentFacts | None:
+        return await self._submit(lambda conn: incident_sql.read_facts(conn, ref))
+
+    async def incident_refs(self, prefix: str, *, limit: int = 2) -> list[str]:
+        return await self._submit(lambda conn: incident_sql.refs_with_prefix(conn, prefix, limit))
+
+    async def incident_event(self, group_key: str, event: TimelineEvent) -> None:
+        await self._submit(lambda conn: incident_sql.append_event(conn, group_key, event))
+
+    async def incident_acked(self, group_key: str, *, now: float) -> ResolvedIncident | None:
+        return await self._submit(lambda conn: incident_sql.acked(conn, group_key, now), durable=True)
 
     # --- a full disk -------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ def _responses(ok: Schema, *, errors: tuple[int, ...] = (400,)) -> Schema:
     out: Schema = {"200": ok, "401": _UNAUTHORIZED}
     described = {
         400: "a parameter is malformed or unknown",
+        403: "the caller may not do this (a console user without the right)",
         404: "no such id",
         409: "the action is not awaiting approval (decided, expired or cancelled)",
     }
@@ -186,7 +187,7 @@ def _decision(verb: str) -> Schema:
                     },
                     "decided",
                 ),
-                errors=(400, 404, 409),
+                errors=(400, 403, 404, 409),
             ),
         }
     }

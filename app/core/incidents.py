@@ -31,6 +31,7 @@ __all__ = [
     "advance",
     "format_relative",
     "format_utc",
+    "kind_rank",
     "redact_event",
     "render_postmortem",
     "severity_rank",
@@ -39,29 +40,40 @@ __all__ = [
 KINDS = (
     "fired",
     "alert_firing",
-    "alert_resolved",
-    "notified",
-    "retried",
-    "dead_lettered",
+    "remediation_planned",
+    "remediation_awaiting_approval",
+    "remediation_refused",
     "enriched",
+    "retried",
+    "notified",
+    "dead_lettered",
+    "escalated",
     "acked",
     "unacked",
     "silenced",
     "unsilenced",
-    "escalated",
-    "remediation_planned",
-    "remediation_awaiting_approval",
     "remediation_approved",
     "remediation_rejected",
     "remediation_started",
     "remediation_verified",
     "remediation_failed",
-    "remediation_refused",
     "remediation_cancelled",
+    "alert_resolved",
     "resolved",
     "postmortem_sent",
 )
-"""Every event kind a timeline holds, in no particular order."""
+"""Every event kind a timeline holds, in the order a timeline shows events of the same instant
+(what happens first in an incident's life first): times of events from different tables can tie
+(same clock reading, or a clock that only moves in steps)."""
+
+
+def kind_rank(kind: str) -> int:
+    """Where events of one instant go: by `KINDS` order; unknown kinds after the known ones."""
+    try:
+        return KINDS.index(kind)
+    except ValueError:
+        return len(KINDS)
+
 
 ALERT_EVENTS_MAX = 20
 """Per-alert events one webhook may add per direction (firing, resolving); the rest are counted
@@ -250,7 +262,9 @@ def advance(
     if not firing:
         ends = [a.ends_at for a in note.alerts if a.ends_at is not None]
         state = replace(state, resolved_at=now, ended_at=max(ends) if ends else now)
-        events.append(TimelineEvent(now, "resolved", ALERTMANAGER, f"{note.title} resolved", {}))
+        events.append(
+            TimelineEvent(now, "resolved", ALERTMANAGER, f"{note.title} resolved (no alert firing)", {})
+        )
     return state, [redact_event(e) for e in events]
 
 

@@ -23,6 +23,7 @@ from app.core.incidents import (
     IncidentNote,
     IncidentSummary,
     TimelineEvent,
+    kind_rank,
     redact_event,
     render_postmortem,
 )
@@ -181,7 +182,8 @@ def _enrichment(text: str) -> Enrichment | None:
 
 
 def timeline(facts: IncidentFacts) -> list[TimelineEvent]:
-    """Every event of the incident, oldest first (ties keep the order of their sources)."""
+    """Every event of the incident, oldest first; events of one instant in the order of an
+    incident's life (`kind_rank`), then of their sources."""
     events: list[TimelineEvent] = list(facts.events)
     events += _deliveries(facts.deliveries)
     events += _enrichments(facts.enrichments)
@@ -192,9 +194,14 @@ def timeline(facts: IncidentFacts) -> list[TimelineEvent]:
         )
         for receiver, at in facts.escalations
     ]
+    decided = {
+        e.detail.get("remediation"): e.at
+        for e in facts.events
+        if e.kind in ("remediation_approved", "remediation_rejected")
+    }
     for rec in facts.remediations:
-        events += _remediation(rec)
-    return sorted((redact_event(e) for e in events), key=lambda e: e.at)
+        events += _remediation(rec, decided.get(rec.id))
+    return sorted((redact_event(e) for e in events), key=lambda e: (e.at, kind_rank(e.kind)))
 
 
 def _deliveries(deliveries: Iterable[Delivery]) -> Iterable[TimelineEvent]:
@@ -275,7 +282,10 @@ def actor_of(name: str, source: str) -> str:
     return f"{name.lstrip('@')} ({source})"
 
 
-def _remediation(rec: Remediation) -> list[TimelineEvent]:
+def _remediation(rec: Remediation, decided_at: float | None) -> list[TimelineEvent]:
+    """What the record says happened. It keeps when the action was decided (`acted_at`, the
+    instant its idempotency is pinned to), not when an approved one ran: that is right after
+    the approval, so the later of the two."""
     what = f"{rec.action} ({rec.kind} {rec.target or '?'})"
     detail = {"remediation": rec.id, "action": rec.action, "kind": rec.kind, "target": rec.target}
     out = [TimelineEvent(rec.created_at, "remediation_planned", SYSTEM, f"planned {what}", detail)]
@@ -305,7 +315,8 @@ def _remediation(rec: Remediation) -> list[TimelineEvent]:
             )
         )
     if rec.acted_at is not None:
-        out.append(TimelineEvent(rec.acted_at, "remediation_started", SYSTEM, f"started {what}", detail))
+        at = max(rec.acted_at, decided_at or rec.acted_at)
+        out.append(TimelineEvent(at, "remediation_started", SYSTEM, f"started {what}", detail))
     if rec.state == "succeeded":
         out.append(
             TimelineEvent(

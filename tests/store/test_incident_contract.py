@@ -67,7 +67,7 @@ async def test_ingest_records_first_fired_each_alert_and_resolved(store: Store) 
         (100, "alert_firing", "X-b firing", "alertmanager"),
         (200, "alert_resolved", "X-a resolved", "alertmanager"),
         (700, "alert_resolved", "X-b resolved", "alertmanager"),
-        (700, "resolved", "X resolved", "alertmanager"),
+        (700, "resolved", "X resolved (no alert firing)", "alertmanager"),
     ]
     s = facts.summary
     assert (s.id, s.state, s.first_fired, s.resolved_at, s.alerts_firing, s.alerts_total) == (

@@ -179,3 +179,22 @@ async def test_a_failed_send_is_told_audited_and_not_on_the_timeline(
     assert (audit.action, audit.outcome) == ("postmortem", "failed")
     detail = await incident(store, group_ref(CRIT["groupKey"]))
     assert detail is not None and all(e.kind != "postmortem_sent" for e in detail.events)
+
+
+async def test_a_long_alert_name_is_cut_in_the_caption(
+    start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack
+) -> None:
+    """Telegram refuses captions over 1024 characters: the name is cut, the file still goes."""
+    name = "Very" + "Long" * 400
+    key = f'{{}}:{{alertname="{name}"}}'
+    client = await start(permissions=PERMISSIONS)
+    await post(client, message(key, [alert(name, "fp9")]))
+    [tg_msg] = await fake_telegram.wait_for_messages(CHAT, 1)
+    await post(client, message(key, [alert(name, "fp9", status="resolved")]))
+    await eventually(lambda: tg_msg.reply_markup is not None and labels(tg_msg) == ["📝 Post-mortem"])
+    tap = fake_telegram.callback_update(tg_msg, button(tg_msg, "📝 Post-mortem"), user_id=ALICE)
+    fake_telegram.push_update(tap)
+    await eventually(lambda: len(documents(fake_telegram)) == 1)
+    caption = documents(fake_telegram)[0].visible_text
+    assert caption.startswith("📝 Post-mortem draft: VeryLong") and caption.endswith("…")
+    assert len(caption) < 250

@@ -40,6 +40,8 @@ __all__ = [
 KINDS = (
     "fired",
     "alert_firing",
+    "alert_resolved",
+    "resolved",
     "remediation_planned",
     "remediation_awaiting_approval",
     "remediation_refused",
@@ -58,13 +60,12 @@ KINDS = (
     "remediation_verified",
     "remediation_failed",
     "remediation_cancelled",
-    "alert_resolved",
-    "resolved",
     "postmortem_sent",
 )
-"""Every event kind a timeline holds, in the order a timeline shows events of the same instant
-(what happens first in an incident's life first): times of events from different tables can tie
-(same clock reading, or a clock that only moves in steps)."""
+"""Every event kind a timeline holds, in the order a timeline shows events of the same instant:
+what a webhook says first (everything else follows from a webhook), then what happens in an
+incident's life in its usual order. Times of events from different tables can tie (the same
+clock reading, or a clock that moves in steps)."""
 
 
 def kind_rank(kind: str) -> int:

@@ -296,6 +296,12 @@ async def test_incident_timeline_and_postmortem_of_a_full_scenario(
     assert any("feature-store" in line for line in detail.log_lines)
     assert not any("hunter2" in line for line in detail.log_lines)
 
+    # time to acknowledge and to resolve, once each, from the first startsAt
+    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    for name, seconds in (("acknowledge", 270.0), ("resolve", 600.0)):
+        assert f'alertmedic_time_to_{name}_seconds_count{{severity="critical"}} 1.0' in metrics
+        assert f'alertmedic_time_to_{name}_seconds_sum{{severity="critical"}} {seconds}' in metrics
+
     # the post-mortem draft
     now = STARTS_AT + 3600
     assert await incidents.resolve_id(store, ref[:6]) == ref

@@ -24,10 +24,10 @@ from app.core.incidents import (
     IncidentSummary,
     TimelineEvent,
     kind_rank,
-    redact_event,
+    redact_events,
     render_postmortem,
 )
-from app.core.models import ZERO_TIME, Group, WebhookMessage
+from app.core.models import ZERO_TIME, Alert, Group, WebhookMessage
 from app.core.plan import Planned
 from app.store.base import ChatAudit, Job, Store
 from app.store.incidents import Delivery, IncidentFacts
@@ -54,11 +54,10 @@ _CHAT_WORDS = {
 }
 
 
-def note_of(msg: WebhookMessage, plans: Sequence[Planned]) -> IncidentNote | None:
-    """What an accepted webhook says about its group; None when it reaches no destination (no
-    one was told: no incident). One pass over the alerts, nothing parsed again."""
-    if not plans:
-        return None
+def note_of(msg: WebhookMessage, plans: Sequence[Planned]) -> IncidentNote:
+    """What an accepted webhook says about its group. No destination took it (`receivers`
+    empty): it starts no incident but may change one (resolved alerts go only to destinations
+    that send resolved). One pass over the alerts, nothing parsed again."""
     labels = msg.commonLabels
     receivers = tuple(dict.fromkeys(p.group.receiver for p in plans))
     alerts = tuple(
@@ -77,7 +76,7 @@ def note_of(msg: WebhookMessage, plans: Sequence[Planned]) -> IncidentNote | Non
         title=title,
         severity=labels.get("severity", ""),
         namespace=labels.get("namespace"),
-        receiver=receivers[0],
+        receiver=receivers[0] if receivers else "",
         receivers=receivers,
         labels=labels,
         alerts=alerts,
@@ -156,21 +155,21 @@ def detail_of(facts: IncidentFacts) -> IncidentDetail:
         opened_at=facts.opened_at,
         ended_at=facts.ended_at,
         expression=expr_from_generator_url(source) if source else None,
-        alerts=[
-            AlertFact(
-                a.fingerprint,
-                a.name,
-                a.status,
-                a.startsAt.timestamp(),
-                None if a.endsAt <= ZERO_TIME else a.endsAt.timestamp(),
-                a.generatorURL,
-                a.labels,
-                a.annotations,
-            )
-            for a in alerts
-        ],
+        alerts=[_fact(a, facts) for a in alerts],
         receivers=list(facts.receivers),
         episode=facts.episode,
+    )
+
+
+def _fact(a: Alert, facts: IncidentFacts) -> AlertFact:
+    ends = None if a.endsAt <= ZERO_TIME else a.endsAt.timestamp()
+    status = a.status
+    if facts.summary.state == "resolved" and status == "firing":
+        # the payload is the last one notified: no destination took the resolve (none sends
+        # resolved), but the incident knows it ended
+        status, ends = "resolved", facts.ended_at
+    return AlertFact(
+        a.fingerprint, a.name, status, a.startsAt.timestamp(), ends, a.generatorURL, a.labels, a.annotations
     )
 
 
@@ -201,7 +200,7 @@ def timeline(facts: IncidentFacts) -> list[TimelineEvent]:
     }
     for rec in facts.remediations:
         events += _remediation(rec, decided.get(rec.id))
-    return sorted((redact_event(e) for e in events), key=lambda e: (e.at, kind_rank(e.kind)))
+    return sorted(redact_events(events), key=lambda e: (e.at, kind_rank(e.kind)))
 
 
 def _deliveries(deliveries: Iterable[Delivery]) -> Iterable[TimelineEvent]:
@@ -278,7 +277,10 @@ def retried(job: Job, exc: BaseException, attempt: int, delay: float, now: float
 
 
 def actor_of(name: str, source: str) -> str:
-    """A person as timelines name them: `alice (telegram)` (Alertmanager's `createdBy` form)."""
+    """A person as timelines name them: `alice (telegram)` (Alertmanager's `createdBy` form); a
+    name that already says where it comes from stays as it is (`console:alice`)."""
+    if name.startswith(f"{source}:"):
+        return name
     return f"{name.lstrip('@')} ({source})"
 
 

@@ -66,30 +66,41 @@ def test_severity_and_kind_ranks() -> None:
 
 
 def test_a_repeat_changes_nothing_and_a_change_adds_only_its_events() -> None:
-    first = advance(None, note(("a", "firing")), now=T)
+    first = advance(None, note(("a", "firing"), ("c", "firing")), now=T)
     assert first is not None
     state, events = first
-    assert [(e.kind, e.summary) for e in events] == [
-        ("fired", "DiskFull fired (1 alert)"),
-        ("alert_firing", "DiskFull a firing"),
+    assert [(e.kind, e.summary) for e in events] == [("fired", "DiskFull fired (2 alerts)")]
+    assert events[0].detail["alerts"] == [
+        {"fingerprint": "a", "name": "DiskFull a"},
+        {"fingerprint": "c", "name": "DiskFull c"},
     ]
     assert (state.started_at, state.opened_at, state.episode, state.resolved_at) == (T - 60, T, 1, None)
-    assert advance(state, note(("a", "firing")), now=T + 30) is None
-    second = advance(state, note(("a", "firing"), ("b", "firing")), now=T + 60)
-    assert second is not None and [e.summary for e in second[1]] == ["DiskFull b firing"]
+    assert advance(state, note(("a", "firing"), ("c", "firing")), now=T + 30) is None
+    second = advance(state, note(("a", "firing"), ("b", "firing"), ("c", "resolved")), now=T + 60)
+    assert second is not None
+    assert [(e.kind, e.summary) for e in second[1]] == [
+        ("alert_firing", "DiskFull b firing"),
+        ("alert_resolved", "DiskFull c resolved"),
+    ]
     third = advance(second[0], note(("a", "resolved"), ("b", "resolved")), now=T + 90)
     assert third is not None
     state, events = third
-    assert [e.kind for e in events] == ["alert_resolved", "alert_resolved", "resolved"]
+    assert [(e.kind, e.summary) for e in events] == [("resolved", "DiskFull resolved (2 alerts)")]
+    assert [a["fingerprint"] for a in events[0].detail["alerts"]] == ["a", "b"]
     assert state.resolved_at == T + 90 and state.ended_at == T + 90  # no endsAt given: accepted at
     assert advance(state, note(("a", "resolved")), now=T + 95) is None  # an HA peer's copy
+    again = advance(state, note(("a", "firing")), now=T + 200)
+    assert again is not None and [(e.kind, e.summary) for e in again[1]] == [
+        ("fired", "DiskFull fired again (1 alert)")
+    ]
+    assert (again[0].episode, again[0].opened_at, again[0].resolved_at) == (2, T + 200, None)
 
 
 def test_first_heard_of_resolved_is_over_at_once() -> None:
     step = advance(None, note(("a", "resolved"), ends=T - 5), now=T)
     assert step is not None
     state, events = step
-    assert [e.kind for e in events] == ["resolved"]
+    assert [(e.kind, e.summary) for e in events] == [("resolved", "DiskFull resolved")]
     assert (state.resolved_at, state.ended_at, state.started_at) == (T, T - 5, T - 60)
 
 
@@ -97,9 +108,27 @@ def test_a_storm_is_summarised() -> None:
     n = ALERT_EVENTS_MAX + 7
     step = advance(None, note(*[(f"f{i:03d}", "firing") for i in range(n)]), now=T)
     assert step is not None
-    firing = [e for e in step[1] if e.kind == "alert_firing"]
-    assert len(firing) == ALERT_EVENTS_MAX + 1
-    assert firing[-1].summary == "7 more alerts firing" and len(firing[-1].detail["fingerprints"]) == 7
+    [fired] = step[1]
+    assert fired.summary == f"DiskFull fired ({n} alerts)"
+    assert len(fired.detail["alerts"]) == ALERT_EVENTS_MAX and fired.detail["more_alerts"] == 7
+    joined = advance(step[0], note(*[(f"f{i:03d}", "firing") for i in range(2 * n)]), now=T + 1)
+    assert joined is not None
+    assert [e.summary for e in joined[1]][-2:] == [
+        f"DiskFull f{ALERT_EVENTS_MAX - 1 + n:03d} firing",
+        "7 more alerts firing",
+    ]
+    assert len(joined[1]) == ALERT_EVENTS_MAX + 1 and len(joined[1][-1].detail["fingerprints"]) == 7
+
+
+def test_events_of_a_webhook_are_redacted() -> None:
+    n = IncidentNote(
+        "g", "Login token=abcdef123456 leaked", "", None, "r", ("r",), {}, note(("a", "firing")).alerts
+    )
+    step = advance(None, n, now=T)
+    assert step is not None
+    [fired] = step[1]
+    assert fired.summary == "Login token=«redacted» leaked fired (1 alert)"
+    assert fired.detail["alerts"] == [{"fingerprint": "a", "name": "DiskFull a"}]  # untouched
 
 
 def test_redaction_reaches_nested_detail() -> None:

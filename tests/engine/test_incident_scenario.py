@@ -252,7 +252,6 @@ async def test_incident_timeline_and_postmortem_of_a_full_scenario(
     got = [(e.kind, e.actor) for e in detail.events]
     assert got == [
         ("fired", "alertmanager"),
-        ("alert_firing", "alertmanager"),
         ("remediation_planned", "alertmedic"),
         ("remediation_awaiting_approval", "alertmedic"),
         ("enriched", "alertmedic"),
@@ -262,7 +261,6 @@ async def test_incident_timeline_and_postmortem_of_a_full_scenario(
         ("remediation_approved", "alice (telegram)"),
         ("remediation_started", "alertmedic"),
         ("remediation_verified", "alertmedic"),
-        ("alert_resolved", "alertmanager"),
         ("resolved", "alertmanager"),
         ("notified", "alertmedic"),
     ], got
@@ -272,6 +270,11 @@ async def test_incident_timeline_and_postmortem_of_a_full_scenario(
     assert by_kind["fired"].at == START and by_kind["acked"].at == START + 120
     assert by_kind["remediation_approved"].at == START + 180
     assert by_kind["resolved"].at == STARTS_AT + 600
+    assert (
+        by_kind["fired"].detail["alerts"]
+        == by_kind["resolved"].detail["alerts"]
+        == [{"fingerprint": "6f1e2d3c4b5a6978", "name": "ModelHighLatencyP95"}]
+    )
     assert by_kind["retried"].detail["destination"] == "oncall/telegram[0]"
     assert "Flood control exceeded" in by_kind["retried"].detail["error"]
     assert by_kind["notified"].summary == "sent to oncall/telegram[0]"

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.core.enrichment import Enrichment
 from app.core.incidents import IncidentSummary, TimelineEvent
-from app.engine.incidents import timeline
+from app.engine.incidents import actor_of, timeline
 from app.store.base import ChatAudit
 from app.store.incidents import Delivery, IncidentFacts
 from app.store.remediations import Remediation
@@ -178,3 +178,9 @@ def test_deliveries_chat_and_enrichment() -> None:
     dead = got[-1]
     assert "abc123" not in dead.summary and "abc123" not in dead.detail["error"]
     assert got[2].detail == {"source": "slack", "user": "slack:U1", "text": "✅ acknowledged by carol"}
+
+
+def test_actor_names() -> None:
+    assert actor_of("@alice", "telegram") == "alice (telegram)"
+    assert actor_of("Bob Smith", "slack") == "Bob Smith (slack)"
+    assert actor_of("console:carol", "console") == "console:carol"

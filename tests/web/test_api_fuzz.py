@@ -34,7 +34,7 @@ API = {"Authorization": f"Bearer {API_TOKEN}"}
 HOOK = {"Authorization": f"Bearer {TOKEN}"}
 EXAMPLES = 50
 """Per operation, generation mode and store: 1400 requests with the token (and 4200 without),
-~25 s on an idle 2-core box, about twice that under load."""
+~40 s on a 2-core box shared with other work (16 s idle with 30 examples)."""
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

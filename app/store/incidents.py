@@ -108,14 +108,18 @@ UPSERT = (
     " resolved_at = excluded.resolved_at, ended_at = excluded.ended_at, episode = excluded.episode,"
     " acked_at = CASE WHEN excluded.episode = incidents.episode THEN incidents.acked_at END"
 )
-INSERT_EVENT = "INSERT INTO incident_events (ref, at, kind, actor, summary, detail) VALUES (?, ?, ?, ?, ?, ?)"
+INSERT_EVENT = (
+    "INSERT INTO incident_events (ref, seq, at, kind, actor, summary, detail) VALUES (?,"
+    " (SELECT coalesce(max(seq), 0) + 1 FROM incident_events WHERE ref = ?), ?, ?, ?, ?, ?)"
+)
+"""Numbered after the incident's last event (a seek on the key): callers serialise per ref."""
 ACKED = "UPDATE incidents SET acked_at = ? WHERE ref = ? AND acked_at IS NULL RETURNING severity, started_at"
 PREFIX = "SELECT ref FROM incidents WHERE substr(ref, 1, ?) = ? ORDER BY ref != ?, ref LIMIT ?"
 FACTS = (
     f"SELECT {SUMMARY_COLUMNS}, i.receivers, i.opened_at, i.ended_at, i.episode, g.escalations"
     f"{SUMMARY_FROM} WHERE i.ref = ?"
 )
-EVENTS = "SELECT at, kind, actor, summary, detail FROM incident_events WHERE ref = ? ORDER BY id"
+EVENTS = "SELECT at, kind, actor, summary, detail FROM incident_events WHERE ref = ? ORDER BY seq"
 DELIVERIES = (
     "SELECT id, lane, kind, receiver, integration, state, attempts, last_error, accepted_at, finished_at"
     " FROM jobs WHERE group_key = ? AND type = 'notify' ORDER BY id"
@@ -197,7 +201,7 @@ def _state(r: Sequence[Any]) -> IncidentState:
 
 def event_row(ref: str, e: TimelineEvent) -> tuple[Any, ...]:
     """INSERT_EVENT's values (`e` already redacted)."""
-    return (ref, e.at, e.kind, e.actor, e.summary[:2000], json.dumps(e.detail, ensure_ascii=False))
+    return (ref, ref, e.at, e.kind, e.actor, e.summary[:2000], json.dumps(e.detail, ensure_ascii=False))
 
 
 def appended(group_key: str, event: TimelineEvent) -> tuple[Any, ...]:
@@ -319,7 +323,8 @@ def note_incident(conn: sqlite3.Connection, note: IncidentNote, now: float) -> R
     if done is None:
         return None
     conn.execute(UPSERT, done.upsert)
-    conn.executemany(INSERT_EVENT, done.events)
+    for row in done.events:  # one at a time: each is numbered after the one before
+        conn.execute(INSERT_EVENT, row)
     return done.resolved
 
 

@@ -166,9 +166,10 @@ MIGRATIONS: list[str] = [
     """,
     # incidents (issue 12): one row per alert group (its current episode) and the timeline events
     # no other table holds (alerts firing and resolving, retries, approvals, post-mortems sent).
-    # Keyed by the group's ref only (no index on the key itself, nor on times) and without the
-    # group's payload (its notify jobs hold it): the ingest of a change writes as few pages as it
-    # can; listing and purge read these small tables whole.
+    # Both are single b-trees (WITHOUT ROWID, keyed by the group's ref; an event by its number
+    # within its incident), without time indexes and without the group's payload (its notify
+    # jobs hold it): a webhook that changes an incident writes two pages more, one that changes
+    # nothing none. Listing and purge read these small tables whole.
     """
     CREATE TABLE incidents (
         ref TEXT PRIMARY KEY,
@@ -188,18 +189,18 @@ MIGRATIONS: list[str] = [
         ended_at REAL,
         acked_at REAL,
         episode INTEGER NOT NULL
-    );
+    ) WITHOUT ROWID;
     CREATE TABLE incident_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
         ref TEXT NOT NULL,
+        seq INTEGER NOT NULL,
         at REAL NOT NULL,
         kind TEXT NOT NULL,
         actor TEXT,
         summary TEXT NOT NULL,
-        detail TEXT NOT NULL
-    );
-    CREATE INDEX incident_events_ref ON incident_events (ref, id);
-""",
+        detail TEXT NOT NULL,
+        PRIMARY KEY (ref, seq)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

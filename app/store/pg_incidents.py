@@ -32,21 +32,27 @@ def numbered(sql: str) -> str:
 
 async def note_incident(conn: Conn, note: IncidentNote, now: float) -> ResolvedIncident | None:
     ref = group_ref(note.group_key)
-    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", INCIDENT_LOCKS, ref)
+    await _lock(conn, ref)
     done = q.step(await conn.fetchrow(numbered(q.SELECT_STATE), ref), note, now)
     if done is None:
         return None
     await conn.execute(numbered(q.UPSERT), *done.upsert)
-    if done.events:
-        await conn.executemany(numbered(q.INSERT_EVENT), done.events)
+    for row in done.events:  # one at a time: each is numbered after the one before
+        await conn.execute(numbered(q.INSERT_EVENT), *row)
     return done.resolved
 
 
+async def _lock(conn: Conn, ref: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", INCIDENT_LOCKS, ref)
+
+
 async def append_event(conn: Conn, group_key: str, event: TimelineEvent) -> None:
+    await _lock(conn, group_ref(group_key))  # events are numbered per incident
     await conn.execute(numbered(q.INSERT_EVENT), *q.appended(group_key, event))
 
 
 async def approval_event(conn: Conn, rec: Remediation, now: float) -> None:
+    await _lock(conn, group_ref(rec.group_key))
     await conn.execute(numbered(q.INSERT_EVENT), *q.decided(rec, now))
 
 

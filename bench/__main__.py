@@ -17,6 +17,11 @@
    enrichment off. `python -m bench enrichment` runs only this part and part 6.
 6. RSS of a started `alertmedic serve` with an `enrichment:` section (Loki logs and a graph) at
    idle, and after its first enriched message (the graph imports matplotlib).
+7. Replicas (bench/replicas.py): ingest and end-to-end delivery with 1 and 3 replicas on
+   PostgreSQL next to one on SQLite, against the naive relay (parse, forward to the sink, answer)
+   measured in the same run. `python -m bench replicas` runs only this part.
+8. The delivery path on SQLite step by step, and profiled (bench/delivery.py). `python -m bench
+   delivery` runs only this part.
 
 Everything talks to 127.0.0.1 only; every loop is bounded in count and time.
 """
@@ -341,6 +346,20 @@ async def main(parts: str = "all") -> None:
             print_table([("machine", machine(), ""), *await enrichment.rows(), *await enrichment_rss(work)])
             return
         procs.append(spawn([py, "-m", "bench.peers", "sink", str(sink_port)], ROOT))
+        if parts == "replicas":
+            from bench import replicas  # imports this module's helpers as bench.__main__
+
+            await wait_http(f"{sink}/stats")
+            print_table([("machine", machine(), ""), *await replicas.rows(work, sink)])
+            return
+        if parts == "delivery":
+            from bench import delivery  # imports this module's helpers as bench.__main__
+
+            await wait_http(f"{sink}/stats")
+            figures, profile = await delivery.rows(sink)
+            print_table([("machine", machine(), ""), *figures])
+            print(f"\nevent loop thread during the delivery drain, top functions by own time:\n{profile}")
+            return
         if parts == "huge":
             await wait_http(f"{sink}/stats")
             async with aiohttp.ClientSession() as session:
@@ -464,7 +483,12 @@ async def main(parts: str = "all") -> None:
             *await enrichment.rows(),
             *await enrichment_rss(work),
         ]
-        print_table(rows)
+        from bench import delivery, replicas  # they import this module's helpers as bench.__main__
+
+        rows += await replicas.rows(work, sink)
+        figures, profile = await delivery.rows(sink)
+        print_table(rows + figures)
+        print(f"\nevent loop thread during the delivery drain, top functions by own time:\n{profile}")
     finally:
         stop([p for p in procs if p.poll() is None])
         shutil.rmtree(work, ignore_errors=True)

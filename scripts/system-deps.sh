@@ -38,6 +38,9 @@ command -v promtool >/dev/null || need+=(prometheus)
 if ! postgres_ok && ! ls -d /etc/postgresql/*/main >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+# The reliability tests that restart the database run a private server of their own (initdb +
+# pg_ctl, tests/e2e/pgprivate.py), even when a server on 5432 came from elsewhere.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   # shellcheck disable=SC2046
   apt_install $(printf '%s\n' "${need[@]}" | sort -u)

@@ -58,7 +58,7 @@ class Alertmanager:
                 f"--config.file={self.dir / 'alertmanager.yml'}",
                 f"--storage.path={self.dir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
+                *self.cluster_off(),
                 "--log.level=debug",
                 *self.extra_args,
             ],
@@ -67,6 +67,12 @@ class Alertmanager:
         )
         log.close()
         await wait_ready(f"{self.url}/-/ready", self.proc, self.dir / "log")
+
+    def cluster_off(self) -> list[str]:
+        """A lone peer (clustering off), unless `extra_args` set up a cluster: the flag cannot
+        be given twice."""
+        clustered = any(a.startswith("--cluster.listen-address") for a in self.extra_args)
+        return [] if clustered else ["--cluster.listen-address="]
 
     def log(self) -> str:
         p = self.dir / "log"

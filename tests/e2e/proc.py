@@ -59,7 +59,8 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    async def start(self, *, ready: bool = True) -> None:
+        """Start the process; with `ready`, return once /readyz answers 200."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--config", str(self.config_path)],
@@ -69,7 +70,8 @@ class ServiceProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
-        await wait_ready(f"{self.url}/readyz", self.proc, self.log_path)
+        if ready:
+            await wait_ready(f"{self.url}/readyz", self.proc, self.log_path)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -44,8 +44,14 @@ class Metrics:
         self.notifications = Counter(
             "alertmedic_notifications_total",
             "Notifications by receiver, integration and outcome "
-            "(enqueued, duplicate, delivered, dead, unrouted, muted).",
+            "(enqueued, duplicate, delivered, digested, dead, unrouted, muted).",
             ["receiver", "integration", "outcome"],
+            registry=r,
+        )
+        self.digests = Counter(
+            "alertmedic_digest_messages_total",
+            "Storm digest messages sent (each stands for the notifications counted as digested).",
+            ["receiver", "integration"],
             registry=r,
         )
         self.retries = Counter(
@@ -140,6 +146,19 @@ class Metrics:
             buckets=ACK_BUCKETS,
             registry=r,
         )
+        self.heartbeat_last_seen = Gauge(
+            "alertmedic_heartbeat_last_seen_timestamp_seconds",
+            "When a webhook matching the heartbeat last arrived, Unix time (as this replica knows "
+            "it: take the max over replicas).",
+            ["name"],
+            registry=r,
+        )
+        self.heartbeat_alarms = Counter(
+            "alertmedic_heartbeat_alarms",
+            "Dead-man's switch transitions this replica made, by heartbeat and event (alarmed, recovered).",
+            ["name", "event"],
+            registry=r,
+        )
         self.time_to_resolve = Histogram(
             "alertmedic_time_to_resolve_seconds",
             "Time from an incident's first startsAt to the webhook that resolved it; once per"
@@ -155,6 +174,7 @@ SERIES = (
     "alertmedic_webhooks_received_total",
     "alertmedic_alerts_received_total",
     "alertmedic_notifications_total",
+    "alertmedic_digest_messages_total",
     "alertmedic_delivery_retries_total",
     "alertmedic_dead_letters_total",
     "alertmedic_delivery_latency_seconds",
@@ -170,6 +190,8 @@ SERIES = (
     "alertmedic_config_last_reload_success_timestamp_seconds",
     "alertmedic_chat_actions_total",
     "alertmedic_time_to_acknowledge_seconds",
+    "alertmedic_heartbeat_last_seen_timestamp_seconds",
+    "alertmedic_heartbeat_alarms_total",
     "alertmedic_time_to_resolve_seconds",
 )
 """Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

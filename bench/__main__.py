@@ -22,6 +22,9 @@
    measured in the same run. `python -m bench replicas` runs only this part.
 8. The delivery path on SQLite step by step, and profiled (bench/delivery.py). `python -m bench
    delivery` runs only this part.
+9. An alert storm (bench/storm.py): 10,000 alerts in 1,000 groups into one Telegram group chat
+   limited like Telegram (20 messages a minute): seconds until every alert is represented in the
+   chat, messages sent, 429s. `python -m bench storm` runs only this part.
 
 Everything talks to 127.0.0.1 only; every loop is bounded in count and time.
 """
@@ -43,7 +46,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import enrichment
+from bench import enrichment, storm
 from tests.payloads import realistic_group
 
 TOKEN = "bench-token"
@@ -342,6 +345,10 @@ async def main(parts: str = "all") -> None:
         sink = f"http://127.0.0.1:{sink_port}"
         py = sys.executable
 
+        if parts == "storm":
+            storm_rows = await storm.rows(work, TOKEN, port=free_port(), spawn=spawn, ready=wait_http)
+            print_table([("machine", machine(), ""), *storm_rows])
+            return
         if parts == "enrichment":
             print_table([("machine", machine(), ""), *await enrichment.rows(), *await enrichment_rss(work)])
             return
@@ -482,6 +489,7 @@ async def main(parts: str = "all") -> None:
             *huge,
             *await enrichment.rows(),
             *await enrichment_rss(work),
+            *await storm.rows(work, TOKEN, port=free_port(), spawn=spawn, ready=wait_http),
         ]
         from bench import delivery, replicas  # they import this module's helpers as bench.__main__
 

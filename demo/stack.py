@@ -341,7 +341,8 @@ def alertmanager_config(
 
 def alertmedic_config(settings: Settings, layout: Layout) -> dict[str, Any]:
     """Email through the SMTP printer plus the file inbox for critical and warning; the
-    Watchdog heartbeat to its own file; anything else (info) to the inbox only."""
+    Watchdog heartbeat to its own file (and watched by the dead-man's switch); anything else
+    (info) to the inbox only."""
 
     def email(to: str) -> dict[str, Any]:
         return {
@@ -373,6 +374,16 @@ def alertmedic_config(settings: Settings, layout: Layout) -> dict[str, Any]:
                 {"matchers": ['severity="warning"'], "receiver": "ml-team"},
             ],
         },
+        # The dead-man's switch on the Watchdog: were Prometheus or Alertmanager to stop, the
+        # on-call hears it within 5 minutes.
+        "heartbeats": [
+            {
+                "name": "demo",
+                "matchers": ['alertname="Watchdog"', 'heartbeat="true"'],
+                "timeout": "5m",
+                "receiver": "oncall",
+            }
+        ],
         # Self-healing as a rehearsal: no cluster here, so dry run; the "would restart" line is
         # mailed in the alert's thread.
         "remediation": {

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from app.config import Config, parse_config
-from tests.pg import fresh_database
+from tests.pg import fresh_database, fresh_schema
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -55,6 +55,16 @@ def pg_database() -> Iterator[str]:
     database of a test's own, `with tests.pg.fresh_database() as url:`."""
     with fresh_database() as url:
         yield url
+
+
+@pytest.fixture
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The `storage.url` of an app under test: SQLite under tmp_path, unless a test asks for
+    both stores (`@pytest.mark.parametrize("storage_url", STORES, indirect=True)`): then a fresh
+    PostgreSQL schema for "postgres" (every app the test starts on it shares it, as replicas)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    return fresh_schema(request.getfixturevalue("pg_database"))
 
 
 @pytest.fixture

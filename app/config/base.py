@@ -17,6 +17,16 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in YAML as a Prometheus duration ("30s", "5m", "1h30m")."""
 
 
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+"""A Duration that must be longer than 0s (timeouts, windows)."""
+
+
 class Strict(BaseModel):
     """Base of every config model: unknown keys are errors, values are immutable."""
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pydantic import Field, PrivateAttr, model_validator
 
 from app.config.base import Duration, Strict
-from app.config.problems import Problem
+from app.config.problems import Problem, unknown_receiver
 from app.config.routes import RouteConfig
 from app.core.chatops.escalation import EscalationPolicy, EscalationStep
 
@@ -67,9 +67,8 @@ def escalation_problems(
         names.add(policy.name)
         for j, step in enumerate(policy.steps):
             if step.receiver not in receivers:
-                problems.append(
-                    (f"escalation_policies[{i}].steps[{j}].receiver", f"unknown receiver {step.receiver!r}")
-                )
+                path = f"escalation_policies[{i}].steps[{j}].receiver"
+                problems.append(unknown_receiver(path, step.receiver, receivers))
     for path, node in _routes(route, "route"):
         if node.escalation is not None and node.escalation not in names:
             problems.append((f"{path}.escalation", f"unknown escalation policy {node.escalation!r}"))

@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from app.config.escalation import escalation_problems
+from app.config.heartbeats import heartbeat_problems
 from app.config.model import Config
 from app.config.problems import ConfigError, Problem, pydantic_problems
 from app.config.remediation import kubeconfig_problems
@@ -162,6 +163,8 @@ def parse_config(
     problems += _route_problems(config, raw, names, context)
     if config is not None:
         problems += escalation_problems(config.escalation_policies, config.route, names)
+        silent = {r.name for r in config.receivers if next(r.integrations(), None) is None}
+        problems += heartbeat_problems(config.heartbeats, names, silent=silent)
     if config is not None:
         for path, message in secret_problems(config) + kubeconfig_problems(config.remediation):
             if check_files:

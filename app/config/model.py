@@ -15,6 +15,7 @@ from app.config.chatops import ChatopsConfig
 from app.config.delivery import DeliveryConfig
 from app.config.enrichment import EnrichmentSettings
 from app.config.escalation import EscalationPolicyConfig
+from app.config.heartbeats import HeartbeatConfig
 from app.config.receivers import ReceiverConfig
 from app.config.remediation import RemediationSettings
 from app.config.routes import RouteConfig
@@ -41,6 +42,8 @@ class Config(Strict):
     remediation: RemediationSettings | None = None
     """Self-healing (off when absent)."""
     api: ApiConfig = ApiConfig()
+    heartbeats: list[HeartbeatConfig] = Field(default_factory=list)
+    """The dead-man's switch: always-firing alerts whose absence raises an alarm."""
 
     @model_validator(mode="before")
     @classmethod

@@ -31,6 +31,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
+def unknown_receiver(path: str, name: str, receivers: Iterable[str]) -> Problem:
+    """The problem of a reference to a receiver that does not exist, with the nearest name."""
+    return (path, f"unknown receiver {name!r}{did_you_mean(name, sorted(receivers))}")
+
+
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     """The model class whose field set the key at `loc` belongs to, following the schema."""
     model: Any = root

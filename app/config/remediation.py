@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.config.base import ConfigPath, Duration, Strict
+from app.config.base import ConfigPath, Duration, PositiveDuration, Strict
 from app.config.integrations import HTTPClientConfig
 from app.core.matchers import Matcher, parse_matchers
 from app.core.remediation.actions import (
@@ -109,14 +109,7 @@ class CircuitBreakerSettings(Strict):
     """Across all actions on one target: at most `max_actions` within `within`."""
 
     max_actions: int = Field(default=3, ge=1, le=100)
-    within: Duration = 3600.0
-
-    @field_validator("within")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be longer than 0s")
-        return v
+    within: PositiveDuration = 3600.0
 
 
 class TargetSettings(_Compiled):
@@ -128,15 +121,8 @@ class TargetSettings(_Compiled):
 
 
 class VerifySettings(Strict):
-    timeout: Duration = DEFAULT_VERIFY_TIMEOUT
+    timeout: PositiveDuration = DEFAULT_VERIFY_TIMEOUT
     """How long verification watches the target before reporting failure."""
-
-    @field_validator("timeout")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be longer than 0s")
-        return v
 
 
 _SCALE_KEYS = ("replicas", "min_replicas", "max_replicas")

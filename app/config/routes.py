@@ -26,6 +26,20 @@ class LegacyMatches(dict[str, str]):
     parsed: tuple[Matcher, ...] = ()
 
 
+def matcher_texts(texts: list[str]) -> MatcherTexts:
+    """Parse a `matchers:` list once (a list of matchers is AND); raises ValueError naming the
+    item that fails."""
+    parsed: list[Matcher] = []
+    for i, text in enumerate(texts):
+        try:
+            parsed += parse_matchers(text)
+        except ValueError as exc:
+            raise ValueError(f"matchers[{i}]: {exc}") from None
+    out = MatcherTexts(texts)
+    out.parsed = tuple(parsed)
+    return out
+
+
 def _legacy(v: dict[str, str], *, regex: bool) -> LegacyMatches:
     out = LegacyMatches(v)
     out.parsed = tuple(matchers_from_legacy({}, v) if regex else matchers_from_legacy(v, {}))
@@ -51,15 +65,7 @@ class RouteConfig(Strict):
     @field_validator("matchers")
     @classmethod
     def _matchers(cls, v: list[str]) -> MatcherTexts:
-        parsed: list[Matcher] = []
-        for i, text in enumerate(v):
-            try:
-                parsed += parse_matchers(text)
-            except ValueError as exc:
-                raise ValueError(f"matchers[{i}]: {exc}") from None
-        out = MatcherTexts(v)
-        out.parsed = tuple(parsed)
-        return out
+        return matcher_texts(v)
 
     @field_validator("match")
     @classmethod

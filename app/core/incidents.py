@@ -2,8 +2,9 @@
 
 The records the incident views, the API and the post-mortem share; and `advance`, the pure step
 that turns what one accepted webhook says about a group into the incident's new state and the
-timeline events it implies (first fired, each alert firing and resolving, resolved). A store runs
-`advance` inside the transaction that accepts the webhook, so concurrent ingests agree.
+timeline events it implies (fired, with its alerts; each alert that joins or resolves while it
+goes on; resolved, with the alerts that ended it). A store runs `advance` inside the transaction
+that accepts the webhook, so concurrent ingests agree.
 
 No I/O.
 """

@@ -266,16 +266,26 @@ def _severity(labels: Mapping[str, str]) -> str | None:
     return _SEVERITY_ALIASES.get(labels.get("severity", "").strip().lower())
 
 
+def group_severity(group: Group) -> str:
+    """`critical`, `warning` or `info`: the group's common severity, else its most severe firing
+    alert's (an unknown severity still demands attention: warning, not info)."""
+    severity = _severity(group.commonLabels)
+    if severity is None:
+        known = [s for s in (_severity(a.labels) for a in group.firing) if s is not None]
+        severity = max(known, key=_SEVERITY_RANK.__getitem__) if known else "warning"
+    return severity
+
+
+def severity_rank(severity: str) -> int:
+    """2 for critical, 1 for warning, 0 for info."""
+    return _SEVERITY_RANK[severity]
+
+
 def group_colour(group: Group) -> str:
     """Attachment colour: green when resolved, else by the most severe firing alert."""
     if group.status == "resolved" or not group.firing:
         return RESOLVED_COLOUR
-    severity = _severity(group.commonLabels)
-    if severity is None:
-        known = [s for s in (_severity(a.labels) for a in group.firing) if s is not None]
-        # An unknown severity still demands attention: warning, not info.
-        severity = max(known, key=_SEVERITY_RANK.__getitem__) if known else "warning"
-    return SEVERITY_COLOURS[severity]
+    return SEVERITY_COLOURS[group_severity(group)]
 
 
 def default_title(group: Group) -> str:

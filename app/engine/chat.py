@@ -219,7 +219,7 @@ class ShowHandler:
     def __init__(self, chat: ChatView) -> None:
         self.chat = chat
 
-    def wait(self, job: Job, now: float) -> float:
+    async def wait(self, job: Job, now: float) -> float:
         return 0.0
 
     async def run(self, job: Job, ref: Ref) -> Ref:

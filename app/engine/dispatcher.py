@@ -4,8 +4,12 @@ A lane (a destination for notify jobs) claims its next jobs from the store, leas
 this process (`owner`), waits for each job's `not_before`, lets the job's handler wait for rate
 limits, runs it and records the outcome. Leases are renewed by a heartbeat; a lane another process
 holds gives this one nothing until that lease ends, so with several processes a job is worked by
-exactly one of them. A lane runs one job at a time, unless it allows `max_in_flight` > 1
-(webhooks), where jobs of different alert groups overlap and each group's jobs still go in order.
+exactly one of them. A job is claimed again before it runs when it waited for its time, or when
+renewals came late (this process stalled past its lease): the lane may have been taken over.
+A lane runs one job at a time, unless it allows `max_in_flight` > 1 (webhooks), where jobs of
+different alert groups overlap and each group's jobs still go in order.
+A one-at-a-time lane whose claim shows a backlog its rate limit cannot deliver in time sends a
+storm digest instead (app.engine.storm).
 
 Failures are retried with the policy of app.core.retry (exponential backoff with jitter, provider
 `retry_after` honoured, permanent errors never retried, dead letter past the horizon); each retry
@@ -28,21 +32,24 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from app.config.delivery import StormConfig
 from app.core.clock import Clock
 from app.core.errors import PermanentError, RetryableError
 from app.core.plan import Destination
-from app.core.ratelimit import Limiter
 from app.core.retry import RetryPolicy
 from app.engine.chat import ChatView
 from app.engine.clock import SYSTEM_CLOCK
 from app.engine.enrich import GroupEnrichment
 from app.engine.incidents import retried
 from app.engine.jobs import JobHandler, Ref, build_handlers
+from app.engine.rates import Rates, SharedRates
+from app.engine.storm import Storms
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job, Store, StoreUnavailable
 
 if TYPE_CHECKING:
+    from app.engine.heartbeats import Heartbeats
     from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.dispatcher")
@@ -50,9 +57,11 @@ log = logging.getLogger("alertmedic.dispatcher")
 MAX_PENDING_RECORDS = 64
 """Outcomes a lane may have on their way to the store while it works on. A crash can repeat at
 most these jobs (at-least-once); it can never lose one."""
-LEASE = 10.0
-"""Seconds a claim lasts; renewed every LEASE / 3. After kill -9 another (or the restarted)
-process takes the lane's jobs over once this has passed."""
+LEASE = 4.0
+"""Seconds a claim lasts; renewed every LEASE / 3 (1.3 s), so two renewals in a row may fail
+before a live owner loses a lane. After kill -9 another (or the restarted) process takes the
+lane's jobs over when the lease has run out and its next POLL comes: 2/3 LEASE to LEASE + POLL
+after the kill (2.7 to 5 s; measured in tests/e2e/test_replicas.py)."""
 POLL = 1.0
 """Seconds between claims of an idle lane (jobs enqueued by another process, expired leases)."""
 RECORD_RETRY_MAX = 30.0
@@ -61,6 +70,11 @@ RECORD_RETRY_MAX = 30.0
 
 class _Stopping(Exception):
     """Raised out of a sleep when the dispatcher is stopping."""
+
+
+class _Lost(Exception):
+    """The lane's lease lapsed while a job waited for its time and another worker took the job:
+    the lane drops what it claimed and claims again."""
 
 
 @dataclass
@@ -77,6 +91,8 @@ class Lane:
     sends: set[asyncio.Future[None]] = field(default_factory=set)
     """One future per handler run in progress, done when the run returns."""
     task: asyncio.Task[None] | None = None
+    epoch: int = 0
+    """The dispatcher's lease epoch when the lane last claimed (see Dispatcher._epoch)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,9 @@ class Dispatcher:
         enrichment: GroupEnrichment | None = None,
         remediator: Remediator | None = None,
         chat: ChatView | None = None,
+        rates: Rates | None = None,
+        storm: StormConfig | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -127,7 +146,8 @@ class Dispatcher:
         self.batch = batch
         self.owner = owner or default_owner()
         self.lease = lease
-        self.limiter = Limiter()
+        self.rates = rates if rates is not None else SharedRates(store)
+        """Rate-limit buckets: in the store, shared by every replica, unless given."""
         self.sinks: dict[str, Sink] = dict(sinks)
         """Destination id -> Sink, replaced in place by `reconfigure` (the notify handler reads it)."""
         self.handlers = dict(
@@ -135,17 +155,25 @@ class Dispatcher:
             if handlers is not None
             else build_handlers(
                 sinks=self.sinks,
-                limiter=self.limiter,
+                rates=self.rates,
                 metrics=metrics,
                 clock=clock,
                 send_timeout=send_timeout,
                 enrichment=enrichment,
                 remediator=remediator,
                 chat=chat,
+                heartbeats=heartbeats,
             )
         )
         if remediator is not None:
             remediator.wake = self.ensure_lane
+        self._send_timeout = send_timeout
+        self._chat = chat
+        self.storms: Storms | None = None
+        """Digests instead of a backlog the rate limit cannot deliver in time (None: off)."""
+        self.set_storm(storm)
+        if heartbeats is not None:
+            heartbeats.wake = self.ensure_lane
         self.lanes = {d: Lane(d, destinations[d].max_in_flight) for d in sinks}
         self._destinations = set(sinks)
         """The lanes that are destinations (the others come from `ensure_lane`)."""
@@ -159,6 +187,31 @@ class Dispatcher:
         self._heartbeat: asyncio.Task[None] | None = None
         self._unchecked = False
         """The start could not dead-letter jobs of removed destinations (the store was away)."""
+        self._held_until = self.clock.now() + lease
+        """Until when every lease this process took is surely its own (the last renewal's end)."""
+        self._epoch = 0
+        """Moves on when a renewal came after the leases could have lapsed (a stall): each lane
+        then checks its claim before its next job."""
+
+    def set_storm(self, storm: StormConfig | None) -> None:
+        """Storm digests with these settings and the current retry policy (None or `after` 0:
+        off); lanes use them from their next claim (a reload calls it after setting `policy`)."""
+        self.storms = (
+            Storms(
+                self.store,
+                self.sinks,
+                storm,
+                limiter=self.rates,
+                metrics=self.metrics,
+                clock=self.clock,
+                policy=self.policy,
+                send_timeout=self._send_timeout,
+                batch=self.batch,
+                chat=self._chat,
+            )
+            if storm is not None and storm.after > 0
+            else None
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -317,7 +370,11 @@ class Dispatcher:
                 if self._unchecked:
                     await self.dead_letter_unconfigured()
                     self._unchecked = False
-                await self.store.renew(self.owner, until=self.clock.now() + self.lease)
+                asked = self.clock.now()
+                await self.store.renew(self.owner, until=asked + self.lease)
+                if asked >= self._held_until:  # late: another worker may have taken a lane
+                    self._epoch += 1
+                self._held_until = asked + self.lease
                 self._set_depth(await self.store.pending_count())
                 for key in await self.store.pending_lanes() - self.lanes.keys():
                     self.ensure_lane(key)
@@ -342,6 +399,9 @@ class Dispatcher:
                         await self._run_concurrently(lane)
                 except _Stopping:
                     return
+                except _Lost:
+                    await self._settle(lane)
+                    continue
                 except Exception as exc:
                     # The store failed (or a bug): keep the lane alive, claim again once every
                     # outcome it holds is recorded (so nothing it finished is claimed back).
@@ -362,6 +422,7 @@ class Dispatcher:
                 await self._settle(lane)
 
     async def _claim(self, lane: Lane, after: int) -> list[Job]:
+        lane.epoch = self._epoch
         return await self.store.claim(
             lane.key, owner=self.owner, now=self.clock.now(), lease=self.lease, limit=self.batch, after=after
         )
@@ -393,6 +454,16 @@ class Dispatcher:
                 refs.clear()
                 cursor = 0
                 await self._idle(lane)
+                continue
+            if self.storms is not None and (
+                covered := await self.storms.relieve(
+                    lane.key, jobs, after=cursor, sleep=lambda s: self._sleep(s, lane.stop)
+                )
+            ):
+                # one digest stands for them (app.engine.storm): claim again past the same cursor
+                self._set_depth(self._depth - len(covered.jobs))
+                if covered.ref is not None:
+                    refs.update((j.group_key, covered.ref) for j in covered.jobs)
                 continue
             for job in jobs:
                 if lane.stop.is_set():
@@ -498,10 +569,13 @@ class Dispatcher:
             )
             await lane.stop.wait()
             raise _Stopping
+        waits = job.not_before > self.clock.now()
         await self._sleep(job.not_before - self.clock.now(), lane.stop)
+        if waits:
+            await self._still_ours(lane, job)
         try:
             new_ref = await self._attempts(lane, job, handler, ref)
-        except _Stopping:
+        except (_Stopping, _Lost, StoreUnavailable):  # the lane pauses; the job stays queued
             raise
         except Exception as exc:
             reason = getattr(exc, "reason", "error")
@@ -525,12 +599,34 @@ class Dispatcher:
         await self._record(lane, job, lambda: self.store.complete(job, ref=new_ref, now=now))
         return new_ref if new_ref is not None else ref
 
+    def _surely_ours(self, lane: Lane) -> bool:
+        """Whether the lane's lease cannot have lapsed since its claim: renewals kept coming."""
+        return lane.epoch == self._epoch and self.clock.now() < self._held_until
+
+    async def _still_ours(self, lane: Lane, job: Job) -> None:
+        """Claim the job again (renewing the lease), or raise _Lost if another worker holds the
+        lane or has done the job. Done after a wait for a timer, and when renewals stalled (a
+        lease renewed every LEASE / 3 lapses only when this process or its store stalls):
+        without it, a job held through such a stall would run on two replicas."""
+        lane.epoch = self._epoch
+        again = await self.store.claim(
+            lane.key, owner=self.owner, now=self.clock.now(), lease=self.lease, limit=1, after=job.id - 1
+        )
+        if not again or again[0].id != job.id:
+            log.warning(
+                "lane taken over by another worker while a job waited; claiming again",
+                extra={"destination": lane.key, "job": job.id},
+            )
+            raise _Lost
+
     async def _attempts(self, lane: Lane, job: Job, handler: JobHandler, ref: Ref) -> Ref:
         """Attempts until one succeeds; raises the last error when giving up."""
         attempts = job.attempts
         while True:
-            while (wait := handler.wait(job, self.clock.now())) > 0:
+            while (wait := await handler.wait(job, self.clock.now())) > 0:
                 await self._sleep(wait, lane.stop)
+            if not self._surely_ours(lane):
+                await self._still_ours(lane, job)
             try:
                 return await self._send(lane, handler.run(job, ref))
             except (_Stopping, PermanentError, asyncio.CancelledError):

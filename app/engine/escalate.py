@@ -28,7 +28,7 @@ class EscalateHandler:
         self.metrics = metrics
         self.clock = clock
 
-    def wait(self, job: Job, now: float) -> float:
+    async def wait(self, job: Job, now: float) -> float:
         return 0.0
 
     async def run(self, job: Job, ref: Ref) -> Ref:

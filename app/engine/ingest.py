@@ -17,6 +17,7 @@ from app.metrics import Metrics
 from app.store.base import IngestResult, Store
 
 if TYPE_CHECKING:
+    from app.engine.heartbeats import Heartbeats
     from app.engine.remediation import Remediator
 
 log = logging.getLogger("alertmedic.ingest")
@@ -32,6 +33,9 @@ class Ingestor:
     clock: Clock
     remediator: Remediator | None = None
     """Self-healing: its intents are recorded in the transaction that accepts the webhook."""
+    heartbeats: Heartbeats | None = None
+    """The dead-man's switch: a webhook matching a heartbeat is recorded right after it is
+    accepted (before the answer; a failure answers 503 and Alertmanager's retry records it)."""
 
     async def ingest(self, msg: WebhookMessage) -> IngestResult:
         """Record what `msg` implies (raises StoreUnavailable when it cannot), then wake lanes.
@@ -73,6 +77,8 @@ class Ingestor:
             d = by_id[dest_id]
             self.metrics.notifications.labels(d.receiver, d.integration, "duplicate").inc()
         self.dispatcher.enqueued(len(result.enqueued))
+        if self.heartbeats is not None:
+            await self.heartbeats.seen(msg)
         if not log.isEnabledFor(logging.INFO):
             return result
         if result.enqueued or result.duplicates:

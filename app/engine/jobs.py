@@ -4,7 +4,8 @@ A job is durable work with a type, a lane (what must stay in order) and a `not_b
 dispatcher claims a lane's jobs, waits for `not_before`, asks the job's handler how long to wait
 (rate limits), runs it, and applies the same retry, dead-letter and record rules to every type.
 
-Registered: `notify`; with self-healing on `remediate`, `verify`, `report`
+Registered: `notify`; `heartbeat` (app.engine.heartbeats: the dead-man's switch's timers); with
+self-healing on `remediate`, `verify`, `report`
 (app.engine.remediate); with chat-ops (or remediation outcome lines) `edit`, `escalate`, `show`
 (app.engine.chat). To add a type: write a
 class with the three methods of `JobHandler` in its own module, register it in `build_handlers`,
@@ -21,7 +22,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.core.clock import Clock
-from app.core.ratelimit import Limiter
 from app.metrics import Metrics
 from app.sinks.base import Sink
 from app.store.base import Job
@@ -29,6 +29,8 @@ from app.store.base import Job
 if TYPE_CHECKING:
     from app.engine.chat import ChatView
     from app.engine.enrich import GroupEnrichment
+    from app.engine.heartbeats import Heartbeats
+    from app.engine.rates import Rates
     from app.engine.remediation import Remediator
 
 Ref = dict[str, Any] | None
@@ -38,7 +40,7 @@ Outcome = Literal["done", "dead"]
 
 
 class JobHandler(Protocol):
-    def wait(self, job: Job, now: float) -> float:
+    async def wait(self, job: Job, now: float) -> float:
         """Seconds to wait before `job` may run (rate limits); 0.0 means run now (slot taken)."""
         ...
 
@@ -54,25 +56,28 @@ class JobHandler(Protocol):
 def build_handlers(
     *,
     sinks: Mapping[str, Sink],
-    limiter: Limiter,
+    rates: Rates,
     metrics: Metrics,
     clock: Clock,
     send_timeout: float,
     enrichment: GroupEnrichment | None = None,
     remediator: Remediator | None = None,
     chat: ChatView | None = None,
+    heartbeats: Heartbeats | None = None,
 ) -> dict[str, JobHandler]:
     """Job type -> its handler. The one place a job type is registered. The self-healing types
     (`remediate`, `verify`, `report`) exist when remediation is configured; `chat` (responding
     from chat, or self-healing, is configured; app.web.chatops.chat_view) adds the chat state and
-    the remediation outcomes to messages, and the `edit`, `escalate` and `show` jobs."""
+    the remediation outcomes to messages, and the `edit`, `escalate` and `show` jobs. `heartbeat`
+    exists whenever `heartbeats` is given, configured heartbeats or not: a timer left by a removed
+    one then ends instead of holding its lane."""
     from app.engine.chat import EditHandler, ShowHandler
     from app.engine.notify import NotifyHandler
 
     handlers: dict[str, JobHandler] = {
         "notify": NotifyHandler(
             sinks,
-            limiter=limiter,
+            rates=rates,
             metrics=metrics,
             clock=clock,
             send_timeout=send_timeout,
@@ -80,21 +85,23 @@ def build_handlers(
             chat=chat,
         )
     }
+    if heartbeats is not None:
+        from app.engine.heartbeats import HeartbeatHandler
+
+        handlers["heartbeat"] = HeartbeatHandler(heartbeats)
     if remediator is not None:
         from app.engine.remediate import RemediateHandler, ReportHandler
 
         remediate = RemediateHandler(remediator)
         handlers["remediate"] = remediate
         handlers["verify"] = remediate
-        handlers["report"] = ReportHandler(
-            remediator, sinks, send_timeout, limiter
-        )  # live: reloads update it
+        handlers["report"] = ReportHandler(remediator, sinks, send_timeout, rates)  # live: reloads update it
     if chat is not None:
         from app.engine.escalate import EscalateHandler
 
         handlers["edit"] = EditHandler(
             sinks,
-            limiter=limiter,
+            rates=rates,
             metrics=metrics,
             clock=clock,
             send_timeout=send_timeout,

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from app.core.clock import Clock
 from app.core.errors import RetryableError
 from app.core.models import Group
-from app.core.ratelimit import Limiter
 from app.engine.jobs import Outcome, Ref
 from app.engine.pacing import Pacer
+from app.engine.rates import Rates
 from app.metrics import Metrics
 from app.sinks.base import ChatMarkup, Delivery, Kind, Sink
 from app.store.base import Job, StoreUnavailable
@@ -37,7 +37,7 @@ class NotifyHandler:
         self,
         sinks: Mapping[str, Sink],
         *,
-        limiter: Limiter,
+        rates: Rates,
         metrics: Metrics,
         clock: Clock,
         send_timeout: float,
@@ -48,14 +48,14 @@ class NotifyHandler:
         self.enrichment = enrichment
         self.chat = chat
         """Shows the group's chat state on messages of integrations with buttons (None: off)."""
-        self.limiter = limiter
+        self.rates = rates
         self.metrics = metrics
         self.clock = clock
         self.send_timeout = send_timeout
 
-    def wait(self, job: Job, now: float) -> float:
+    async def wait(self, job: Job, now: float) -> float:
         limits = [(lim.key, lim.per_second, lim.burst) for lim in self.sinks[job.lane].rate_limits()]
-        return self.limiter.reserve(limits, now) if limits else 0.0
+        return await self.rates.reserve(limits, now)
 
     async def run(self, job: Job, ref: Ref) -> Ref:
         markup = None
@@ -81,14 +81,16 @@ class NotifyHandler:
             delivery = Delivery(job.lane, kind, payload, ref, chat=markup)
         try:
             async with asyncio.timeout(self.send_timeout) as budget:
-                delivery.pace = Pacer(sink, limiter=self.limiter, clock=self.clock, budget=budget)
+                delivery.pace = Pacer(sink, rates=self.rates, clock=self.clock, budget=budget)
                 return await sink.send(delivery)
         except TimeoutError:
             raise RetryableError(f"no answer within {self.send_timeout:g}s", reason="timeout") from None
         except RetryableError as exc:
             if exc.retry_after:
                 for lim in sink.rate_limits():
-                    self.limiter.penalise(lim.key, self.clock.now() + exc.retry_after)
+                    await self.rates.penalise(
+                        (lim.key, lim.per_second, lim.burst), self.clock.now() + exc.retry_after
+                    )
             raise
 
     def finished(self, job: Job, outcome: Outcome, now: float) -> None:

@@ -11,22 +11,22 @@ from __future__ import annotations
 import asyncio
 
 from app.core.clock import Clock
-from app.core.ratelimit import Limiter
+from app.engine.rates import Rates
 from app.sinks.base import Sink
 
 
 class Pacer:
     """The `Delivery.pace` of one send of `sink`, within the send's timeout `budget`."""
 
-    def __init__(self, sink: Sink, *, limiter: Limiter, clock: Clock, budget: asyncio.Timeout) -> None:
+    def __init__(self, sink: Sink, *, rates: Rates, clock: Clock, budget: asyncio.Timeout) -> None:
         self._sink = sink
-        self._limiter = limiter
+        self._rates = rates
         self._clock = clock
         self._budget = budget
 
     async def __call__(self) -> None:
         limits = [(lim.key, lim.per_second, lim.burst) for lim in self._sink.rate_limits()]
-        if not limits or (wait := self._limiter.reserve(limits, self._clock.now())) <= 0:
+        if not limits or (wait := await self._rates.reserve(limits, self._clock.now())) <= 0:
             return
         loop = asyncio.get_running_loop()
         deadline, paused = self._budget.when(), loop.time()
@@ -34,7 +34,7 @@ class Pacer:
         try:
             while wait > 0:
                 await self._clock.sleep(wait)
-                wait = self._limiter.reserve(limits, self._clock.now())
+                wait = await self._rates.reserve(limits, self._clock.now())
         finally:
             if deadline is not None and not self._budget.expired():
                 self._budget.reschedule(deadline + loop.time() - paused)

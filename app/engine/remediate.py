@@ -28,6 +28,7 @@ from app.core.remediation.targets import Target
 from app.core.remediation.verdict import Verdict, next_verify
 from app.engine.jobs import Outcome as JobOutcome
 from app.engine.jobs import Ref
+from app.engine.rates import Rates
 from app.engine.remediation import Remediator, intent_from_json
 from app.remediate.errors import ActionRefused
 from app.remediate.executor import Acted, Pinned, act, check, pin, read_live
@@ -54,7 +55,7 @@ class RemediateHandler:
     def __init__(self, r: Remediator) -> None:
         self.r = r
 
-    def wait(self, job: Job, now: float) -> float:
+    async def wait(self, job: Job, now: float) -> float:
         return 0.0
 
     def finished(self, job: Job, outcome: JobOutcome, now: float) -> None:
@@ -389,21 +390,16 @@ class ReportHandler:
     """`report` jobs: one line as a reply in the alert's thread, through the sink's `reply`,
     under the destination's rate limits (the lane is the destination's)."""
 
-    def __init__(
-        self, r: Remediator, sinks: Mapping[str, Sink], send_timeout: float, limiter: object
-    ) -> None:
-        from app.core.ratelimit import Limiter
-
-        assert isinstance(limiter, Limiter)
+    def __init__(self, r: Remediator, sinks: Mapping[str, Sink], send_timeout: float, rates: Rates) -> None:
         self.r = r
         self.sinks = sinks
         self.send_timeout = send_timeout
-        self.limiter = limiter
+        self.rates = rates
 
-    def wait(self, job: Job, now: float) -> float:
+    async def wait(self, job: Job, now: float) -> float:
         sink = self.sinks.get(job.lane)
         limits = [(lim.key, lim.per_second, lim.burst) for lim in sink.rate_limits()] if sink else []
-        return self.limiter.reserve(limits, now) if limits else 0.0
+        return await self.rates.reserve(limits, now)
 
     async def run(self, job: Job, ref: Ref) -> Ref:
         sink = self.sinks.get(job.lane)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import aiohttp
 
 from app.config import IntegrationConfig
 from app.core.chatops.message import MessageState
+from app.core.digest import Digest
 from app.core.enrichment import Enrichment
 from app.core.models import Group
 
@@ -135,6 +136,9 @@ class Capabilities:
     chat_buttons: bool = False
     """Messages carry the group's chat state and buttons (`Delivery.chat`) and can be edited to
     show a change of it (`edit` jobs)."""
+    digests: bool = False
+    """Its sink implements `DigestSender`: a storm's backlog becomes digest messages
+    (app.engine.storm) instead of waiting for the rate limit one group at a time."""
 
 
 class Replier(Protocol):
@@ -143,6 +147,27 @@ class Replier(Protocol):
     async def reply(self, destination: str, text: str, previous: MessageRef | None) -> None:
         """Post `text` as a reply to the thread's message `previous` (a plain message when
         None). Raises app.core.errors.RetryableError or PermanentError like `send`."""
+        ...
+
+
+DIGEST = "digest"
+"""Key set (true) in the message reference a storm digest leaves on each group it covers: that
+message stands for many groups, so an update never edits it; it replies to it (threads onto it)
+with a message of the group's own, which becomes the group's thread from then on."""
+
+
+def is_digest(ref: MessageRef | None) -> bool:
+    """Whether `ref` is a storm digest's message (see DIGEST)."""
+    return bool(ref and ref.get(DIGEST))
+
+
+@runtime_checkable
+class DigestSender(Protocol):
+    """A sink that can post a storm digest (`Capabilities.digests`)."""
+
+    async def send_digest(self, destination: str, digest: Digest) -> MessageRef | None:
+        """Post `digest` as one message; its reference (None: the provider returns none).
+        Raises app.core.errors.RetryableError or PermanentError like `send`."""
         ...
 
 

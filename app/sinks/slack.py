@@ -20,11 +20,21 @@ from jinja2 import Template
 
 from app.config import SlackConfig, secret
 from app.core.chatops.message import slack_actions
+from app.core.digest import Digest
+from app.core.digest import render_slack as render_digest
 from app.core.enrichment import Enrichment
 from app.core.enrichment_render import slack_blocks
 from app.core.errors import DeliveryError, PermanentError, RetryableError
 from app.core.render import SLACK_BLOCK_LIMIT, SLACK_BLOCKS_TEXT_LIMIT, render_slack, utf16_len
-from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
+from app.sinks.base import (
+    BuildContext,
+    Capabilities,
+    Delivery,
+    Integration,
+    MessageRef,
+    RateLimit,
+    is_digest,
+)
 from app.sinks.http import USER_AGENT, http_failure, parse_retry_after, scrub
 
 log = logging.getLogger(__name__)
@@ -135,6 +145,11 @@ class SlackSink:
             await self._webhook(payload)  # an incoming webhook cannot upload files: no graph
             return None
         previous = delivery.previous
+        if is_digest(previous) and delivery.kind == "update" and previous and previous.get("ts"):
+            # A storm digest stands for many groups: never updated; the group's own message goes
+            # into its thread and is the group's thread from then on.
+            payload |= {"channel": previous.get("channel") or self._channel, "thread_ts": previous["ts"]}
+            return await self._api_call("chat.postMessage", {"unfurl_links": False, **payload})
         if delivery.kind == "update" and previous and previous.get("channel") and previous.get("ts"):
             try:
                 return await self._api_call(
@@ -173,6 +188,16 @@ class SlackSink:
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is shared and owned by the caller."""
+
+    async def send_digest(self, destination: str, digest: Digest) -> MessageRef | None:
+        """A storm digest as one message (mrkdwn sections; app.core.digest)."""
+        payload = render_digest(digest)
+        if self._hook is not None:
+            await self._webhook(payload)
+            return None
+        return await self._api_call(
+            "chat.postMessage", {"channel": self._channel, "unfurl_links": False, **payload}
+        )
 
     async def reply(self, destination: str, text: str, previous: MessageRef | None) -> None:
         """A reply in the message's thread (`thread_ts`); an incoming webhook cannot thread, so
@@ -352,6 +377,6 @@ def _build(config: SlackConfig, context: BuildContext) -> SlackSink:
 INTEGRATION = Integration(
     "slack",
     SlackConfig,
-    Capabilities(edits_in_place=True, threads=True, replies=True, chat_buttons=True),
+    Capabilities(edits_in_place=True, threads=True, replies=True, chat_buttons=True, digests=True),
     _build,
 )

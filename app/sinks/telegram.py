@@ -44,6 +44,8 @@ from telegram.warnings import PTBDeprecationWarning
 
 from app.config import TelegramConfig, secret
 from app.core.chatops.message import telegram_keyboard
+from app.core.digest import Digest
+from app.core.digest import render_telegram as render_digest
 from app.core.enrichment import Enrichment
 from app.core.enrichment_render import telegram_section
 from app.core.errors import DeliveryError, PermanentError, RetryableError
@@ -56,7 +58,15 @@ from app.core.render import (
     telegram_plain,
     utf16_len,
 )
-from app.sinks.base import BuildContext, Capabilities, Delivery, Integration, MessageRef, RateLimit
+from app.sinks.base import (
+    BuildContext,
+    Capabilities,
+    Delivery,
+    Integration,
+    MessageRef,
+    RateLimit,
+    is_digest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +211,10 @@ class TelegramSink:
             RateLimit(f"telegram:chat:{self._bot.id}:{self._chat_id}", 1.0, 1),
             RateLimit(f"telegram:bot:{self._bot.id}", 30.0, 30),
         ]
+        # A group's limit without a burst: Telegram counts "20 messages per minute in a group" in
+        # any 60 s, and a bucket of 20 refilling one every 3 s lets 39 through in a minute.
         if self._chat_id < 0:  # groups and channels: about 20 messages per minute
-            limits.append(RateLimit(f"telegram:group:{self._bot.id}:{self._chat_id}", 20 / 60, 20))
+            limits.append(RateLimit(f"telegram:group:{self._bot.id}:{self._chat_id}", 20 / 60, 1))
         return limits
 
     async def send(self, delivery: Delivery) -> MessageRef | None:
@@ -228,12 +240,15 @@ class TelegramSink:
             shown = html.escape(footer, quote=False) if text.parse_mode == "HTML" else footer
             text = replace(text, text=f"{text.text}\n\n{shown}")
         previous = delivery.previous
-        if delivery.kind == "update" and previous and previous.get("message_id") is not None:
+        digest = is_digest(previous)
+        if delivery.kind == "update" and previous and previous.get("message_id") is not None and not digest:
             try:
-                return await self._deliver(delivery, text, previous=previous, markup=markup)
+                return await self._deliver(delivery.destination, text, previous=previous, markup=markup)
             except _EditFailed:
                 log.info("%s: previous message cannot be edited, sending a new one", delivery.destination)
-        ref = await self._deliver(delivery, text, previous=None, markup=markup)
+        # A storm digest stands for many groups: never edited, replied to by the group's message.
+        reply_to = previous if digest and delivery.kind == "update" else None
+        ref = await self._deliver(delivery.destination, text, previous=None, markup=markup, reply_to=reply_to)
         if enrichment is not None and enrichment.graphs and ref is not None:
             await self._send_graphs(delivery, enrichment, ref)
         return ref
@@ -284,13 +299,19 @@ class TelegramSink:
         except TelegramError as exc:
             raise self._translate(exc) from None
 
+    async def send_digest(self, destination: str, digest: Digest) -> MessageRef | None:
+        """A storm digest as one HTML message in the chat (app.core.digest)."""
+        text = TelegramText(render_digest(digest), "HTML", shown=len(digest.named), more=0)
+        return await self._deliver(destination, text, previous=None, markup=None)
+
     async def _deliver(
         self,
-        delivery: Delivery,
+        destination: str,
         rendered: TelegramText,
         *,
         previous: MessageRef | None,
         markup: dict[str, Any] | None,
+        reply_to: MessageRef | None = None,
     ) -> MessageRef | None:
         try:
             bot = await self._bot.ready()
@@ -314,6 +335,7 @@ class TelegramSink:
                         message_thread_id=self._config.message_thread_id,
                         disable_notification=self._config.disable_notifications,
                         reply_markup=keyboard,
+                        reply_parameters=_replying(reply_to, chat_id),
                     )
                 else:
                     result = await bot.edit_message_text(
@@ -331,7 +353,7 @@ class TelegramSink:
                 migrated_to = exc.new_chat_id
                 log.warning(
                     "%s: Telegram chat %s became supergroup %s; update chat_id in the configuration",
-                    delivery.destination,
+                    destination,
                     chat_id,
                     migrated_to,
                 )
@@ -345,7 +367,7 @@ class TelegramSink:
                 if _PARSE_ERROR in description and parse_mode is not None and not plain_retried:
                     log.warning(
                         "%s: Telegram rejected the HTML (%s); resending as plain text",
-                        delivery.destination,
+                        destination,
                         self._bot.scrub(exc.message),
                     )
                     plain_retried = True
@@ -396,6 +418,13 @@ class TelegramSink:
         return RetryableError(message, reason="error")
 
 
+def _replying(ref: MessageRef | None, chat_id: int | str) -> ReplyParameters | None:
+    """Reply to `ref`'s message when it is in `chat_id` (sent even if it was deleted)."""
+    if not ref or ref.get("message_id") is None or ref.get("chat_id", chat_id) != chat_id:
+        return None
+    return ReplyParameters(int(ref["message_id"]), allow_sending_without_reply=True)
+
+
 def _keyboard(markup: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
     """PTB's inline keyboard for a `reply_markup` dict (None: no buttons; an edit without a
     keyboard removes the buttons the message had)."""
@@ -426,6 +455,6 @@ def _build(config: TelegramConfig, context: BuildContext) -> TelegramSink:
 INTEGRATION = Integration(
     "telegram",
     TelegramConfig,
-    Capabilities(edits_in_place=True, threads=True, replies=True, chat_buttons=True),
+    Capabilities(edits_in_place=True, threads=True, replies=True, chat_buttons=True, digests=True),
     _build,
 )

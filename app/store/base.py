@@ -15,6 +15,8 @@ processes (and a PostgreSQL store) can share the queue:
   result) or its lease runs out (then the next claim takes it over).
 - `complete`, `retry`, `dead` record an outcome; `renew` extends an owner's leases; `release`
   gives them back.
+- `reserve_rate`: of concurrent reservations of one bucket, never more conform than its rate
+  allows, whichever replica makes them. `hold_lease`: one owner at a time holds a named lease.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.core.plan import Planned
+from app.core.ratelimit import Limit
 
 if TYPE_CHECKING:
     from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
+    from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
     from app.store.incidents import IncidentFacts, ResolvedIncident
     from app.store.remediations import NewRemediation, Remediation
 
@@ -212,6 +216,17 @@ class Store(Protocol):
         """Record a job done (and the thread's new message reference, when given)."""
         ...
 
+    async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
+        """The lane's pending jobs of `type` with ids above `after`, in id order, at most `limit`
+        (a storm digest reads its lane's backlog; the caller holds the lane's lease)."""
+        ...
+
+    async def complete_many(self, jobs: Sequence[Job], *, ref: dict[str, Any] | None, now: float) -> int:
+        """Record `jobs` done in one transaction and, when `ref` is given, make it the message
+        reference of each one's thread (the digest that covered them); return how many of them
+        were still pending."""
+        ...
+
     async def claim_enrichment(
         self, group_key: str, state: str, *, owner: str, now: float, lease: float
     ) -> EnrichmentClaim:
@@ -255,6 +270,27 @@ class Store(Protocol):
     async def purge(self, *, older_than: float) -> int:
         """Delete finished jobs, idle threads, incident events and incidents unchanged since,
         older than the timestamp; return rows removed."""
+        ...
+
+    # --- several replicas ------------------------------------------------------------------
+
+    async def reserve_rate(self, limits: Sequence[Limit], *, now: float) -> float:
+        """Take one send at `now` from every rate-limit bucket of `limits` (0.0), or return the
+        seconds to wait (nothing taken); every key decided in one transaction, for all replicas
+        (app.core.ratelimit.reserve_tats)."""
+        ...
+
+    async def penalise_rate(self, limit: Limit, *, until: float) -> None:
+        """No send on `limit`'s bucket before `until` (the provider answered 429 retry-after)."""
+        ...
+
+    async def hold_lease(self, name: str, *, owner: str, now: float, lease: float) -> bool:
+        """Take or renew the named lease (a front-end that runs on one replica only) for `owner`
+        until `now + lease`; False while another owner's lease is live."""
+        ...
+
+    async def drop_lease(self, name: str, *, owner: str) -> bool:
+        """Give the named lease back if `owner` holds it; whether it did."""
         ...
 
     # --- responding from chat ---------------------------------------------------------------
@@ -312,6 +348,26 @@ class Store(Protocol):
     async def chat_audits(self, *, limit: int = 100) -> list[ChatAudit]:
         """The most recent chat actions, newest first."""
         ...
+
+    # --- the dead-man's switch (app.store.heartbeats) -----------------------------------------
+
+    async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
+        """Make sure the heartbeat has a row and, while waiting, one pending timer (see
+        app.store.heartbeats.decide_arm for the rules)."""
+        ...
+
+    async def heartbeat_seen(
+        self, names: Sequence[str], *, now: float, recovery: JobsFor
+    ) -> list[HeartbeatChange]:
+        """A matching webhook arrived: deadlines move; an alarmed heartbeat recovers (once)."""
+        ...
+
+    async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
+        """The timer `job_id` ran: alarm once past the deadline, else re-arm; stale: nothing."""
+        ...
+
+    async def heartbeats(self) -> list[HeartbeatState]:
+        """Every heartbeat row, by name."""
 
     # --- incidents (app.store.incidents) --------------------------------------------------------
 

@@ -164,7 +164,27 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX chat_audit_at ON chat_audit (at);
     """,
-    # incidents (issue 12): one row per alert group (its current episode) and the timeline events
+    # 6 (replicas): rate-limit buckets shared by every replica, one row per key holding its
+    # theoretical arrival time (app.store.ratelimits); named leases use the `leases` table.
+    """
+    CREATE TABLE rate_limits (key TEXT PRIMARY KEY, tat REAL NOT NULL);
+    """,
+    # 7 (heartbeats, the dead-man's switch): one row per heartbeat, waiting or alarmed, with its
+    # deadline and the one timer job that may move it on (app.store.heartbeats).
+    """
+    CREATE TABLE heartbeats (
+        name TEXT PRIMARY KEY,
+        timeout REAL NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'alarmed')),
+        first_start REAL NOT NULL,
+        last_seen REAL,
+        deadline REAL NOT NULL,
+        alarmed_at REAL,
+        job_id INTEGER,
+        updated_at REAL NOT NULL
+    );
+    """,
+    # 8 (incidents, issue 12): one row per alert group (its current episode) and the timeline events
     # no other table holds (alerts firing and resolving, retries, approvals, post-mortems sent).
     # Both are single b-trees (WITHOUT ROWID, keyed by the group's ref; an event by its number
     # within its incident), without time indexes and without the group's payload (its notify

@@ -152,7 +152,26 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX chat_audit_at ON chat_audit (at);
     """,
-    # incidents (issue 12): one row per alert group (its current episode) and the timeline events
+    # 6 (replicas): rate-limit buckets shared by every replica (app.store.ratelimits).
+    """
+    CREATE TABLE rate_limits (key TEXT PRIMARY KEY, tat DOUBLE PRECISION NOT NULL);
+    """,
+    # 7 (heartbeats, the dead-man's switch): one row per heartbeat, waiting or alarmed, with its
+    # deadline and the one timer job that may move it on (app.store.heartbeats).
+    """
+    CREATE TABLE heartbeats (
+        name TEXT PRIMARY KEY,
+        timeout DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'alarmed')),
+        first_start DOUBLE PRECISION NOT NULL,
+        last_seen DOUBLE PRECISION,
+        deadline DOUBLE PRECISION NOT NULL,
+        alarmed_at DOUBLE PRECISION,
+        job_id BIGINT,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    """,
+    # 8 (incidents, issue 12): one row per alert group (its current episode) and the timeline events
     # no other table holds; keyed by the group's ref (an event by its number within its incident),
     # without time indexes nor the payload (see app/store/migrations.py).
     """

@@ -37,9 +37,13 @@ import asyncpg
 from app.core.dedup import kind_after
 from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
+from app.core.ratelimit import Limit
 from app.core.remediation.guards import Slot
+from app.store import pg_heartbeats as heartbeat_sql
 from app.store import pg_incidents as inc
 from app.store import pg_remediations as rem
+from app.store import ratelimits as shared
+from app.store import storms
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -52,6 +56,7 @@ from app.store.base import (
     StoreUnavailable,
     group_ref,
 )
+from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
 from app.store.incidents import IncidentFacts, ResolvedIncident
 from app.store.pg_migrations import migrate
 from app.store.remediations import Change, NewRemediation, Remediation, Transition
@@ -361,6 +366,17 @@ class PostgresStore:
 
         await self._run(op, durable=False)
 
+    async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
+        return await self._run(
+            lambda conn: storms.pg_pending_jobs(conn, lane, type=type, after=after, limit=limit)
+        )
+
+    async def complete_many(self, jobs: Sequence[Job], *, ref: dict[str, Any] | None, now: float) -> int:
+        # bookkeeping of deliveries, as `complete`
+        return await self._run(
+            lambda conn: storms.pg_complete_many(conn, jobs, ref=ref, now=now), durable=False
+        )
+
     async def claim_enrichment(
         self, group_key: str, state: str, *, owner: str, now: float, lease: float
     ) -> EnrichmentClaim:
@@ -547,6 +563,20 @@ class PostgresStore:
 
         return await self._run(op, durable=False)
 
+    # --- several replicas (app.store.ratelimits) -------------------------------------------
+
+    async def reserve_rate(self, limits: Sequence[Limit], *, now: float) -> float:
+        return await self._run(lambda conn: shared.pg_reserve(conn, limits, now), durable=False)
+
+    async def penalise_rate(self, limit: Limit, *, until: float) -> None:
+        await self._run(lambda conn: shared.pg_penalise(conn, limit, until), durable=False)
+
+    async def hold_lease(self, name: str, *, owner: str, now: float, lease: float) -> bool:
+        return await self._run(lambda conn: shared.pg_hold(conn, name, owner, now, lease), durable=False)
+
+    async def drop_lease(self, name: str, *, owner: str) -> bool:
+        return await self._run(lambda conn: shared.pg_let_go(conn, name, owner), durable=False)
+
     # --- remediation (app.store.pg_remediations) -------------------------------------------
 
     async def remediation(self, rid: int) -> Remediation | None:
@@ -683,7 +713,9 @@ class PostgresStore:
             key = await conn.fetchval(
                 "SELECT group_key FROM threads WHERE message_ref IS NOT NULL"
                 " AND message_ref::jsonb -> 'chat_id' = to_jsonb($1::bigint)"
-                " AND message_ref::jsonb -> 'message_id' = to_jsonb($2::bigint) LIMIT 1",
+                " AND message_ref::jsonb -> 'message_id' = to_jsonb($2::bigint)"
+                # a storm digest's message stands for many groups: a reply to it names none
+                " AND NOT message_ref::jsonb ? 'digest' LIMIT 1",
                 chat_id,
                 message_id,
             )
@@ -756,6 +788,23 @@ class PostgresStore:
             return [ChatAudit(*r) for r in rows]
 
         return await self._run(op)
+
+    # --- the dead-man's switch (app.store.heartbeats, app.store.pg_heartbeats) ----------------
+
+    async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
+        return await self._run(lambda conn: heartbeat_sql.arm(conn, name, timeout, now))
+
+    async def heartbeat_seen(
+        self, names: Sequence[str], *, now: float, recovery: JobsFor
+    ) -> list[HeartbeatChange]:
+        # not durable, as SQLite's: a server crash can only take back the whole change
+        return await self._run(lambda conn: heartbeat_sql.seen(conn, names, now, recovery), durable=False)
+
+    async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
+        return await self._run(lambda conn: heartbeat_sql.due(conn, name, job_id, now, alarm))
+
+    async def heartbeats(self) -> list[HeartbeatState]:
+        return await self._run(heartbeat_sql.read_heartbeats)
 
     # --- incidents (app.store.pg_incidents) ----------------------------------------------------
 

@@ -35,6 +35,19 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any], what: str, 
     return rows
 
 
+def _best(conn: sqlite3.Connection, sql: str, what: str, out: Salvage) -> list[Any]:
+    """The rows of `sql` (`SELECT … FROM table WHERE …`); when a damaged index stops it, the
+    rows a scan of the table itself reads before the damage, if more (an index's pages can be
+    torn while the table's rows are intact)."""
+    seen = len(out.problems)
+    rows = _rows(conn, sql, (), what, out)
+    if len(out.problems) == seen:
+        return rows
+    table, _, rest = sql.partition(" WHERE ")
+    scanned = _rows(conn, f"{table} NOT INDEXED WHERE {rest}", (), f"{what} (table scan)", out)
+    return scanned if len(scanned) > len(rows) else rows
+
+
 def salvage(path: Path, *, limit: int) -> Salvage:
     out = Salvage()
     if not path.exists():
@@ -58,7 +71,8 @@ def salvage(path: Path, *, limit: int) -> Salvage:
             if not out.problems:
                 out.problems.append(f"{path}: no jobs table (not an alertmedic database?)")
             return out
-        for (name,) in _rows(conn, f"SELECT {lane} FROM {table} WHERE state = 'pending'", (), "pending", out):  # noqa: S608
+        pending = f"SELECT {lane} FROM {table} WHERE state = 'pending'"  # noqa: S608
+        for (name,) in _best(conn, pending, "pending", out):
             out.pending += 1
             out.pending_by_lane[name] = out.pending_by_lane.get(name, 0) + 1
         typ = "type" if table == "jobs" else "'notify'"

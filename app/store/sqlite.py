@@ -26,8 +26,12 @@ from typing import Any, TypeVar
 from app.core.dedup import kind_after
 from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
+from app.core.ratelimit import Limit
 from app.core.remediation.guards import Slot
+from app.store import heartbeats as heartbeat_sql
 from app.store import incidents as incident_sql
+from app.store import ratelimits as shared
+from app.store import storms
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -40,6 +44,7 @@ from app.store.base import (
     StoreUnavailable,
     group_ref,
 )
+from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
 from app.store.incidents import IncidentFacts, ResolvedIncident
 from app.store.migrations import migrate
 from app.store.remediations import (
@@ -398,6 +403,14 @@ class SQLiteStore:
 
         await self._submit(op)
 
+    async def pending_jobs(self, lane: str, *, type: str, after: int = 0, limit: int = 1000) -> list[Job]:
+        return await self._submit(
+            lambda conn: storms.sqlite_pending_jobs(conn, lane, type=type, after=after, limit=limit)
+        )
+
+    async def complete_many(self, jobs: Sequence[Job], *, ref: dict[str, Any] | None, now: float) -> int:
+        return await self._submit(lambda conn: storms.sqlite_complete_many(conn, jobs, ref=ref, now=now))
+
     async def claim_enrichment(
         self, group_key: str, state: str, *, owner: str, now: float, lease: float
     ) -> EnrichmentClaim:
@@ -555,6 +568,20 @@ class SQLiteStore:
 
         return await self._submit(op)
 
+    # --- several replicas (app.store.ratelimits) ---------------------------------------------
+
+    async def reserve_rate(self, limits: Sequence[Limit], *, now: float) -> float:
+        return await self._submit(lambda conn: shared.reserve(conn, limits, now))
+
+    async def penalise_rate(self, limit: Limit, *, until: float) -> None:
+        await self._submit(lambda conn: shared.penalise(conn, limit, until))
+
+    async def hold_lease(self, name: str, *, owner: str, now: float, lease: float) -> bool:
+        return await self._submit(lambda conn: shared.hold(conn, name, owner, now, lease))
+
+    async def drop_lease(self, name: str, *, owner: str) -> bool:
+        return await self._submit(lambda conn: shared.let_go(conn, name, owner))
+
     # --- remediation (app.store.remediations) ---------------------------------------------------
 
     async def remediation(self, rid: int) -> Remediation | None:
@@ -675,7 +702,9 @@ class SQLiteStore:
         def op(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
                 "SELECT group_key FROM threads WHERE json_extract(message_ref, '$.chat_id') = ?"
-                " AND json_extract(message_ref, '$.message_id') = ? LIMIT 1",
+                " AND json_extract(message_ref, '$.message_id') = ?"
+                # a storm digest's message stands for many groups: a reply to it names none
+                " AND json_extract(message_ref, '$.digest') IS NULL LIMIT 1",
                 (chat_id, message_id),
             ).fetchone()
             return group_ref(row[0]) if row else None
@@ -754,6 +783,26 @@ class SQLiteStore:
             return [ChatAudit(*r) for r in rows]
 
         return await self._submit(op)
+
+    # --- the dead-man's switch (app.store.heartbeats) -------------------------------------------
+
+    async def heartbeat_arm(self, name: str, *, timeout: float, now: float) -> HeartbeatChange:
+        return await self._submit(lambda conn: heartbeat_sql.arm(conn, name, timeout, now), durable=True)
+
+    async def heartbeat_seen(
+        self, names: Sequence[str], *, now: float, recovery: JobsFor
+    ) -> list[HeartbeatChange]:
+        # synchronous=NORMAL is enough: a power loss can only take back the whole change (still
+        # alarmed, the next webhook recovers it; an earlier deadline), never leave half of it
+        return await self._submit(lambda conn: heartbeat_sql.seen(conn, names, now, recovery))
+
+    async def heartbeat_due(self, name: str, *, job_id: int, now: float, alarm: JobsFor) -> HeartbeatChange:
+        return await self._submit(
+            lambda conn: heartbeat_sql.due(conn, name, job_id, now, alarm), durable=True
+        )
+
+    async def heartbeats(self) -> list[HeartbeatState]:
+        return await self._submit(heartbeat_sql.read_heartbeats)
 
     # --- incidents (app.store.incidents) ------------------------------------------------------
 

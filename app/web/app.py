@@ -2,7 +2,8 @@
 
 Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
 order and stopped in reverse: store, HTTP session, sinks, enrichment, remediation (only when
-configured: the Kubernetes client is imported and built then), dispatcher (and ingestor), chat
+configured: the Kubernetes client is imported and built then), dispatcher (and ingestor, and the
+heartbeats of the dead-man's switch, armed before the lanes start), chat
 front-ends (app.web.chatops), reloader, purger. A resource is cleaned up only if it started, so a
 failure at start-up leaves nothing open. With `config_path`, `POST /-/reload` (and
 `app[RELOADER].trigger`, which `serve` calls on SIGHUP) reloads that file into the running app
@@ -25,6 +26,7 @@ from app.core.clock import Clock
 from app.engine.clock import SYSTEM_CLOCK
 from app.engine.dispatcher import Dispatcher, default_owner
 from app.engine.enrich import GroupEnrichment
+from app.engine.heartbeats import Heartbeats
 from app.engine.remediation import Remediator
 from app.enrich.enricher import Enricher
 from app.metrics import Metrics
@@ -136,6 +138,13 @@ def create_app(
 
     async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         built = app[SINKS]
+        heartbeats = state.heartbeats = Heartbeats(
+            app[STORE],
+            [h.heartbeat for h in config.heartbeats],
+            built.destinations,
+            metrics=state.metrics,
+            clock=clock,
+        )
         dispatcher = Dispatcher(
             app[STORE],
             built.sinks,
@@ -147,6 +156,8 @@ def create_app(
             enrichment=app.get(ENRICHMENT),
             remediator=app.get(REMEDIATOR),
             chat=(view := chat_view(config, state, clock, built.destinations)),
+            storm=config.delivery.storm,
+            heartbeats=heartbeats,
         )
         if view is not None:
             view.wake = dispatcher.ensure_lane
@@ -155,6 +166,7 @@ def create_app(
         state.chat = view
         app[DISPATCHER] = state.dispatcher = dispatcher
         state.ingestor = make_ingestor(config, built.router, state, clock)
+        await heartbeats.arm()  # before the lanes start: a superseded timer is never claimed
         await dispatcher.start()
         try:
             yield

@@ -26,12 +26,14 @@ from app.core.clock import Clock
 from app.core.errors import PermanentError
 from app.core.models import Group
 from app.engine.chat_actions import ChatActions, Document, Refused
-from app.store.base import ChatGroup
+from app.store.base import ChatGroup, StoreUnavailable
 
 log = logging.getLogger("alertmedic.chatops.telegram")
 
 POLL_TIMEOUT = 30
 """Seconds a getUpdates long poll waits for an update."""
+UPDATE_MEMORY = 86400.0
+"""Seconds an update id handled is remembered (Telegram resends an unconfirmed one at once)."""
 _SLOW = {Verb.SILENCE, Verb.UNSILENCE}
 _MAX_ANSWER = 200
 """Characters of an answerCallbackQuery text."""
@@ -225,7 +227,12 @@ class TelegramFront:
         await self.bot.send_message(chat_id, text, reply_to_message_id=message_id)
 
     async def poll_forever(self, *, timeout: int = POLL_TIMEOUT) -> None:
-        """Long-poll getUpdates and handle each update; errors are logged and retried."""
+        """Long-poll getUpdates and handle each update once; errors are logged and retried.
+
+        Telegram forgets an update only when a later getUpdates confirms it, so a poller that
+        takes over from another replica is sent again what that one handled last: each update
+        id is remembered in the store (`chat_replay`) before it is handled, and skipped if seen.
+        """
         offset: int | None = None
         failures = 0
         while True:
@@ -245,5 +252,14 @@ class TelegramFront:
             for update in updates:
                 offset = update.update_id + 1
                 found = read_update(update)
-                if found is not None:
+                if found is not None and await self._first_time(update.update_id):
                     self.spawn(found)
+
+    async def _first_time(self, update_id: int) -> bool:
+        now = self.clock.now()
+        try:
+            return await self.actions.store.chat_replay(
+                f"telegram:update:{self.bot.id}:{update_id}", expires_at=now + UPDATE_MEMORY, now=now
+            )
+        except StoreUnavailable:  # handled at least once rather than not at all
+            return True

@@ -1,6 +1,7 @@
 """Responding from chat, wired into the app: the button key, the chat view the dispatcher's
-jobs use, and one `cleanup_ctx` that starts the Telegram side (one long-polling task in mode
-polling; setWebhook with the secret in mode webhook) and the Slack side, with their routes.
+jobs use, and one `cleanup_ctx` that starts the Telegram side (in mode polling one long-polling
+task, on the one replica holding the lease `poll:telegram:<bot id>`; setWebhook with the secret
+in mode webhook) and the Slack side, with their routes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from app.core.clock import Clock
 from app.core.plan import Destination
 from app.engine.chat import TIMER_LANES, ChatView
 from app.engine.chat_actions import ChatActions
+from app.engine.dispatcher import LEASE
+from app.engine.held import run_while_held
 from app.sinks.registry import INTEGRATIONS
 from app.sinks.telegram import TelegramBot
 from app.store.base import StoreUnavailable
@@ -175,7 +178,8 @@ def chatops_ctx(
                 )
                 stops.append(running.slack.drain)
             if chat.telegram is not None:
-                stops += await _start_telegram(chat, running, actions, key, clock, config)
+                owner = f"{state.dispatcher.owner}/telegram"
+                stops += await _start_telegram(chat, running, actions, key, clock, config, owner=owner)
             yield
         finally:
             for stop in reversed(stops):
@@ -186,7 +190,14 @@ def chatops_ctx(
 
 
 async def _start_telegram(
-    chat: ChatopsConfig, running: Chatops, actions: ChatActions, key: bytes, clock: Clock, config: Config
+    chat: ChatopsConfig,
+    running: Chatops,
+    actions: ChatActions,
+    key: bytes,
+    clock: Clock,
+    config: Config,
+    *,
+    owner: str,
 ) -> list[Callable[[], Awaitable[None]]]:
     tg = chat.telegram
     assert tg is not None
@@ -208,12 +219,23 @@ async def _start_telegram(
         log.info("telegram webhook set", extra={"url": str(tg.webhook_url)})
         return stops
     await bot.delete_webhook()
-    poller = asyncio.create_task(front.poll_forever(), name="telegram poller")
+    # Telegram allows one poller per bot (409 otherwise): only the replica holding the lease polls
+    poller = asyncio.create_task(
+        run_while_held(
+            actions.store,
+            f"poll:telegram:{bot.id}",
+            owner=owner,
+            clock=clock,
+            lease=LEASE,
+            work=front.poll_forever,
+        ),
+        name="telegram poller",
+    )
 
     async def stop_poller() -> None:
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poller
 
-    log.info("telegram polling started")
+    log.info("telegram polling started (on the replica holding its lease)")
     return [*stops, stop_poller]

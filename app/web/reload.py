@@ -12,7 +12,9 @@ start-up (`alertmedic outbox requeue` brings them back), and replaced sinks are 
 their sends in progress have returned. Kept destinations keep their lanes and queued work.
 
 Settings in RESTART_ONLY are read once at start-up: a changed one is logged as needing a restart
-and named in the answer; everything else is applied. Reloads run one at a time.
+and named in the answer; everything else is applied. Heartbeats (the dead-man's switch) added,
+removed, or with another receiver or matchers apply at once; a changed heartbeat timeout is
+named (`heartbeats.<name>.timeout`) as needing a restart. Reloads run one at a time.
 """
 
 from __future__ import annotations
@@ -51,7 +53,16 @@ RESTART_ONLY: dict[str, Callable[[Config], object]] = {
 }
 """Settings read once at start-up (the socket, the database, the HTTP session's timeout)."""
 
-APPLIED = {"server", "storage", "delivery", "receivers", "route", "time_intervals", "mute_time_intervals"}
+APPLIED = {
+    "server",
+    "storage",
+    "delivery",
+    "receivers",
+    "route",
+    "time_intervals",
+    "mute_time_intervals",
+    "heartbeats",
+}
 """Top-level sections a reload applies (but for RESTART_ONLY). A change in any other section
 (one whose resources are built once at start-up) is reported as needing a restart, never
 dropped silently; a section a reload learns to apply is added here."""
@@ -105,6 +116,7 @@ def make_ingestor(config: Config, router: Router, state: State, clock: Clock) ->
         config.delivery.dedup_window,
         clock,
         state.remediator,
+        state.heartbeats,
     )
 
 
@@ -220,6 +232,7 @@ class Reloader:
         started = time.perf_counter()
         change = dispatcher.reconfigure(built.sinks, built.destinations)
         dispatcher.policy = retry_policy(config)
+        dispatcher.set_storm(config.delivery.storm)
         state.config = config
         state.credentials = credentials
         state.ingestor = make_ingestor(config, built.router, state, self.clock)
@@ -229,6 +242,10 @@ class Reloader:
         if state.chat is not None:  # the destinations edits and escalations go to, the routes
             state.chat.destinations = built.destinations
             state.chat.route = config.route.tree
+        beats = None
+        if state.heartbeats is not None:
+            beats = state.heartbeats.reconfigure([h.heartbeat for h in config.heartbeats], built.destinations)
+            restart += beats.restart_required
         generation = state.ingests.advance()
         swap = time.perf_counter() - started
 
@@ -241,6 +258,14 @@ class Reloader:
                 log.error(
                     "cannot dead-letter the notifications of removed destinations now",
                     extra={"destinations": change.removed, "error": str(exc)},
+                )
+        if beats is not None and beats.added and state.heartbeats is not None:
+            try:
+                await state.heartbeats.arm(beats.added)
+            except StoreUnavailable as exc:  # armed at the next reload or start
+                log.error(
+                    "cannot arm the added heartbeats now",
+                    extra={"heartbeats": beats.added, "error": str(exc)},
                 )
         # a kept lane may be sending through its replaced sink: close those once done
         self._background(_close_after(change.sends, change.replaced), "close replaced sinks")

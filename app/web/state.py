@@ -14,6 +14,7 @@ from aiohttp import web
 from app.config import Config
 from app.engine.chat import ChatView
 from app.engine.dispatcher import Dispatcher
+from app.engine.heartbeats import Heartbeats
 from app.engine.ingest import Ingestor
 from app.engine.remediation import Remediator
 from app.metrics import Metrics
@@ -70,6 +71,8 @@ class State:
     ingestor: Ingestor = field(init=False)
     chat: ChatView | None = None
     """Filled in when the app starts (see app.web.app)."""
+    heartbeats: Heartbeats | None = None
+    """The dead-man's switch (set at start-up, with or without configured heartbeats)."""
 
 
 STATE = web.AppKey("state", State)

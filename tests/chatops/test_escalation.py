@@ -4,6 +4,7 @@ timers; an ack stops it; a restart neither loses nor repeats a step."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from app.engine.clock import ManualClock
 from app.web.app import create_app
+from app.web.state import STATE
 from tests.chatops.test_respond import ALICE, CRIT, button, eventually, post
 from tests.conftest import make_config
 from tests.fakes.telegram import FakeTelegram
@@ -112,3 +114,42 @@ async def test_escalation_timers_survive_a_restart_and_fire_once(
     for _ in range(30):
         await again.advance(60)
     assert len(fake_telegram.messages(SECONDARY)) == 1 and len(fake_telegram.messages(LEAD)) == 1
+
+
+async def test_two_replicas_escalate_once_whichever_works_the_timer(
+    fake_telegram: FakeTelegram, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """Two replicas on one store (one clock): the group posted to both (an Alertmanager HA pair)
+    is notified once, its timer armed once, and each step reaches its receiver once."""
+    clock = ManualClock()
+    cfg = config(tmp_path, fake_telegram)
+    a: Client = await aiohttp_client(create_app(cfg, clock=clock))
+    b: Client = await aiohttp_client(create_app(cfg, clock=clock))
+    await asyncio.gather(post(a, CRIT), post(b, CRIT))
+    await fake_telegram.wait_for_messages(PRIMARY, 1)
+
+    start = clock.now()
+
+    async def run_to(at: float) -> None:
+        """Move the clock to `at` 2 s at a time (renewals keep up), then let the replicas work
+        with the clock still: a send takes milliseconds, not minutes."""
+        while clock.now() + 2 < at:
+            await clock.advance(2)
+            await asyncio.sleep(0.003)
+        await clock.advance(at - clock.now())
+
+    await run_to(start + 300)
+    # both replicas stall for 6 s, more than a lease (4 s): the lease of the replica holding the
+    # timer lapses and the other one claims the lane too; the timer still fires once
+    await clock.advance(6)
+    await run_to(start + 600.5)
+    await fake_telegram.wait_for_messages(SECONDARY, 1)
+    await run_to(start + 1800.5)
+    await fake_telegram.wait_for_messages(LEAD, 1)
+    for _ in range(30):
+        await clock.advance(1)
+        await asyncio.sleep(0.01)
+    assert len(fake_telegram.messages(PRIMARY)) == 1
+    assert len(fake_telegram.messages(SECONDARY)) == 1 and len(fake_telegram.messages(LEAD)) == 1
+    group = (await a.app[STATE].store.chat_open_groups(PRIMARY))[0]
+    assert [r for r, _ in group.escalations] == ["oncall-secondary", "team-lead"]

@@ -53,7 +53,7 @@ def test_limiter_burst_and_penalty() -> None:
     assert waits[30] == pytest.approx(1 / 30)
     assert lim.reserve([("bot", 30.0, 30)], now=1 / 30) == 0.0
     lim.reserve([("c", 1.0, 1)], now=0.0)
-    lim.penalise("c", until=10.0)
+    lim.penalise(("c", 1.0, 1), until=10.0)
     assert lim.reserve([("c", 1.0, 1)], now=1.0) == pytest.approx(9.0)
 
 

@@ -21,8 +21,11 @@ KUBE = DEPLOY / "kubernetes"
 OVERLAYS = {
     # overlay: (namespace alertmedic runs in, namespace it may remediate)
     "prod": ("monitoring", "prod"),
+    "prod-ha": ("monitoring", "prod"),
     "staging": ("monitoring-staging", "staging"),
 }
+HA = {"prod-ha": "prod"}
+"""Several replicas on PostgreSQL: overlay -> the single-replica overlay it replaces."""
 MONITORING_NAMESPACE = "monitoring"
 KUBERNETES_VERSION = "1.30"
 

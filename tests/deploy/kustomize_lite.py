@@ -12,7 +12,8 @@ Supported, and nothing else (anything else raises `Unsupported` instead of rende
   labels      `pairs` added to metadata.labels only (includeSelectors/includeTemplates false)
   images      name -> newName / newTag / digest, in pod-template containers and initContainers
   patches     strategic-merge patches given by `path` or inline `patch`, without `target`;
-              the patched object is found by kind + metadata.name
+              the patched object is found by kind + metadata.name; a `null` value removes a
+              field; a patch holding only `$patch: delete` removes the whole object
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ def _apply_patch(resources: list[Obj], patch: Obj, origin: str) -> None:
     if len(matches) != 1:
         raise ValueError(f"{origin}: patch for {patch['kind']}/{name} matches {len(matches)} objects")
     i = matches[0]
+    if "$patch" in patch:
+        if patch["$patch"] != "delete" or set(patch) - {"apiVersion", "kind", "metadata", "$patch"}:
+            raise Unsupported(f"{origin}: only a bare `$patch: delete` of a whole object is supported")
+        del resources[i]
+        return
     merged = _merge(resources[i], {k: v for k, v in patch.items() if k != "apiVersion"})
     resources[i] = merged
 

@@ -14,6 +14,7 @@ from app.core.remediation.actions import ACTION_KINDS, permissions
 from tests.deploy import kustomize_lite
 from tests.deploy.conftest import (
     DEPLOY,
+    HA,
     KUBE,
     KUBERNETES_VERSION,
     MONITORING_NAMESPACE,
@@ -27,7 +28,7 @@ from tests.deploy.conftest import (
 )
 
 EXAMPLE_SECRET = KUBE / "examples" / "secret.example.yaml"
-SECRET_KEYS = {"webhook-token", "telegram-bot-token", "slack-bot-token", "smtp-password"}
+SECRET_KEYS = {"webhook-token", "telegram-bot-token", "slack-bot-token", "smtp-password", "postgres-password"}
 SECRETS_DIR = "/etc/alertmedic/secrets"
 STATE_DIR = "/var/lib/alertmedic"
 CONFIG_PATH = "/etc/alertmedic/config.yml"
@@ -73,7 +74,7 @@ def test_overlay_renders_expected_objects(overlay: str, objects: list[Obj]) -> N
     assert got == {
         ("ServiceAccount", home, "alertmedic"),
         ("ConfigMap", home, "alertmedic-config"),
-        ("PersistentVolumeClaim", home, "alertmedic-state"),
+        *([] if overlay in HA else [("PersistentVolumeClaim", home, "alertmedic-state")]),
         ("Deployment", home, "alertmedic"),
         ("Service", home, "alertmedic"),
         ("PodDisruptionBudget", home, "alertmedic"),
@@ -143,11 +144,21 @@ def test_lite_renderer_matches_real_kustomize(overlay: str) -> None:
         assert real_objects == golden, f"regenerate tests/deploy/golden/{overlay}.yaml"
     else:
         real_objects = golden
-    real = {_key(o): o for o in real_objects}
-    lite = {_key(o): o for o in kustomize_lite.build(directory)}
+    real = {_key(o): _volumes_by_name(o) for o in real_objects}
+    lite = {_key(o): _volumes_by_name(o) for o in kustomize_lite.build(directory)}
     assert lite.keys() == real.keys(), f"stale tests/deploy/golden/{overlay}.yaml or renderer bug"
     for key, obj in real.items():
         assert json.loads(json.dumps(lite[key])) == obj, key
+
+
+def _volumes_by_name(o: Obj) -> Obj:
+    """`o` with its pod's volumes in name order. kustomize moves a volume that a patch changes
+    (prod-ha's `state`) within the list; to Kubernetes the order of volumes means nothing."""
+    o = json.loads(json.dumps(o))
+    pod = o.get("spec", {}).get("template", {}).get("spec", {})
+    if "volumes" in pod:
+        pod["volumes"].sort(key=lambda v: v["name"])
+    return o
 
 
 def test_lite_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
@@ -201,8 +212,12 @@ def test_rolebinding_binds_alertmedic_service_account(overlay: str, objects: lis
 
 
 def test_overlays_never_share_a_target_namespace() -> None:
-    targets = [one(render(o), "Role")["metadata"]["namespace"] for o in sorted(OVERLAYS)]
-    homes = [one(render(o), "Deployment")["metadata"]["namespace"] for o in sorted(OVERLAYS)]
+    """(An HA overlay replaces its single-replica one: the same namespaces, one or the other.)"""
+    deployable = sorted(set(OVERLAYS) - set(HA))
+    targets = [one(render(o), "Role")["metadata"]["namespace"] for o in deployable]
+    homes = [one(render(o), "Deployment")["metadata"]["namespace"] for o in deployable]
+    for ha, single in HA.items():
+        assert OVERLAYS[ha] == OVERLAYS[single]
     assert len(set(targets)) == len(targets) and len(set(homes)) == len(homes)
     assert not set(targets) & set(homes)
 
@@ -210,10 +225,25 @@ def test_overlays_never_share_a_target_namespace() -> None:
 # --- Deployment -----------------------------------------------------------------------------
 
 
-def test_single_replica_with_recreate_strategy(objects: list[Obj]) -> None:
+def test_single_replica_with_recreate_strategy_unless_ha(overlay: str, objects: list[Obj]) -> None:
     spec = one(objects, "Deployment", "alertmedic")["spec"]
+    if overlay in HA:
+        # PostgreSQL: new pods start before old ones stop, spread over nodes and zones
+        assert spec["replicas"] == 3
+        assert spec["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+        spread = spec["template"]["spec"]["topologySpreadConstraints"]
+        pod_labels = spec["template"]["metadata"]["labels"]
+        assert [c["topologyKey"] for c in spread] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+        for c in spread:
+            assert c["maxSkew"] == 1 and c["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+            assert c["matchLabelKeys"] == ["pod-template-hash"]  # one rollout's pods at a time
+        return
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
+    assert "topologySpreadConstraints" not in spec["template"]["spec"]
 
 
 def test_pod_meets_restricted_security_profile(objects: list[Obj]) -> None:
@@ -258,7 +288,7 @@ def test_image_is_pinned_and_command_serves_the_mounted_config(objects: list[Obj
     assert "command" not in c  # the image's ENTRYPOINT ["alertmedic"] stays in charge
 
 
-def test_volumes_config_secrets_state_and_tmp(objects: list[Obj]) -> None:
+def test_volumes_config_secrets_state_and_tmp(overlay: str, objects: list[Obj]) -> None:
     pod = _pod_spec(objects)
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m for m in _container(objects)["volumeMounts"]}
@@ -275,22 +305,31 @@ def test_volumes_config_secrets_state_and_tmp(objects: list[Obj]) -> None:
     assert not sec.get("optional", False)
     assert not find(objects, "Secret"), "real secrets are never rendered from the repository"
 
-    state = volumes[mounts[STATE_DIR]["name"]]["persistentVolumeClaim"]
-    pvc = one(objects, "PersistentVolumeClaim", state["claimName"])
-    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert "readOnly" not in mounts[STATE_DIR] or mounts[STATE_DIR]["readOnly"] is False
+    if overlay in HA:  # the state is in PostgreSQL: no SQLite volume, a scratch directory
+        assert set(volumes[mounts[STATE_DIR]["name"]]) == {"name", "emptyDir"}
+        assert not find(objects, "PersistentVolumeClaim")
+    else:
+        state = volumes[mounts[STATE_DIR]["name"]]["persistentVolumeClaim"]
+        pvc = one(objects, "PersistentVolumeClaim", state["claimName"])
+        assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
 
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
     assert pod["securityContext"]["fsGroup"] == 10001  # state volume writable by uid 10001
 
 
-def test_config_matches_the_deployment(objects: list[Obj]) -> None:
+def test_config_matches_the_deployment(overlay: str, objects: list[Obj]) -> None:
     cfg = _config(objects)
     host, _, port = cfg["server"]["listen"].rpartition(":")
     assert host == "0.0.0.0" and int(port) == PORT
-    assert cfg["storage"]["url"].startswith(f"sqlite:///{STATE_DIR}/")
-
     files = [cfg["server"]["auth"]["bearer_token_file"]]
+    if overlay in HA:  # PostgreSQL, its password a file of the Secret, never in the URL
+        assert cfg["storage"]["url"].startswith("postgresql://alertmedic@")
+        assert "password" not in cfg["storage"] and ":" not in cfg["storage"]["url"].split("@")[0][13:]
+        files.append(cfg["storage"]["password_file"])
+    else:
+        assert cfg["storage"]["url"].startswith(f"sqlite:///{STATE_DIR}/")
+
     for receiver in cfg["receivers"]:
         for integration, field in (
             ("telegram_configs", "bot_token_file"),
@@ -319,17 +358,21 @@ def test_service_selects_the_pod_on_the_webhook_port(objects: list[Obj]) -> None
     assert svc["spec"]["ports"] == [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]
 
 
-def test_pod_disruption_budget_selects_the_pod(objects: list[Obj]) -> None:
+def test_pod_disruption_budget_selects_the_pod(overlay: str, objects: list[Obj]) -> None:
     pdb = one(objects, "PodDisruptionBudget", "alertmedic")
     deployment = one(objects, "Deployment", "alertmedic")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    if overlay in HA:  # a drain takes one replica of three at a time
+        assert pdb["spec"]["minAvailable"] == 2 and "maxUnavailable" not in pdb["spec"]
+        assert pdb["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+        return
     # One replica: minAvailable 1 would block drains forever; the budget must allow eviction.
     assert "minAvailable" not in pdb["spec"]
     assert pdb["spec"]["maxUnavailable"] >= deployment["spec"]["replicas"]
 
 
-def test_network_policy_admits_only_the_monitoring_namespace(objects: list[Obj]) -> None:
+def test_network_policy_admits_only_the_monitoring_namespace(overlay: str, objects: list[Obj]) -> None:
     np = one(objects, "NetworkPolicy", "alertmedic")["spec"]
     pod_labels = one(objects, "Deployment", "alertmedic")["spec"]["template"]["metadata"]["labels"]
     assert np["podSelector"]["matchLabels"].items() <= pod_labels.items()
@@ -343,9 +386,13 @@ def test_network_policy_admits_only_the_monitoring_namespace(objects: list[Obj])
         }
     ]
     allowed = {("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 6443), ("TCP", 587), ("TCP", 465)}
+    if overlay in HA:
+        allowed.add(("TCP", 5432))  # PostgreSQL
+    opened = set()
     for rule in np["egress"]:
         assert rule["ports"], "an egress rule without ports would open every port"
-        assert {(p["protocol"], p["port"]) for p in rule["ports"]} <= allowed
+        opened |= {(p["protocol"], p["port"]) for p in rule["ports"]}
+    assert opened == allowed
 
 
 def test_config_is_accepted_by_the_service(objects: list[Obj]) -> None:
@@ -356,3 +403,26 @@ def test_config_is_accepted_by_the_service(objects: list[Obj]) -> None:
     loaded = config.parse_config(text, env={}, check_files=False)
     for path, file in config.secret_files(loaded.config):
         assert str(file).startswith(SECRETS_DIR + "/"), path
+
+
+def test_lite_renderer_deletes_an_object_only_with_a_bare_delete_patch(tmp_path: Path) -> None:
+    (tmp_path / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+        encoding="utf-8",
+    )
+    delete = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n$patch: delete\n"
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources: [cm.yaml]\npatches:\n  - patch: |\n{_indent(delete)}", encoding="utf-8"
+    )
+    assert [o["metadata"]["name"] for o in kustomize_lite.build(tmp_path)] == ["b"]
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources: [cm.yaml]\npatches:\n  - patch: |\n{_indent(delete.replace('delete', 'replace'))}",
+        encoding="utf-8",
+    )
+    with pytest.raises(kustomize_lite.Unsupported):
+        kustomize_lite.build(tmp_path)
+
+
+def _indent(text: str) -> str:
+    return "".join(f"      {line}\n" for line in text.splitlines())

@@ -1,6 +1,7 @@
 """Every provider message counts against the destination's rate limits: a Telegram photo
-replying to an alert takes a token of the chat's 1 message/s like the alert itself, on the
-injected clock (the real python-telegram-bot client against the fake Telegram, a real graph)."""
+replying to an alert takes a token of the chat's limits like the alert itself (a group chat:
+20 a minute, one every 3 s), on the injected clock (the real python-telegram-bot client against
+the fake Telegram, a real graph)."""
 
 from __future__ import annotations
 
@@ -77,10 +78,11 @@ async def test_photos_count_against_the_chat_limit(
     await post(client, with_graph("Second"))
     for count in range(1, 4):
         await settle(count)
-        await clock.advance(1)
+        await clock.advance(3)
     await settle(4)
-    # Four messages at 1/s: an alert, its photo, the next alert, its photo; not two pairs at once.
-    assert sent == [("text", 0.0), ("photo", 1.0), ("text", 2.0), ("photo", 3.0)]
+    # Four messages at the group chat's pace (20 a minute: one per 3 s): an alert, its photo, the
+    # next alert, its photo; not two pairs at once.
+    assert sent == [("text", 0.0), ("photo", 3.0), ("text", 6.0), ("photo", 9.0)]
 
 
 async def test_waiting_for_the_photo_s_token_is_not_part_of_the_send_timeout(
@@ -93,7 +95,7 @@ async def test_waiting_for_the_photo_s_token_is_not_part_of_the_send_timeout(
     await post(client, with_graph("Slow"))
     await eventually(lambda: len(fake_telegram.messages(CHAT)) == 1, timeout=20)
     await asyncio.sleep(0.7)  # over twice the send timeout of real time, waiting for the token
-    await clock.advance(1)
+    await clock.advance(3)
     await eventually(lambda: len(fake_telegram.messages(CHAT)) == 2, timeout=5)
     await clock.advance(5)
     await asyncio.sleep(0.3)

@@ -16,7 +16,9 @@ call with ``timeout`` waits up to that many seconds for one; ``offset`` confirms
 button tap / a message as Telegram sends it (to queue, or to POST to a webhook with
 ``webhook_secret`` in ``X-Telegram-Bot-Api-Secret-Token``: :meth:`FakeTelegram.deliver_webhook`
 does that like Telegram, with the right, a wrong or no secret). While a webhook is set,
-``getUpdates`` answers 409 like the real server. Replies are ``{"ok": true, "result": ...}`` or
+``getUpdates`` answers 409 like the real server; so does a long poll that another ``getUpdates``
+of the same bot cuts short (two pollers of one bot: "terminated by other getUpdates request",
+counted in :attr:`FakeTelegram.conflicts`). Replies are ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error_code": N, "description": "..."[, "parameters": {...}]}`` with the
 same HTTP status, like api.telegram.org.
 
@@ -138,6 +140,8 @@ class TgMessage:
     params: dict[str, Any] = field(default_factory=dict)
     """All request parameters of the send (decoded)."""
     edit_date: int | None = None
+    at: float = 0.0
+    """When it was sent, on the fake's ``clock`` (the time its rate limits are judged by)."""
     history: list[TgEdit] = field(default_factory=list)
     """Earlier versions, oldest first; empty if never edited."""
 
@@ -176,10 +180,18 @@ class FakeTelegram(FakeHTTPServer):
         """When True only chats registered with :meth:`add_chat` exist (else 400
         ``chat not found``)."""
         self.enforce_rate_limits = enforce_rate_limits
-        """When True: > 1 send per ``per_chat_interval`` s in a chat or > ``per_bot_limit``
-        sends per second per bot → 429 with ``retry_after``."""
+        """When True, Telegram's limits answer 429 with ``retry_after``: more than 1 send per
+        ``per_chat_interval`` s in a chat, more than ``per_bot_limit`` sends in any second per
+        bot, more than ``per_group_limit`` sends in any ``per_group_window`` s in a group or
+        channel (a negative chat id). Times come from ``clock`` (a test's ManualClock.now)."""
         self.per_chat_interval = 1.0
         self.per_bot_limit = 30
+        self.per_group_limit = 20
+        self.per_group_window = 60.0
+        self.clock: Callable[[], float] = time.monotonic
+        self.rate_limited = 0
+        """Sends refused with 429 by the enforced limits (not by :meth:`fail_next`)."""
+        self._group_sends: dict[tuple[str, int], list[float]] = {}
         self.strict_html_entities = strict_html_entities
         """Reject unknown ``&name;`` (real Telegram keeps it literally)."""
         self.calls: Counter[str] = Counter()
@@ -192,6 +204,12 @@ class FakeTelegram(FakeHTTPServer):
         """Updates queued for getUpdates and not confirmed yet (by a later ``offset``)."""
         self._next_update_id = 100000001
         self._update_waiters: set[asyncio.Event] = set()
+        self.conflicts = 0
+        """Long polls cut short by another getUpdates of the same bot (409 Conflict)."""
+        self._long_polls: dict[str, tuple[RecordedRequest, asyncio.Event]] = {}
+        """Bot token -> its getUpdates waiting now."""
+        self._terminated: set[int] = set()
+        """id() of the getUpdates requests a later one terminated (they answer 409)."""
         self.files: dict[str, bytes] = {}
         self._usernames: dict[str, int] = {}
         self._next_id: dict[int, int] = {}
@@ -370,6 +388,12 @@ class FakeTelegram(FakeHTTPServer):
         m = _ROUTE.match(rec.path)
         if m is None or m["method"].lower() != "getupdates" or self.webhook_url:
             return
+        token = m["token"]
+        if (polling := self._long_polls.pop(token, None)) is not None:
+            # like api.telegram.org: the newer request wins, the waiting one answers 409
+            self._terminated.add(id(polling[0]))
+            self.conflicts += 1
+            polling[1].set()
         params = _decode_params(rec)
         timeout = min(float(params.get("timeout") or 0), 60.0)
         offset = int(params.get("offset") or 0)
@@ -377,12 +401,15 @@ class FakeTelegram(FakeHTTPServer):
             return
         event = asyncio.Event()
         self._update_waiters.add(event)
+        self._long_polls[token] = (rec, event)
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             pass
         finally:
             self._update_waiters.discard(event)
+            if self._long_polls.get(token, (None,))[0] is rec:
+                del self._long_polls[token]
 
     def _on_received(self, rec: RecordedRequest) -> None:
         m = _ROUTE.match(rec.path)
@@ -409,6 +436,13 @@ class FakeTelegram(FakeHTTPServer):
             name = _METHODS.get(m["method"].lower())
             if name is None:
                 raise TelegramError(404, "Not Found")
+            if id(rec) in self._terminated:
+                self._terminated.discard(id(rec))
+                raise TelegramError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot"
+                    " instance is running",
+                )
             api: Callable[[BotInfo, dict[str, Any]], Reply] = getattr(self, f"_api_{name}")
             return api(bot, _decode_params(rec))
         except TelegramError as exc:
@@ -662,19 +696,26 @@ class FakeTelegram(FakeHTTPServer):
     def _check_rate(self, bot: BotInfo, cid: int) -> None:
         if not self.enforce_rate_limits:
             return
-        now = time.monotonic()
+        now = self.clock()
         recent = [t for t in self._bot_sends.get(bot.token, []) if now - t < 1.0]
+        window = self.per_group_window
+        group = [t for t in self._group_sends.get((bot.token, cid), []) if now - t < window]
         last = self._sent_at.get((bot.token, cid))
         wait = 0.0
         if last is not None and now - last < self.per_chat_interval:
             wait = self.per_chat_interval - (now - last)
         if len(recent) >= self.per_bot_limit:
             wait = max(wait, 1.0 - (now - recent[0]))
+        if cid < 0 and len(group) >= self.per_group_limit:
+            wait = max(wait, window - (now - group[-self.per_group_limit]))
         if wait > 0:
+            self.rate_limited += 1
             retry = max(1, int(wait + 0.999))
             raise TelegramError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         recent.append(now)
         self._bot_sends[bot.token] = recent
+        if cid < 0:
+            self._group_sends[(bot.token, cid)] = [*group, now]
         self._sent_at[(bot.token, cid)] = now
 
     def _new_message(
@@ -693,6 +734,7 @@ class FakeTelegram(FakeHTTPServer):
             _json_field(p.get("reply_markup")),
             int(time.time()),
             params=p,
+            at=self.clock(),
         )
 
     def _store(self, msg: TgMessage) -> Reply:

@@ -309,3 +309,31 @@ async def test_send_document_refusals(fake_telegram: FakeTelegram, bot: Bot) -> 
     with pytest.raises(BadRequest, match=r"^Message caption is too long$"):
         await bot.send_document(CHAT, b"x", filename="a.md", caption="c" * 1025)
     assert [m.kind for m in fake_telegram.messages(CHAT)] == ["document"]
+
+
+async def test_group_chat_limit_is_a_sliding_minute(
+    fake_telegram: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 messages in any 60 s per group (negative chat id); the 21st gets 429 with the seconds
+    until the oldest of them leaves the window; a private chat has no such limit."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    now = [1000.0]
+    fake_telegram.clock = lambda: now[0]
+    fake_telegram.enforce_rate_limits = True
+    group = -100200300
+    for _ in range(20):
+        await bot.send_message(group, "m")
+        now[0] += 1.5
+    with pytest.raises(RetryAfter) as info:
+        await bot.send_message(group, "21st within the minute")
+    assert info.value.retry_after.total_seconds() == 30  # the first one was sent 30 s ago
+    assert fake_telegram.rate_limited == 1 and len(fake_telegram.messages(group)) == 20
+    for _ in range(25):  # a private chat: 1 per second only
+        await bot.send_message(CHAT, "p")
+        now[0] += 1.0
+    now[0] = 1000.0 + 60.0  # the first group message has left the window
+    await bot.send_message(group, "allowed again")
+    now[0] += 1.0  # past the chat's 1 s; the group's second message is still in the window
+    with pytest.raises(RetryAfter):
+        await bot.send_message(group, "the second one has not left it yet")
+    assert fake_telegram.rate_limited == 2

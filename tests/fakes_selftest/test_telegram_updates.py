@@ -125,3 +125,21 @@ async def test_edit_reply_markup(fake_telegram: FakeTelegram, bot: Bot) -> None:
         await bot.edit_message_reply_markup(CHAT, 999, reply_markup=keyboard("x"))
     await bot.edit_message_reply_markup(CHAT, sent.message_id)  # no markup: the buttons go
     assert stored.reply_markup is None
+
+
+async def test_a_second_poller_of_the_bot_terminates_the_waiting_one_with_409(
+    fake_telegram: FakeTelegram, bot: Bot
+) -> None:
+    async with make_bot(fake_telegram) as other:
+        first = asyncio.create_task(bot.get_updates(timeout=5, read_timeout=10))
+        await fake_telegram.wait_until(lambda: fake_telegram.calls["getUpdates"] == 1)
+        await asyncio.sleep(0.05)  # the first long poll is waiting
+        second = asyncio.create_task(other.get_updates(timeout=5, read_timeout=10))
+        with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+            await first
+        fake_telegram.push_update(fake_telegram.text_update(CHAT, "/alerts", user_id=ALICE))
+        assert [u.message.text for u in await second if u.message] == ["/alerts"]
+    assert fake_telegram.conflicts == 1
+    # one poller after the other, never at once: no conflict
+    assert len(await bot.get_updates(timeout=0)) == 1
+    assert fake_telegram.conflicts == 1

@@ -26,7 +26,6 @@ from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram, TgMessage
 from tests.payloads import alert, message
-from tests.pg import fresh_schema
 from tests.remediate.support import (
     API_TOKEN,
     CHAT,
@@ -46,14 +45,6 @@ Start = Callable[..., Awaitable[Client]]
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=1_900_000_000.0)
-
-
-@pytest.fixture
-def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite, unless a test asks for both stores (`indirect` parametrisation: "postgres")."""
-    if getattr(request, "param", "sqlite") == "sqlite":
-        return f"sqlite:///{tmp_path}/state.db"
-    return fresh_schema(request.getfixturevalue("pg_database"))
 
 
 @pytest.fixture

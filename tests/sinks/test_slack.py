@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.config import SlackConfig
+from app.core.digest import Digest, DigestBuilder
 from app.core.errors import PermanentError, RetryableError
 from app.core.models import Alert
 from app.core.render import SLACK_BLOCKS_TEXT_LIMIT
@@ -269,3 +270,39 @@ def test_rate_limit_keys(
     [limit] = hook_sink(url).rate_limits()
     assert limit.key.startswith("slack:channel:hook-") and "secretpart" not in limit.key
     assert (limit.per_second, limit.burst) == (1.0, 1)
+
+
+def storm_digest() -> Digest:
+    builder = DigestBuilder(top=10, after=30.0)
+    for i in range(3):
+        builder.add(make_group([firing(1).alerts[0]]).model_copy(update={"groupKey": f"g{i}"}))
+    return builder.digest()
+
+
+async def test_a_storm_digest_and_an_update_of_a_group_it_covered(
+    fake_slack: FakeSlack, bot_sink: SinkFactory
+) -> None:
+    """The digest is one message; a covered group's update is never a chat.update of it: the
+    group's own message goes into the digest's thread."""
+    sink = bot_sink()
+    ref = await sink.send_digest("oncall/slack[0]", storm_digest())
+    assert ref is not None
+    [digest] = fake_slack.messages("#oncall")
+    assert digest.text == "Alert storm: 3 alert groups (3 firing, 0 resolved)"
+    assert digest.blocks is not None and "/alerts" in digest.blocks[-1]["text"]["text"]
+    thread = {**ref, "digest": True}
+    own = await sink.send(delivery(resolved(1), kind="update", previous=thread))
+    [_, reply] = fake_slack.messages("#oncall")
+    assert not digest.edited and reply.thread_ts == digest.ts
+    assert own == {"channel": reply.channel, "ts": reply.ts}
+    await sink.send(delivery(firing(1), kind="update", previous=own))  # its own message from now on
+    assert fake_slack.messages("#oncall")[1].edited and len(fake_slack.messages("#oncall")) == 2
+
+
+async def test_a_storm_digest_through_an_incoming_webhook(
+    fake_slack: FakeSlack, hook_sink: Callable[[str], SlackSink]
+) -> None:
+    url = fake_slack.add_webhook("#team")
+    assert await hook_sink(url).send_digest("team/slack[0]", storm_digest()) is None
+    [msg] = fake_slack.messages("#team")
+    assert msg.text == "Alert storm: 3 alert groups (3 firing, 0 resolved)"

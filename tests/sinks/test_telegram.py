@@ -266,7 +266,7 @@ def test_rate_limits_name_the_bot_not_the_token(fake_telegram: FakeTelegram, mak
     assert {(r.key, r.per_second, r.burst) for r in limits} == {
         (f"telegram:chat:{head}:{CHAT}", 1.0, 1),
         (f"telegram:bot:{head}", 30.0, 30),
-        (f"telegram:group:{head}:{CHAT}", 20 / 60, 20),
+        (f"telegram:group:{head}:{CHAT}", 20 / 60, 1),
     }
     assert all(fake_telegram.token not in r.key for r in limits)
     assert [r.key for r in make_sink(chat_id=42).rate_limits()] == [

@@ -390,3 +390,19 @@ async def test_sections_built_once_at_start_up_are_named_as_needing_a_restart(
     status, body = await svc.reload()
     assert status == 200 and body["added"] == ["f/file[0]"]
     assert body["restart_required"] == ["enrich"]  # a new destination with `enrich: true`
+
+
+async def test_storm_settings_apply_on_reload(service: Any, webhook_sink: WebhookSink) -> None:
+    svc = await service([hook("a", webhook_sink)], {"receiver": "a"})
+    dispatcher = svc.client.app[DISPATCHER]
+    assert dispatcher.storms is not None and dispatcher.storms.config.after == 30.0
+    svc.write([hook("a", webhook_sink)], {"receiver": "a"}, delivery={"storm": {"after": "0"}})
+    assert (await svc.reload())[0] == 200
+    assert dispatcher.storms is None
+    svc.write([hook("a", webhook_sink)], {"receiver": "a"}, delivery={"storm": {"after": "2m", "top": 3}})
+    status, body = await svc.reload()
+    assert status == 200 and body["restart_required"] == []
+    assert dispatcher.storms is not None and (
+        dispatcher.storms.config.after,
+        dispatcher.storms.config.top,
+    ) == (120.0, 3)

@@ -14,9 +14,9 @@ from app.web.state import STATE
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.telegram import FakeTelegram
 from tests.remediate.support import RESTART, patches, replies
-from tests.remediate.test_end_to_end import Start, clock, latency, post, start, storage_url, until
+from tests.remediate.test_end_to_end import Start, clock, latency, post, start, until
 
-__all__ = ["clock", "start", "storage_url"]  # the fixtures
+__all__ = ["clock", "start"]  # the fixtures
 pytestmark = pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)
 
 

@@ -15,6 +15,8 @@ class Verb(enum.StrEnum):
     UNSILENCE = "unsilence"
     APPROVE = "approve"
     REJECT = "reject"
+    POSTMORTEM = "postmortem"
+    """Send the group's post-mortem draft (Markdown) in reply to its message."""
 
 
 class Provider(enum.StrEnum):

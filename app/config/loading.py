@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from app.config.console import console_problems
 from app.config.escalation import escalation_problems
 from app.config.model import Config
 from app.config.problems import ConfigError, Problem, pydantic_problems
@@ -163,7 +164,8 @@ def parse_config(
     if config is not None:
         problems += escalation_problems(config.escalation_policies, config.route, names)
     if config is not None:
-        for path, message in secret_problems(config) + kubeconfig_problems(config.remediation):
+        files = secret_problems(config) + kubeconfig_problems(config.remediation)
+        for path, message in files + console_problems(config.console):
             if check_files:
                 problems.append((path, message))
             elif path not in unset_paths:

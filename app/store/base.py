@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from app.core.plan import Planned
 
 if TYPE_CHECKING:
+    from app.core.console.session import ConsoleSession
     from app.store.remediations import NewRemediation, Remediation
 
 
@@ -304,4 +305,27 @@ class Store(Protocol):
 
     async def chat_audits(self, *, limit: int = 100) -> list[ChatAudit]:
         """The most recent chat actions, newest first."""
+        ...
+
+    # --- the web console ------------------------------------------------------------------------
+
+    async def console_login(self, token_hash: str, *, user: str, now: float, expires_at: float) -> None:
+        """Open a session: the SHA-256 of its token, its user, when it ends (sessions already
+        expired are forgotten)."""
+        ...
+
+    async def console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
+        """The live session with this token hash; None when unknown, logged out or expired."""
+        ...
+
+    async def console_logout(self, token_hash: str) -> bool:
+        """End the session; False when there was none."""
+        ...
+
+    async def console_failures(self, keys: Sequence[str], *, since: float) -> dict[str, int]:
+        """How many failed logins each throttle key has had since `since`."""
+        ...
+
+    async def console_failed(self, keys: Sequence[str], *, now: float) -> None:
+        """Count one failed login against each key."""
         ...

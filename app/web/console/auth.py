@@ -215,7 +215,9 @@ async def login(request: web.Request, render_login: Callable[..., web.Response])
     keys = throttle_keys(user, address)
     if throttled(await state.store.console_failures(keys, since=now - LOGIN_WINDOW), user, address):
         log.warning("console login throttled", extra={"user": user, "remote": address})
-        return render_login(request, error="Too many failed sign-ins: try again later.", status=429)
+        return render_login(
+            request, error="Too many failed sign-ins: try again later.", status=429, user=user, next=target
+        )
     hashed = console.users.get(user)
     ok = await check_password(hashed or _DUMMY_HASH, password)
     if not ok or hashed is None:

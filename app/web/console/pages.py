@@ -160,7 +160,12 @@ async def dead_letters(request: web.Request, session: Session) -> web.StreamResp
     return render(request, "dead_letters.html.j2", **await context(request, session, letters=letters))
 
 
+async def home(request: web.Request, session: Session) -> web.StreamResponse:
+    return see_other("/ui/approvals")
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/ui", page(home))
     app.router.add_get("/ui/login", login_page)
     app.router.add_post("/ui/login", login_post)
     app.router.add_post("/ui/logout", form(logout))

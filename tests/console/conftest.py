@@ -1,0 +1,136 @@
+"""The console under test: the real app (create_app) with a console, self-healing against fake
+Kubernetes and a manual clock, driven by Debian's chromium through Playwright (never a browser
+Playwright downloads)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from app.engine.clock import ManualClock
+from app.store.remediations import Remediation
+from app.web.app import create_app
+from app.web.state import STATE
+from tests.conftest import make_config
+from tests.enrich.png import colour_stats, dimensions
+from tests.fakes.kubernetes import FakeKubernetes
+from tests.remediate.support import SCALE
+from tests.remediate.test_end_to_end import latency, post
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-2"}
+"""alice may approve and reject; bob is a user with no right to act."""
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+@dataclass
+class Console:
+    client: Client
+    clock: ManualClock
+    kube: FakeKubernetes
+    browser: Browser
+    shots: Path
+
+    def url(self, path: str) -> str:
+        return str(self.client.make_url(path))
+
+    async def context(self, **options: Any) -> BrowserContext:
+        return await self.browser.new_context(**options)
+
+    async def login(self, context: BrowserContext, user: str = "alice", *, then: str = "/ui") -> Page:
+        page = await context.new_page()
+        await page.goto(self.url(then))
+        assert "/ui/login" in page.url
+        await page.fill("#user", user)
+        await page.fill("#password", PASSWORDS[user])
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+        return page
+
+    async def fire_awaiting_approval(self) -> Remediation:
+        """A warning latency alert whose scale-out waits for approval."""
+        await post(self.client, latency(severity="warning"))
+        return await self.until_state(None, "awaiting_approval")
+
+    async def until_state(self, rid: int | None, state: str, *, step: float = 1.0) -> Remediation:
+        store = self.client.app[STATE].store
+        for _ in range(300):
+            recs = await store.remediations()
+            found = [r for r in recs if (rid is None or r.id == rid) and r.state == state]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.01)
+            await self.clock.advance(step)
+        raise AssertionError(f"action {rid} never reached {state}: {[(r.id, r.state) for r in recs]}")
+
+    async def screenshot(self, page: Page, name: str) -> Path:
+        """A full-page PNG under the test's directory, checked not blank."""
+        path = self.shots / f"{name}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        png = path.read_bytes()
+        width, height = dimensions(png)
+        assert width >= 300 and height >= 200
+        distinct, _ = colour_stats(png)
+        assert distinct >= 8, f"{name}: {distinct} colours: blank?"
+        return path
+
+
+@pytest.fixture
+async def console(
+    aiohttp_client: Any, tmp_path: Path, fake_kubernetes: FakeKubernetes, fake_kubeconfig: Path
+) -> AsyncIterator[Console]:
+    fake_kubernetes.add_deployment("prod", "model-api", replicas=3)
+    users = tmp_path / "console-users"
+    users.write_text(
+        "".join(
+            f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds=4)).decode().replace('$2b$', '$2y$')}\n"
+            for u, p in PASSWORDS.items()
+        )
+    )
+    config = make_config(
+        tmp_path,
+        [{"name": "oncall", "file_configs": [{"path": str(tmp_path / "inbox.log")}]}],
+        {"receiver": "oncall"},
+        remediation={
+            "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
+            "allowed_namespaces": ["prod"],
+            "dry_run": False,
+            "actions": [SCALE],
+        },
+        chatops={
+            "permissions": [
+                {"users": ["console:alice"], "allow": ["ack", "unack", "approve", "reject", "postmortem"]},
+                {"users": ["console:bob"], "allow": ["ack"]},
+            ]
+        },
+        console={"enabled": True, "users_file": str(users), "session_ttl": "12h"},
+    )
+    clock = ManualClock(start=1_900_000_000.0)
+    client: Client = await aiohttp_client(create_app(config, clock=clock))
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield Console(client, clock, fake_kubernetes, browser, shots)
+        finally:
+            await browser.close()

@@ -1,0 +1,198 @@
+"""The console in a real headless chromium: sign in, approve an action awaiting approval and
+see it run on (fake) Kubernetes; anonymous requests, expired sessions and forged form posts are
+refused; a phone-width viewport never scrolls sideways; screenshots are not blank."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from app.web.state import STATE
+from tests.console.conftest import PASSWORDS, Console
+from tests.remediate.support import patches
+
+async def test_approve_from_the_console_acts_and_is_recorded(console: Console) -> None:
+    rec = await console.fire_awaiting_approval()
+    ctx = await console.context(viewport={"width": 1280, "height": 800})
+    page = await console.login(ctx, then="/ui/approvals")
+    assert page.url.endswith("/ui/approvals")
+    item = page.locator(f'#awaiting [data-action-id="{rec.id}"]')
+    assert "scale-out-on-saturation" in await item.inner_text()
+    assert "Deployment/prod/model-api" in await item.inner_text()
+    await console.screenshot(page, "approvals")
+    assert patches(console.kube) == []
+    await item.locator("button", has_text="Approve").click()
+    await page.wait_for_load_state()
+    assert f"Approved action #{rec.id}" in await page.locator(".flash").inner_text()
+    done = await console.until_state(rec.id, "succeeded")
+    assert done.actor == "console:alice"
+    [patch] = patches(console.kube)
+    assert patch.path.endswith("/deployments/model-api/scale")
+    await page.reload()
+    recent = page.locator(f'#recent [data-action-id="{rec.id}"]')
+    assert "succeeded" in await recent.inner_text()
+    assert "by console:alice" in await recent.inner_text()
+    audits = await console.client.app[STATE].store.chat_audits()
+    assert [(a.source, a.user_key, a.action, a.outcome) for a in audits] == [
+        ("console", "console:alice", "approve", "done")
+    ]
+    await ctx.close()
+
+
+async def test_a_user_without_the_right_sees_no_buttons_and_is_refused(console: Console) -> None:
+    rec = await console.fire_awaiting_approval()
+    ctx = await console.context()
+    page = await console.login(ctx, "bob", then="/ui/approvals")
+    item = page.locator(f'#awaiting [data-action-id="{rec.id}"]')
+    assert "view only" in await item.inner_text()
+    assert await item.locator("button").count() == 0
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    resp = await page.request.post(
+        console.url(f"/ui/approvals/{rec.id}/approve"),
+        form={"csrf": csrf or ""},
+        headers={"Origin": console.url("/").rstrip("/")},
+        max_redirects=0,
+    )
+    assert resp.status == 403
+    assert "console:bob may not approve" in await resp.text()
+    assert (await console.client.app[STATE].store.remediation(rec.id)).state == "awaiting_approval"  # type: ignore[union-attr]
+    await ctx.close()
+
+
+async def test_forged_form_posts_are_refused(console: Console) -> None:
+    rec = await console.fire_awaiting_approval()
+    ctx = await console.context()
+    page = await console.login(ctx, then="/ui/approvals")
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    assert csrf
+    ours = console.url("/").rstrip("/")
+    url = console.url(f"/ui/approvals/{rec.id}/approve")
+    for form, headers, why in [
+        ({}, {"Origin": ours}, "wrong or missing CSRF token"),
+        ({"csrf": csrf[:-2] + "xx"}, {"Origin": ours}, "wrong or missing CSRF token"),
+        ({"csrf": csrf}, {"Origin": "http://evil.example"}, "foreign or missing Origin"),
+    ]:
+        resp = await page.request.post(url, form=form, headers=headers, max_redirects=0)
+        assert (resp.status, await resp.text()) == (403, f"forbidden: {why}")
+    # A real cross-site page posting the form: the browser sends the cookie (top-level POST
+    # from another site is not sent under SameSite=Lax) and its own Origin: refused either way.
+    evil = await ctx.new_page()
+    await evil.route(
+        "http://evil.example/",
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<form method="post" action="{url}"><input name="csrf" value="{csrf}">'
+            '<button id="go">go</button></form>',
+        ),
+    )
+    await evil.goto("http://evil.example/")
+    async with evil.expect_response(url) as answer:
+        await evil.click("#go")
+    assert (await answer.value).status == 403
+    # Another session's CSRF token is no good for this one.
+    other = await console.context()
+    page2 = await console.login(other, then="/ui/approvals")
+    csrf2 = await page2.locator("input[name=csrf]").first.get_attribute("value")
+    assert csrf2 and csrf2 != csrf
+    resp = await page.request.post(url, form={"csrf": csrf2}, headers={"Origin": ours}, max_redirects=0)
+    assert resp.status == 403
+    assert (await console.client.app[STATE].store.remediation(rec.id)).state == "awaiting_approval"  # type: ignore[union-attr]
+    assert patches(console.kube) == []
+    await ctx.close()
+    await other.close()
+
+
+async def test_anonymous_requests_are_refused(console: Console) -> None:
+    ctx = await console.context()
+    page = await ctx.new_page()
+    for path in ("/ui", "/ui/approvals", "/ui/dead-letters"):
+        await page.goto(console.url(path))
+        assert "/ui/login" in page.url, path
+        assert await page.locator("#password").count() == 1
+    client = console.client
+    resp = await client.post("/ui/approvals/1/approve", data={"csrf": "x"}, allow_redirects=False)
+    assert resp.status == 403
+    resp = await client.post("/ui/logout", allow_redirects=False)
+    assert resp.status == 403
+    await ctx.close()
+
+
+async def test_wrong_passwords_are_refused_then_throttled(console: Console) -> None:
+    ctx = await console.context()
+    page = await ctx.new_page()
+    for _ in range(5):
+        await page.goto(console.url("/ui/login"))
+        await page.fill("#user", "alice")
+        await page.fill("#password", "wrong")
+        await page.click("button[type=submit]")
+        assert "Wrong user name or password" in await page.locator(".flash").inner_text()
+    await page.fill("#password", PASSWORDS["alice"])
+    await page.click("button[type=submit]")
+    assert "Too many failed sign-ins" in await page.locator(".flash").inner_text()
+    assert "/ui/login" in page.url
+    await console.clock.advance(901)  # the window passes
+    await page.fill("#password", PASSWORDS["alice"])
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state()
+    assert "/ui/login" not in page.url
+    await ctx.close()
+
+
+async def test_a_session_expires_after_its_ttl_and_logout_ends_it(console: Console) -> None:
+    ctx = await console.context()
+    page = await console.login(ctx, then="/ui/dead-letters")
+    [cookie] = await ctx.cookies()
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"], cookie["path"], cookie["secure"]) == (
+        "alertmedic_session",
+        True,
+        "Lax",
+        "/",
+        False,
+    )
+    await console.clock.advance(12 * 3600 - 5)
+    await page.goto(console.url("/ui/dead-letters"))
+    assert page.url.endswith("/ui/dead-letters")
+    await console.clock.advance(10)
+    await page.goto(console.url("/ui/dead-letters"))
+    assert "/ui/login" in page.url
+    page = await console.login(ctx, then="/ui/dead-letters")
+    await page.click("text=Sign out")
+    await page.wait_for_load_state()
+    assert "/ui/login" in page.url
+    await page.goto(console.url("/ui/dead-letters"))
+    assert "/ui/login" in page.url
+    await ctx.close()
+
+
+async def test_the_secure_flag_follows_https_at_the_proxy(console: Console) -> None:
+    ours = console.url("/").rstrip("/")
+    resp = await console.client.post(
+        "/ui/login",
+        data={"user": "alice", "password": PASSWORDS["alice"]},
+        headers={"Origin": ours.replace("http://", "https://"), "X-Forwarded-Proto": "https"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    cookie = resp.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+
+
+async def test_phone_width_has_no_horizontal_scroll(console: Console, tmp_path: Path) -> None:
+    await console.fire_awaiting_approval()
+    ctx = await console.context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = await console.login(ctx, then="/ui/approvals")
+    for path in ("/ui/approvals", "/ui/dead-letters"):
+        await page.goto(console.url(path))
+        sizes = await page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert sizes[0] <= sizes[1], (path, sizes)
+        await console.screenshot(page, "phone-" + path.rsplit("/", 1)[-1])
+    login = await (await console.context(viewport={"width": 390, "height": 844})).new_page()
+    await login.goto(console.url("/ui/login"))
+    assert await login.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    await ctx.close()
+    if target := os.environ.get("ALERTMEDIC_SCREENSHOTS"):  # scripts: refresh the README's images
+        for shot in console.shots.glob("*.png"):
+            shutil.copy(shot, Path(target) / f"console-{shot.name}")

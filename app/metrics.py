@@ -10,6 +10,7 @@ from app import __version__
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 ACK_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+RESOLVE_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
 
 
 @dataclass
@@ -133,9 +134,18 @@ class Metrics:
         )
         self.time_to_ack = Histogram(
             "alertmedic_time_to_acknowledge_seconds",
-            "Time from a group's first notification to its acknowledgement from chat.",
+            "Time from an incident's first startsAt to its first acknowledgement; once per incident"
+            " episode, whichever replica took the ack.",
             ["severity"],
             buckets=ACK_BUCKETS,
+            registry=r,
+        )
+        self.time_to_resolve = Histogram(
+            "alertmedic_time_to_resolve_seconds",
+            "Time from an incident's first startsAt to the webhook that resolved it; once per"
+            " incident episode, whichever replica accepted that webhook.",
+            ["severity"],
+            buckets=RESOLVE_BUCKETS,
             registry=r,
         )
 
@@ -160,5 +170,6 @@ SERIES = (
     "alertmedic_config_last_reload_success_timestamp_seconds",
     "alertmedic_chat_actions_total",
     "alertmedic_time_to_acknowledge_seconds",
+    "alertmedic_time_to_resolve_seconds",
 )
 """Metric family names; a histogram adds _bucket, _sum and _count, a counter _total."""

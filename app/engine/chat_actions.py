@@ -129,8 +129,9 @@ class ChatActions:
             if group.ack_by is not None:
                 return f"already acknowledged by {group.ack_by}"
             await self.store.chat_ack(group.ref, by=actor.name, now=now)
-            severity = alerts.commonLabels.get("severity", "")
-            self.metrics.time_to_ack.labels(severity).observe(max(0.0, now - group.first_notified_at))
+            # once per incident episode, whichever process takes the first ack (the store decides)
+            if (first := await self.store.incident_acked(group.group_key, now=now)) is not None:
+                self.metrics.time_to_ack.labels(first.severity).observe(first.seconds)
             return f"✅ acknowledged by {actor.name}"
         if verb is Verb.UNACK:
             if group.ack_by is None:

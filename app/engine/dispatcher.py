@@ -36,6 +36,7 @@ from app.core.retry import RetryPolicy
 from app.engine.chat import ChatView
 from app.engine.clock import SYSTEM_CLOCK
 from app.engine.enrich import GroupEnrichment
+from app.engine.incidents import retried
 from app.engine.jobs import JobHandler, Ref, build_handlers
 from app.metrics import Metrics
 from app.sinks.base import Sink
@@ -543,6 +544,9 @@ class Dispatcher:
                 )
                 try:
                     await self.store.retry(job.id, attempts=attempts, not_before=now + delay, error=str(exc))
+                    if job.type == "notify":
+                        event = retried(job, exc, attempts, delay, now)
+                        await self.store.incident_event(job.group_key, event)
                 except StoreUnavailable as err:  # the retry still happens; only its record is lost
                     log.error("cannot record a retry", extra={"destination": job.lane, "error": str(err)})
                 await self._sleep(delay, lane.stop)

@@ -11,6 +11,7 @@ from app.core.clock import Clock
 from app.core.models import WebhookMessage
 from app.core.plan import Router
 from app.engine.dispatcher import Dispatcher
+from app.engine.incidents import note_of
 from app.engine.muting import report_muted
 from app.metrics import Metrics
 from app.store.base import IngestResult, Store
@@ -40,8 +41,11 @@ class Ingestor:
         now = self.clock.now()
         plan = self.router.plan(msg, at=datetime.fromtimestamp(now, UTC))
         plans = plan.planned
+        incident = note_of(msg, plans)
         if self.remediator is None:
-            result = await self.store.ingest(plans, now=now, dedup_window=self.dedup_window)
+            result = await self.store.ingest(
+                plans, now=now, dedup_window=self.dedup_window, incident=incident
+            )
         else:
             from app.engine.remediation import new_remediations
 
@@ -53,9 +57,12 @@ class Ingestor:
                 dedup_window=self.dedup_window,
                 remediations=intents,
                 resolved=resolved,
+                incident=incident,
             )
             for lane, _ in result.remediation_jobs:
                 self.dispatcher.ensure_lane(lane)
+        if (ended := result.resolved) is not None:
+            self.metrics.time_to_resolve.labels(ended.severity).observe(ended.seconds)
         report_muted(plan.muted, group_key=msg.groupKey, metrics=self.metrics)  # once accepted
         by_id = {p.destination.id: p.destination for p in plans}
         for dest_id, _ in result.enqueued:

@@ -29,6 +29,8 @@ from app.core.plan import Planned
 
 if TYPE_CHECKING:
     from app.core.console.session import ConsoleSession
+    from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
+    from app.store.incidents import IncidentFacts, ResolvedIncident
     from app.store.remediations import NewRemediation, Remediation
 
 
@@ -80,6 +82,8 @@ class IngestResult:
     """Destinations for which the message was a duplicate."""
     remediation_jobs: list[tuple[str, int]] = field(default_factory=list)
     """(lane, job id) of each remediation job the same transaction added."""
+    resolved: ResolvedIncident | None = None
+    """The incident this webhook resolved (once per episode, whichever process took it)."""
 
 
 @dataclass(frozen=True)
@@ -178,10 +182,13 @@ class Store(Protocol):
         dedup_window: float,
         remediations: Sequence[NewRemediation] = (),
         resolved: Sequence[str] = (),
+        incident: IncidentNote | None = None,
     ) -> IngestResult:
         """Record the notify jobs `plans` imply, durably, in one transaction; dedup by thread.
         In the same transaction: the remediation intents, and the cancellation of open ones of the
-        `resolved` fingerprints (app.store.remediations.record_intents)."""
+        `resolved` fingerprints (app.store.remediations.record_intents); and the incident's new
+        state and events (app.store.incidents.note_incident), when `incident` and `plans` are
+        given."""
         ...
 
     async def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
@@ -248,7 +255,8 @@ class Store(Protocol):
         ...
 
     async def purge(self, *, older_than: float) -> int:
-        """Delete finished jobs and idle threads older than the timestamp; return rows removed."""
+        """Delete finished jobs, idle threads, incident events and incidents unchanged since,
+        older than the timestamp; return rows removed."""
         ...
 
     # --- responding from chat ---------------------------------------------------------------
@@ -328,4 +336,29 @@ class Store(Protocol):
 
     async def console_failed(self, keys: Sequence[str], *, now: float) -> None:
         """Count one failed login against each key."""
+        ...
+
+    # --- incidents (app.store.incidents) --------------------------------------------------------
+
+    async def incidents(self, flt: IncidentFilter, *, limit: int = 200) -> list[IncidentSummary]:
+        """The incidents `flt` selects: open ones first, by severity then age (oldest first);
+        then resolved ones, the latest resolved first."""
+        ...
+
+    async def incident_facts(self, ref: str) -> IncidentFacts | None:
+        """Everything stored about one incident (its row, events, deliveries, enrichments, chat
+        actions, remediations, escalations); None for an unknown id."""
+        ...
+
+    async def incident_refs(self, prefix: str, *, limit: int = 2) -> list[str]:
+        """Incident ids starting with `prefix` (an exact match first), at most `limit`."""
+        ...
+
+    async def incident_event(self, group_key: str, event: TimelineEvent) -> None:
+        """Append an event to the group's timeline (redacted on the way in)."""
+        ...
+
+    async def incident_acked(self, group_key: str, *, now: float) -> ResolvedIncident | None:
+        """Note an acknowledgement; the time to acknowledge when it is the episode's first (of
+        concurrent ones, exactly one gets it), else None."""
         ...

@@ -164,7 +164,43 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX chat_audit_at ON chat_audit (at);
     """,
-    # 6 (web console): console sessions, kept as the SHA-256 of their token, and failed logins
+    # incidents (issue 12): one row per alert group (its current episode) and the timeline events
+    # no other table holds (alerts firing and resolving, retries, approvals, post-mortems sent).
+    """
+    CREATE TABLE incidents (
+        ref TEXT PRIMARY KEY,
+        group_key TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        namespace TEXT,
+        receiver TEXT NOT NULL,
+        receivers TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        alerts_total INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        opened_at REAL NOT NULL,
+        last_change REAL NOT NULL,
+        resolved_at REAL,
+        ended_at REAL,
+        acked_at REAL,
+        episode INTEGER NOT NULL
+    );
+    CREATE INDEX incidents_last_change ON incidents (last_change);
+    CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_key TEXT NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        summary TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX incident_events_group ON incident_events (group_key, id);
+    CREATE INDEX incident_events_at ON incident_events (at);
+""",
+    # 7 (web console): console sessions, kept as the SHA-256 of their token, and failed logins
     # (one row each) that the login throttle counts; shared by every replica.
     """
     CREATE TABLE console_sessions (

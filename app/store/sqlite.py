@@ -25,9 +25,11 @@ from typing import Any, TypeVar
 
 from app.core.console.session import ConsoleSession
 from app.core.dedup import kind_after, signature
+from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
 from app.core.remediation.guards import Slot
 from app.store import console
+from app.store import incidents as incident_sql
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -40,6 +42,7 @@ from app.store.base import (
     StoreUnavailable,
     group_ref,
 )
+from app.store.incidents import IncidentFacts, ResolvedIncident
 from app.store.migrations import migrate
 from app.store.remediations import (
     REMEDIATION_COLUMNS,
@@ -274,15 +277,19 @@ class SQLiteStore:
         dedup_window: float,
         remediations: Sequence[NewRemediation] = (),
         resolved: Sequence[str] = (),
+        incident: IncidentNote | None = None,
     ) -> IngestResult:
         prepared = []
         # destinations that take the same alerts share one Group (Router.plan): serialise it once
         done: dict[int, tuple[str, frozenset[str], str, str]] = {}
+        widest = (-1, "")  # the incident keeps the group with the most alerts
         for p in plans:
             if id(p.group) not in done:
                 firing = frozenset(a.fingerprint for a in p.group.alerts if a.status == "firing")
                 sig = signature(p.group.alerts)
                 done[id(p.group)] = (sig, firing, json.dumps(sorted(firing)), p.group.model_dump_json())
+                if len(p.group.alerts) > widest[0]:
+                    widest = (len(p.group.alerts), done[id(p.group)][3])
             prepared.append((p.destination, p.group.groupKey, *done[id(p.group)]))
 
         def op(conn: sqlite3.Connection) -> IngestResult:
@@ -316,7 +323,10 @@ class SQLiteStore:
                 assert cur.lastrowid is not None
                 enqueued.append((dest.id, cur.lastrowid))
             added = record_intents(conn, remediations, resolved, now) if remediations or resolved else []
-            return IngestResult(enqueued, duplicates, added)
+            ended = None
+            if incident is not None and widest[0] >= 0:
+                ended = incident_sql.note_incident(conn, incident, widest[1], now)
+            return IngestResult(enqueued, duplicates, added, ended)
 
         return await self._submit(op, durable=True)
 
@@ -556,6 +566,7 @@ class SQLiteStore:
                 (older_than,),
             ).rowcount
             n += console.purge(conn, older_than)
+            n += incident_sql.purge(conn, older_than)
             return int(n)
 
         return await self._submit(op)
@@ -584,9 +595,13 @@ class SQLiteStore:
     async def decide_approval(
         self, rid: int, *, approve: bool, actor: str, now: float, job: NewJob
     ) -> Remediation | str:
-        return await self._submit(
-            lambda conn: decide_approval(conn, rid, approve, actor, now, job), durable=True
-        )
+        def op(conn: sqlite3.Connection) -> Remediation | str:
+            result = decide_approval(conn, rid, approve, actor, now, job)
+            if not isinstance(result, str):
+                incident_sql.approval_event(conn, result, now)
+            return result
+
+        return await self._submit(op, durable=True)
 
     # --- responding from chat -----------------------------------------------------------------
 
@@ -772,6 +787,22 @@ class SQLiteStore:
 
     async def console_failed(self, keys: Sequence[str], *, now: float) -> None:
         await self._submit(lambda conn: console.failed(conn, keys, now))
+    # --- incidents (app.store.incidents) ------------------------------------------------------
+
+    async def incidents(self, flt: IncidentFilter, *, limit: int = 200) -> list[IncidentSummary]:
+        return await self._submit(lambda conn: incident_sql.list_incidents(conn, flt, limit))
+
+    async def incident_facts(self, ref: str) -> IncidentFacts | None:
+        return await self._submit(lambda conn: incident_sql.read_facts(conn, ref))
+
+    async def incident_refs(self, prefix: str, *, limit: int = 2) -> list[str]:
+        return await self._submit(lambda conn: incident_sql.refs_with_prefix(conn, prefix, limit))
+
+    async def incident_event(self, group_key: str, event: TimelineEvent) -> None:
+        await self._submit(lambda conn: incident_sql.append_event(conn, group_key, event))
+
+    async def incident_acked(self, group_key: str, *, now: float) -> ResolvedIncident | None:
+        return await self._submit(lambda conn: incident_sql.acked(conn, group_key, now), durable=True)
 
     # --- a full disk -------------------------------------------------------------------------
 

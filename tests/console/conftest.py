@@ -5,6 +5,8 @@ Playwright downloads)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,3 +136,6 @@ async def console(
             yield Console(client, clock, fake_kubernetes, browser, shots)
         finally:
             await browser.close()
+    if target := os.environ.get("ALERTMEDIC_SCREENSHOTS"):  # scripts/screenshots.sh: README images
+        for shot in shots.glob("*.png"):
+            shutil.copy(shot, Path(target) / f"console-{shot.name}")

@@ -4,13 +4,12 @@ refused; a phone-width viewport never scrolls sideways; screenshots are not blan
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from app.web.state import STATE
 from tests.console.conftest import PASSWORDS, Console
 from tests.remediate.support import patches
+
 
 async def test_approve_from_the_console_acts_and_is_recorded(console: Console) -> None:
     rec = await console.fire_awaiting_approval()
@@ -191,8 +190,7 @@ async def test_phone_width_has_no_horizontal_scroll(console: Console, tmp_path: 
         await console.screenshot(page, "phone-" + path.rsplit("/", 1)[-1])
     login = await (await console.context(viewport={"width": 390, "height": 844})).new_page()
     await login.goto(console.url("/ui/login"))
-    assert await login.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert await login.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
     await ctx.close()
-    if target := os.environ.get("ALERTMEDIC_SCREENSHOTS"):  # scripts: refresh the README's images
-        for shot in console.shots.glob("*.png"):
-            shutil.copy(shot, Path(target) / f"console-{shot.name}")

@@ -37,7 +37,7 @@ from app.web import api, handlers
 from app.web.auth import Credentials
 from app.web.chatops import add_routes, chat_view, chatops_ctx
 from app.web.console.auth import CONSOLE, load_console
-from app.web.console.pages import add_routes as add_console_routes
+from app.web.console.routes import add_routes as add_console_routes
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
 from app.web.reload import (
     RELOADER,

@@ -5,12 +5,15 @@ Playwright downloads)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import bcrypt
 import pytest
@@ -24,6 +27,8 @@ from app.web.state import STATE
 from tests.conftest import make_config
 from tests.enrich.png import colour_stats, dimensions
 from tests.fakes.kubernetes import FakeKubernetes
+from tests.fakes.loki import FakeLoki
+from tests.fakes.prometheus import FakePrometheus
 from tests.remediate.support import SCALE
 from tests.remediate.test_end_to_end import latency, post
 
@@ -38,6 +43,14 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+LOG_LINES = [
+    "ERROR timeout calling feature-store after 2.0s",
+    "WARN p95 latency 812ms over budget (500ms)",
+    "ERROR upstream connect error: feature-store:8080 reset",
+    "INFO request served in 734ms",
+]
+LOGQL = '{namespace="{{ labels.namespace }}", app="{{ labels.deployment }}"}'
+EXPR = "histogram_quantile(0.95, rate(model_latency_seconds_bucket[5m])) > 0.5"
 PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-2"}
 """alice may approve and reject; bob is a user with no right to act."""
 
@@ -70,7 +83,14 @@ class Console:
 
     async def fire_awaiting_approval(self) -> Remediation:
         """A warning latency alert whose scale-out waits for approval."""
-        await post(self.client, latency(severity="warning"))
+        body = latency(severity="warning")
+        body["alerts"][0]["generatorURL"] = (
+            f"http://prometheus:9090/graph?g0.expr={quote(EXPR, safe='')}&g0.tab=1"
+        )
+        started = datetime.fromtimestamp(self.clock.now() - 90, UTC)
+        body["alerts"][0]["startsAt"] = started.isoformat().replace("+00:00", "Z")
+        body["alerts"][0]["annotations"]["runbook_url"] = "https://runbooks.example/model-latency"
+        await post(self.client, body)
         return await self.until_state(None, "awaiting_approval")
 
     async def until_state(self, rid: int | None, state: str, *, step: float = 1.0) -> Remediation:
@@ -98,9 +118,26 @@ class Console:
 
 @pytest.fixture
 async def console(
-    aiohttp_client: Any, tmp_path: Path, fake_kubernetes: FakeKubernetes, fake_kubeconfig: Path
+    aiohttp_client: Any,
+    tmp_path: Path,
+    fake_kubernetes: FakeKubernetes,
+    fake_kubeconfig: Path,
+    fake_loki: FakeLoki,
 ) -> AsyncIterator[Console]:
     fake_kubernetes.add_deployment("prod", "model-api", replicas=3)
+    clock = ManualClock(start=1_900_000_000.0)
+    ns = int(clock.now()) * 1_000_000_000
+    fake_loki.push(
+        {"namespace": "prod", "app": "model-api"},
+        [(ns - (4 - i) * 60_000_000_000, line) for i, line in enumerate(LOG_LINES)],
+    )
+    series = [
+        (
+            {"namespace": "prod", "pod": f"model-api-{i}"},
+            lambda t, i=i: 0.4 + 0.15 * i + 0.1 * math.sin(t / 600),
+        )
+        for i in range(2)
+    ]
     users = tmp_path / "console-users"
     users.write_text(
         "".join(
@@ -108,34 +145,48 @@ async def console(
             for u, p in PASSWORDS.items()
         )
     )
-    config = make_config(
-        tmp_path,
-        [{"name": "oncall", "file_configs": [{"path": str(tmp_path / "inbox.log")}]}],
-        {"receiver": "oncall"},
-        remediation={
-            "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
-            "allowed_namespaces": ["prod"],
-            "dry_run": False,
-            "actions": [SCALE],
-        },
-        chatops={
-            "permissions": [
-                {"users": ["console:alice"], "allow": ["ack", "unack", "approve", "reject", "postmortem"]},
-                {"users": ["console:bob"], "allow": ["ack"]},
-            ]
-        },
-        console={"enabled": True, "users_file": str(users), "session_ttl": "12h"},
-    )
-    clock = ManualClock(start=1_900_000_000.0)
-    client: Client = await aiohttp_client(create_app(config, clock=clock))
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield Console(client, clock, fake_kubernetes, browser, shots)
-        finally:
-            await browser.close()
+    async with FakePrometheus(series) as prometheus:
+        config = make_config(
+            tmp_path,
+            [{"name": "oncall", "file_configs": [{"path": str(tmp_path / "inbox.log")}]}],
+            {"receiver": "oncall"},
+            remediation={
+                "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
+                "allowed_namespaces": ["prod"],
+                "dry_run": False,
+                "actions": [SCALE],
+            },
+            enrichment={
+                "loki": {"url": fake_loki.url, "timeout": "2s"},
+                "prometheus": {"url": prometheus.url, "timeout": "5s"},
+                "rules": [
+                    {
+                        "matchers": ['namespace="prod"', 'deployment!=""'],
+                        "logs": {"query": LOGQL, "before": "15m", "limit": 12},
+                        "graph": {"range": "1h"},
+                    }
+                ],
+            },
+            chatops={
+                "permissions": [
+                    {
+                        "users": ["console:alice"],
+                        "allow": ["ack", "unack", "approve", "reject", "postmortem"],
+                    },
+                    {"users": ["console:bob"], "allow": ["ack"]},
+                ]
+            },
+            console={"enabled": True, "users_file": str(users), "session_ttl": "12h"},
+        )
+        client: Client = await aiohttp_client(create_app(config, clock=clock))
+        shots = tmp_path / "screenshots"
+        shots.mkdir()
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                yield Console(client, clock, fake_kubernetes, browser, shots)
+            finally:
+                await browser.close()
     if target := os.environ.get("ALERTMEDIC_SCREENSHOTS"):  # scripts/screenshots.sh: README images
         for shot in shots.glob("*.png"):
             shutil.copy(shot, Path(target) / f"console-{shot.name}")

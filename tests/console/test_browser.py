@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.core.incidents import IncidentFilter
 from app.web.state import STATE
 from tests.console.conftest import PASSWORDS, Console
+from tests.enrich.png import colour_stats
 from tests.remediate.support import patches
 
 
@@ -181,16 +183,93 @@ async def test_phone_width_has_no_horizontal_scroll(console: Console, tmp_path: 
     await console.fire_awaiting_approval()
     ctx = await console.context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     page = await console.login(ctx, then="/ui/approvals")
-    for path in ("/ui/approvals", "/ui/dead-letters"):
+    incident = (await console.client.app[STATE].store.incidents(IncidentFilter()))[0].id
+    for path in ("/ui", f"/ui/incidents/{incident}", "/ui/approvals", "/ui/dead-letters"):
         await page.goto(console.url(path))
         sizes = await page.evaluate(
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         assert sizes[0] <= sizes[1], (path, sizes)
-        await console.screenshot(page, "phone-" + path.rsplit("/", 1)[-1])
+        await console.screenshot(
+            page, "phone-" + (path.split("/")[2] if path.count("/") > 1 else "incidents")
+        )
     login = await (await console.context(viewport={"width": 390, "height": 844})).new_page()
     await login.goto(console.url("/ui/login"))
     assert await login.evaluate(
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
+    await ctx.close()
+
+
+async def test_the_open_incident_its_timeline_logs_and_graph(console: Console) -> None:
+    rec = await console.fire_awaiting_approval()
+    store = console.client.app[STATE].store
+    ctx = await console.context(viewport={"width": 1280, "height": 900})
+    page = await console.login(ctx)
+    assert page.url.endswith("/ui")
+    [row] = await page.locator("#incidents a.item").all()
+    text = await row.inner_text()
+    assert "ModelHighLatencyP95" in text and "warning" in text.lower() and "remediating" in text
+    await console.screenshot(page, "incidents")
+    await row.click()
+    await page.wait_for_load_state()
+    assert "/ui/incidents/" in page.url
+    kinds = await page.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.kind)")
+    assert kinds[0] == "fired"
+    assert "remediation_planned" in kinds or "remediation_awaiting_approval" in kinds, kinds
+    assert "+1m30s" in await page.locator("#timeline li").first.inner_text()  # after startsAt
+    # the enrichment the notification carried: log lines and the graph, served to this session only
+    for _ in range(100):
+        detail_png = await page.request.get(page.url + "/graph.png")
+        if detail_png.status == 200:
+            break
+        await console.clock.advance(1)
+        await page.wait_for_timeout(20)
+    await page.reload()
+    assert "feature-store:8080 reset" in await page.locator("#logs").inner_text()
+    img = page.locator("img.graph")
+    assert await img.evaluate("i => i.complete && i.naturalWidth > 100")
+    graph = await page.request.get(page.url + "/graph.png")
+    assert graph.headers["content-type"] == "image/png"
+    assert colour_stats(await graph.body())[0] >= 8
+    anonymous = await console.client.get(page.url.split(str(console.client.make_url("")))[-1] + "/graph.png")
+    assert anonymous.status == 401
+    # approve from the incident page: the same code path; the timeline then shows it run
+    action = page.locator(f'#actions [data-action-id="{rec.id}"]')
+    await action.locator("button", has_text="Approve").click()
+    await page.wait_for_load_state()
+    await console.until_state(rec.id, "succeeded")
+    await page.go_back()
+    await page.reload()
+    kinds = await page.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.kind)")
+    assert "remediation_approved" in kinds and "remediation_verified" in kinds, kinds
+    assert "console:alice" in await page.locator("#timeline").inner_text()
+    await console.screenshot(page, "incident")
+    md = await page.request.get(page.url + "/postmortem.md")
+    assert md.status == 200 and "ModelHighLatencyP95" in await md.text()
+    await ctx.close()
+    assert (await store.remediation(rec.id)).state == "succeeded"  # type: ignore[union-attr]
+
+
+async def test_the_filter_narrows_the_list(console: Console) -> None:
+    await console.fire_awaiting_approval()
+    ctx = await console.context()
+    page = await console.login(ctx)
+    assert await page.locator("#incidents a.item").count() == 1
+    await page.select_option("select[name=namespace]", "prod")
+    await page.select_option("select[name=severity]", "warning")
+    await page.click("text=Filter")
+    await page.wait_for_load_state()
+    assert "namespace=prod" in page.url
+    assert await page.locator("#incidents a.item").count() == 1
+    await page.goto(console.url("/ui?severity=critical"))
+    assert await page.locator("#incidents a.item").count() == 0
+    assert "No open incident" in await page.locator("#incidents").inner_text()
+    await page.goto(console.url("/ui?state=resolved"))
+    assert await page.locator("#incidents a.item").count() == 0
+    await page.goto(console.url("/ui?window=1h"))
+    assert await page.locator("#incidents a.item").count() == 1
+    await console.clock.advance(2 * 3600)
+    await page.goto(console.url("/ui?window=1h"))
+    assert await page.locator("#incidents a.item").count() == 0
     await ctx.close()

@@ -21,7 +21,7 @@ from app.core.models import Group
 from app.engine.approval import decide_approval
 from app.store.base import ChatAudit, group_ref
 from app.store.remediations import Remediation
-from app.web.console.auth import CONSOLE, Session, form, login, logout, page, see_other
+from app.web.console.auth import CONSOLE, Session, login, see_other
 from app.web.console.render import render
 from app.web.state import STATE
 
@@ -158,17 +158,3 @@ async def _audit(
 async def dead_letters(request: web.Request, session: Session) -> web.StreamResponse:
     letters = await request.app[STATE].store.dead_letters(limit=200)
     return render(request, "dead_letters.html.j2", **await context(request, session, letters=letters))
-
-
-async def home(request: web.Request, session: Session) -> web.StreamResponse:
-    return see_other("/ui/approvals")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/ui", page(home))
-    app.router.add_get("/ui/login", login_page)
-    app.router.add_post("/ui/login", login_post)
-    app.router.add_post("/ui/logout", form(logout))
-    app.router.add_get("/ui/approvals", page(approvals))
-    app.router.add_post(r"/ui/approvals/{id:\d+}/{verb:approve|reject}", form(decide))
-    app.router.add_get("/ui/dead-letters", page(dead_letters))

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that pip cannot give: the real Alertmanager/amtool and
-# Prometheus/promtool binaries from Debian. Idempotent; does nothing when they are present.
+# Prometheus/promtool binaries from Debian, and Debian's chromium (with a font) that the web
+# console's browser tests drive through Playwright (never `playwright install`). Idempotent; does
+# nothing when they are present.
 set -euo pipefail
 need=()
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

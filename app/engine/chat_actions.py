@@ -4,12 +4,16 @@ silence in Alertmanager, unsilence), record the action in the audit, count it, a
 `edit` job for every copy of the group's message.
 
 `perform` answers with the text to show the person; a refusal or failure raises `Refused`
-(its message is what they are told). Both are audited and counted.
+(its message is what they are told). Both are audited and counted. `postmortem` (the 📝 button)
+renders the incident's post-mortem draft and hands it to the front-end's `SendDocument`, which
+posts it as a file in reply to the alert's message; the timeline records `postmortem_sent`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -21,9 +25,13 @@ from app.core.chatops.silences import SilenceRequest, SilenceScopeError, group_s
 from app.core.clock import Clock
 from app.core.durations import parse_duration
 from app.core.errors import DeliveryError
+
+from app.core.incidents import TimelineEvent
 from app.core.models import Group
 from app.engine.approval import decide_approval
 from app.engine.chat import ChatView, show_lane
+
+from app.engine.incidents import postmortem
 from app.metrics import Metrics
 from app.store.base import ChatAudit, ChatGroup, NewJob, group_ref
 from app.store.remediations import RemediatingStore
@@ -37,6 +45,20 @@ class Silences(Protocol):
     async def create(self, request: SilenceRequest) -> str: ...
 
     async def expire(self, silence_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file to post in reply to the alert's message."""
+
+    filename: str
+    data: bytes
+    caption: str
+
+
+SendDocument = Callable[[Document], Awaitable[str]]
+"""Posts a document where the button was tapped; answers where it went (`telegram`, `slack`
+...). Raises DeliveryError."""
 
 
 class Refused(Exception):
@@ -74,21 +96,63 @@ class ChatActions:
         if intent.verb in (Verb.APPROVE, Verb.REJECT):
             return await self._decide(actor, intent)
         now = self.clock.now()
-        group = await self.store.chat_group(intent.ref)
+        found = await self.store.chat_group(intent.ref)
         try:
-            if group is None:
-                raise Refused("this alert is no longer known here (the button is stale)", outcome="stale")
-            alerts = Group.model_validate_json(group.payload)
-            decision = authorize(self.config.rules, actor, intent.verb, [a.labels for a in alerts.alerts])
-            if not decision:
-                raise Refused(f"refused: {decision.reason}")
+            group, alerts = self._authorised(actor, intent.verb, found)
             text = await self._apply(actor, intent, group, alerts, now, comment)
         except Refused as exc:
-            await self._record(actor, intent.verb, group.group_key if group else "", exc.outcome, str(exc))
+            await self._record(actor, intent.verb, found.group_key if found else "", exc.outcome, str(exc))
             raise
         await self._record(actor, intent.verb, group.group_key, "done", text)
         await self.view.show(group.group_key)
         return text
+
+    async def postmortem(self, actor: Actor, intent: Intent, *, send: SendDocument) -> str:
+        """The 📝 button: authorise (`postmortem` right, fail closed), render the incident's draft,
+        `send` it, record it on the timeline; the text to show the person. Raises Refused."""
+        now = self.clock.now()
+        found = await self.store.chat_group(intent.ref)
+        try:
+            group, alerts = self._authorised(actor, Verb.POSTMORTEM, found)
+            text = await postmortem(self.store, intent.ref, now=now)
+            if text is None:
+                raise Refused("no incident is recorded for this alert (purged?)", outcome="stale")
+            title = alerts.commonLabels.get("alertname") or alerts.groupKey
+            document = Document(
+                f"postmortem-{intent.ref}.md", text.encode(), f"📝 Post-mortem draft: {title}"
+            )
+            try:
+                where = await send(document)
+            except DeliveryError as exc:
+                raise Refused(f"post-mortem not sent: {exc}", outcome="failed") from None
+        except Refused as exc:
+            await self._record(
+                actor, Verb.POSTMORTEM, found.group_key if found else "", exc.outcome, str(exc)
+            )
+            raise
+        done = f"📝 post-mortem sent by {actor.name}"
+        await self._record(actor, Verb.POSTMORTEM, group.group_key, "done", done)
+        await self.store.incident_event(
+            group.group_key,
+            TimelineEvent(
+                self.clock.now(),
+                "postmortem_sent",
+                actor.created_by,
+                f"post-mortem draft sent to {where} by {actor.name}",
+                {"source": actor.provider.value, "user": actor.key, "to": where, "bytes": len(document.data)},
+            ),
+        )
+        return done
+
+    def _authorised(self, actor: Actor, verb: Verb, group: ChatGroup | None) -> tuple[ChatGroup, Group]:
+        """The group and its alerts, once `actor` may `verb` them. Raises Refused."""
+        if group is None:
+            raise Refused("this alert is no longer known here (the button is stale)", outcome="stale")
+        alerts = Group.model_validate_json(group.payload)
+        decision = authorize(self.config.rules, actor, verb, [a.labels for a in alerts.alerts])
+        if not decision:
+            raise Refused(f"refused: {decision.reason}")
+        return group, alerts
 
     async def _decide(self, actor: Actor, intent: Intent) -> str:
         """Approve or reject a remediation through the one approval code path (CLI, API, chat)."""

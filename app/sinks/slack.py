@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,56 +164,12 @@ class SlackSink:
                 log.warning("%s: graph not uploaded: %s", delivery.destination, exc)
 
     async def _upload(self, filename: str, data: bytes, title: str, ref: MessageRef) -> None:
-        got = await self._form_call(
-            "files.getUploadURLExternal", {"filename": filename, "length": str(len(data))}
+        assert self._token is not None
+        await FileUpload(self._session, self._api, self._token, self._timeout).share(
+            UploadedFile(filename, data, "image/png", title),
+            channel=str(ref["channel"]),
+            thread_ts=str(ref["ts"]),
         )
-        upload_url, file_id = str(got.get("upload_url") or ""), str(got.get("file_id") or "")
-        if not upload_url.startswith(("http://", "https://")) or not file_id:
-            raise RetryableError(
-                "slack: files.getUploadURLExternal gave no upload_url", reason="server_error"
-            )
-        form = aiohttp.FormData()
-        form.add_field("file", data, filename=filename, content_type="image/png")
-        try:
-            async with self._session.post(
-                upload_url, data=form, headers={"User-Agent": USER_AGENT}, timeout=self._timeout
-            ) as resp:
-                if resp.status != 200:
-                    raise self._http_error(resp.status, None, await resp.text(errors="replace"))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RetryableError(scrub(f"slack: upload: {type(exc).__name__}", self._secrets)) from None
-        files = json.dumps([{"id": file_id, "title": title}])
-        await self._form_call(
-            "files.completeUploadExternal",
-            {"files": files, "channel_id": str(ref["channel"]), "thread_ts": str(ref["ts"])},
-        )
-
-    async def _form_call(self, method: str, fields: dict[str, str]) -> dict[str, Any]:
-        """A Web API method that takes form fields (the file upload methods)."""
-        try:
-            async with self._session.post(
-                f"{self._api}/{method}",
-                data=fields,
-                headers={"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT},
-                timeout=self._timeout,
-            ) as resp:
-                status, text = resp.status, await resp.text(errors="replace")
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RetryableError(scrub(f"slack: {method}: {type(exc).__name__}", self._secrets)) from None
-        if status != 200:
-            raise self._http_error(status, retry_after, text)
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise RetryableError(
-                f"slack: {method} answered with something other than JSON", reason="server_error"
-            )
-        if not data.get("ok"):
-            raise _api_error(str(data.get("error") or "unknown_error"), "")
-        return data
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is shared and owned by the caller."""
@@ -254,11 +211,7 @@ class SlackSink:
             raise RetryableError(message, reason="network") from None
 
     def _http_error(self, status: int, retry_after: float | None, text: str) -> DeliveryError:
-        detail = " ".join(text.split())[:200]
-        message = scrub(f"slack: HTTP {status}: {detail}", self._secrets)
-        if status != 429 and status < 500 and detail in _PERMANENT:
-            return PermanentError(message, reason=_PERMANENT[detail])
-        return http_failure(status, message, retry_after=retry_after)
+        return _http_error(status, retry_after, text, self._secrets)
 
     async def _webhook(self, payload: dict[str, Any]) -> None:
         assert self._hook is not None
@@ -290,6 +243,89 @@ class SlackSink:
             "channel": str(data.get("channel") or body["channel"]),
             "ts": str(data.get("ts") or body.get("ts") or ""),
         }
+
+
+def _http_error(status: int, retry_after: float | None, text: str, secrets: list[str]) -> DeliveryError:
+    detail = " ".join(text.split())[:200]
+    message = scrub(f"slack: HTTP {status}: {detail}", secrets)
+    if status != 429 and status < 500 and detail in _PERMANENT:
+        return PermanentError(message, reason=_PERMANENT[detail])
+    return http_failure(status, message, retry_after=retry_after)
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    data: bytes
+    content_type: str
+    title: str
+
+
+class FileUpload:
+    """Slack's file upload v2 with a bot token: files.getUploadURLExternal, POST the bytes to the
+    URL it gives, files.completeUploadExternal into a channel (by id) and thread. Used for the
+    graphs of a message and for a post-mortem sent from a button (app.web.chat_slack)."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, api_url: str, token: str, timeout: aiohttp.ClientTimeout
+    ) -> None:
+        self._session = session
+        self._api = api_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._secrets = [token]
+
+    async def share(self, file: UploadedFile, *, channel: str, thread_ts: str) -> None:
+        """Upload `file` and share it in `channel`'s thread `thread_ts`. Raises DeliveryError."""
+        got = await self._form_call(
+            "files.getUploadURLExternal", {"filename": file.filename, "length": str(len(file.data))}
+        )
+        upload_url, file_id = str(got.get("upload_url") or ""), str(got.get("file_id") or "")
+        if not upload_url.startswith(("http://", "https://")) or not file_id:
+            raise RetryableError(
+                "slack: files.getUploadURLExternal gave no upload_url", reason="server_error"
+            )
+        form = aiohttp.FormData()
+        form.add_field("file", file.data, filename=file.filename, content_type=file.content_type)
+        try:
+            async with self._session.post(
+                upload_url, data=form, headers={"User-Agent": USER_AGENT}, timeout=self._timeout
+            ) as resp:
+                if resp.status != 200:
+                    raise _http_error(resp.status, None, await resp.text(errors="replace"), self._secrets)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise RetryableError(scrub(f"slack: upload: {type(exc).__name__}", self._secrets)) from None
+        files = json.dumps([{"id": file_id, "title": file.title}])
+        await self._form_call(
+            "files.completeUploadExternal", {"files": files, "channel_id": channel, "thread_ts": thread_ts}
+        )
+
+    async def _form_call(self, method: str, fields: dict[str, str]) -> dict[str, Any]:
+        """A Web API method that takes form fields (the file upload methods)."""
+        try:
+            async with self._session.post(
+                f"{self._api}/{method}",
+                data=fields,
+                headers={"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT},
+                timeout=self._timeout,
+            ) as resp:
+                status, text = resp.status, await resp.text(errors="replace")
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise RetryableError(scrub(f"slack: {method}: {type(exc).__name__}", self._secrets)) from None
+        if status != 200:
+            raise _http_error(status, retry_after, text, self._secrets)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise RetryableError(
+                f"slack: {method} answered with something other than JSON", reason="server_error"
+            )
+        if not data.get("ok"):
+            raise _api_error(str(data.get("error") or "unknown_error"), "")
+        return data
 
 
 def _texts(block: dict[str, Any]) -> list[str]:

@@ -4,13 +4,13 @@
     POST /api/v1/actions/{id}/approve       approve an action awaiting approval
     POST /api/v1/actions/{id}/reject        reject it
 
-Bearer token from `api.bearer_token(_file)`, separate from the webhook's; with none configured
-every request gets 401. The actor recorded is "api".
+Who may call is decided for every route under /api/v1 by app.web.apiauth (the `api.bearer_token`
+token, separate from the webhook's; with none configured every request gets 401); the actor
+recorded is the caller's principal: "api" for the token.
 """
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import asdict
 from typing import Any
 
@@ -19,14 +19,13 @@ from aiohttp import web
 from app.config.secrets import secret
 from app.engine.approval import decide_approval
 from app.store.remediations import Remediation
+from app.web.api_params import flag, only, path_id
+from app.web.apiauth import principal
 from app.web.state import STATE
 
-TOKEN = web.AppKey("api_token", str)
 
-
-def add_routes(app: web.Application, token: str | None) -> None:
-    app[TOKEN] = token or ""
-    app.router.add_get("/api/v1/actions", list_actions)
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/actions", list_actions, allow_head=False)
     app.router.add_post("/api/v1/actions/{id}/approve", approve)
     app.router.add_post("/api/v1/actions/{id}/reject", reject)
 
@@ -37,20 +36,6 @@ def api_token(app_config: Any) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def _authorised(request: web.Request) -> bool:
-    token = request.app[TOKEN]
-    header = request.headers.get("Authorization", "")
-    if not token or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[7:].strip().encode(), token.encode())
-
-
-def _unauthorised() -> web.Response:
-    return web.json_response(
-        {"status": "error", "error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
 def action_json(rec: Remediation) -> dict[str, Any]:
     out = asdict(rec)
     for key in ("intent", "claims", "pinned"):
@@ -59,25 +44,20 @@ def action_json(rec: Remediation) -> dict[str, Any]:
 
 
 async def list_actions(request: web.Request) -> web.Response:
-    if not _authorised(request):
-        return _unauthorised()
+    only(request.query, ("pending",))
+    pending = flag(request.query, "pending")
     state = request.app[STATE]
-    pending = request.query.get("pending") in ("1", "true")
     recs = await state.store.remediations(limit=100, open_only=pending)
     return web.json_response({"actions": [action_json(r) for r in recs]})
 
 
 async def _decide(request: web.Request, approve: bool) -> web.Response:
-    if not _authorised(request):
-        return _unauthorised()
-    try:
-        rid = int(request.match_info["id"])
-    except ValueError:
-        return web.json_response({"status": "error", "error": "id must be a number"}, status=400)
+    only(request.query, ())
+    rid = path_id(request)
     state = request.app[STATE]
     wake = state.dispatcher.ensure_lane if hasattr(state, "dispatcher") else None
     result = await decide_approval(
-        state.store, rid, approve=approve, actor="api", now=state.clock_now(), wake=wake
+        state.store, rid, approve=approve, actor=principal(request).name, now=state.clock_now(), wake=wake
     )
     if isinstance(result, str):
         status = 404 if result.startswith("no action") else 409

@@ -33,7 +33,7 @@ from app.sinks.registry import build, close_sinks
 from app.store import open_store
 from app.store.base import StoreUnavailable
 from app.store.remediations import RemediatingStore
-from app.web import api, handlers
+from app.web import api, apiauth, handlers, incidents_api, openapi
 from app.web.auth import Credentials
 from app.web.chatops import add_routes, chat_view, chatops_ctx
 from app.web.console.auth import CONSOLE, load_console
@@ -93,7 +93,10 @@ def create_app(
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
-    api.add_routes(app, api.api_token(config))
+    apiauth.install(app, api.api_token(config))
+    api.add_routes(app)
+    incidents_api.add_routes(app)
+    openapi.add_routes(app)
     app.router.add_post("/-/reload", reload_handler)
     state.metrics.config_reload_time.set(clock.now())
     add_routes(app, config)

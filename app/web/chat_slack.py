@@ -3,7 +3,8 @@
 The signature is checked over the raw body before anything parses it (at most 1 MiB read), an
 exact replay of an accepted request is not applied again (its key kept in the store until it
 expires), and Slack gets its 200 at once: the action runs in the background and a refusal or
-failure is told to the person as an ephemeral message (chat.postEphemeral).
+failure is told to the person as an ephemeral message (chat.postEphemeral). The 📝 Post-mortem
+button uploads the draft into the alert message's thread (file upload v2, `app_token`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from aiohttp import web
 
 from app.chatops.slack_interactions import InteractionError, SlackInteraction, parse_interaction
 from app.chatops.slack_signing import MAX_BODY, SignatureError, verify
-from app.core.chatops.actions import Actor, Provider
+from app.core.chatops.actions import Actor, Provider, Verb
 from app.core.chatops.callbacks import CallbackError, decode_slack
 from app.core.clock import Clock
-from app.engine.chat_actions import ChatActions, Refused
+from app.core.errors import PermanentError
+from app.engine.chat_actions import ChatActions, Document, Refused
+from app.sinks.slack import FileUpload, UploadedFile
 
 log = logging.getLogger("alertmedic.chatops.slack")
 
@@ -38,6 +41,7 @@ class SlackFront:
         api_url: str,
         token: str | None,
         clock: Clock,
+        timeout: float = 30.0,
     ) -> None:
         self.actions = actions
         self._signing_secret = signing_secret
@@ -46,6 +50,8 @@ class SlackFront:
         self._api = api_url.rstrip("/")
         self._token = token
         self.clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        """Of each call of a file upload."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def drain(self) -> None:
@@ -98,9 +104,23 @@ class SlackFront:
                 await self._ephemeral(interaction, f"refused: {exc}")
                 continue
             try:
-                await self.actions.perform(actor, intent)
+                if intent.verb is Verb.POSTMORTEM:
+                    await self.actions.postmortem(
+                        actor, intent, send=lambda doc: self._document(interaction, doc)
+                    )
+                else:
+                    await self.actions.perform(actor, intent)
             except Refused as exc:
                 await self._ephemeral(interaction, str(exc))
+
+    async def _document(self, interaction: SlackInteraction, doc: Document) -> str:
+        """Upload `doc` into the thread of the clicked message; where it went."""
+        if self._token is None:
+            raise PermanentError("chatops.slack needs app_token to upload files", reason="unauthorized")
+        upload = FileUpload(self._session, self._api, self._token, self._timeout)
+        file = UploadedFile(doc.filename, doc.data, "text/markdown", doc.caption)
+        await upload.share(file, channel=interaction.channel_id, thread_ts=interaction.message_ts)
+        return f"slack channel {interaction.channel_id}"
 
     async def _ephemeral(self, interaction: SlackInteraction, text: str) -> None:
         """Tell only the person who clicked (chat.postEphemeral with the bot token)."""

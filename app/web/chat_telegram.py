@@ -3,7 +3,8 @@
 the route checks the secret header and hands the update to `handle`).
 
 Every tap is answered (answerCallbackQuery): a refusal with `show_alert` and the reason, before
-any slow work for silences (whose outcome follows as a reply in the chat).
+any slow work for silences (whose outcome follows as a reply in the chat). The 📝 Post-mortem tap
+sends the draft as a document (sendDocument) replying to the tapped alert message.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from telegram import Bot
+from telegram import Bot, ReplyParameters
 from telegram.error import TelegramError
 
 from app.chatops.telegram_updates import CallbackTap, ChatUpdate, TextMessage, read_update
@@ -22,8 +23,9 @@ from app.core.chatops.commands import HELP, CommandError, Name, parse_command
 from app.core.chatops.message import duration_label
 from app.core.chatops.permissions import is_known
 from app.core.clock import Clock
+from app.core.errors import PermanentError
 from app.core.models import Group
-from app.engine.chat_actions import ChatActions, Refused
+from app.engine.chat_actions import ChatActions, Document, Refused
 from app.store.base import ChatGroup
 
 log = logging.getLogger("alertmedic.chatops.telegram")
@@ -95,11 +97,31 @@ class TelegramFront:
                 await self._reply(tap.chat_id, tap.message_id, str(exc))
             return
         try:
-            text = await self.actions.perform(tap.actor, intent)
+            if intent.verb is Verb.POSTMORTEM:
+                text = await self.actions.postmortem(
+                    tap.actor, intent, send=lambda doc: self._document(tap.chat_id, tap.message_id, doc)
+                )
+            else:
+                text = await self.actions.perform(tap.actor, intent)
         except Refused as exc:
             await self._answer(tap, str(exc), alert=True)
             return
         await self._answer(tap, text, alert=False)
+
+    async def _document(self, chat_id: int | None, message_id: int | None, doc: Document) -> str:
+        """Post `doc` in reply to message `message_id` (the alert's); where it went."""
+        if chat_id is None:
+            raise PermanentError("the tapped message is not in a chat", reason="bad_request")
+        reply = (
+            ReplyParameters(message_id, allow_sending_without_reply=True) if message_id is not None else None
+        )
+        try:
+            await self.bot.send_document(
+                chat_id, doc.data, filename=doc.filename, caption=doc.caption, reply_parameters=reply
+            )
+        except TelegramError as exc:
+            raise PermanentError(self.scrub(f"telegram: {exc.message}"), reason="telegram") from None
+        return f"telegram chat {chat_id}"
 
     async def _text(self, msg: TextMessage) -> None:
         try:
@@ -144,6 +166,15 @@ class TelegramFront:
             intent = Intent(verb, ref, arg)
         except ValueError as exc:
             await self._reply(msg.chat_id, msg.message_id, f"/{command.name}: {exc}")
+            return
+        if intent.verb is Verb.POSTMORTEM:  # the file is the answer; only a refusal is a reply
+            where = msg.reply_to_message_id if command.target is None else msg.message_id
+            try:
+                await self.actions.postmortem(
+                    msg.actor, intent, send=lambda doc: self._document(msg.chat_id, where, doc)
+                )
+            except Refused as exc:
+                await self._reply(msg.chat_id, msg.message_id, str(exc))
             return
         text = await self._perform(msg.actor, intent, comment=command.comment)
         await self._reply(msg.chat_id, msg.message_id, text)

@@ -167,6 +167,7 @@ def chatops_ctx(
                     api_url=str(chat.slack.app_url),
                     token=secret(chat.slack, "app_token"),
                     clock=clock,
+                    timeout=config.delivery.send_timeout,
                 )
                 stops.append(running.slack.drain)
             if chat.telegram is not None:

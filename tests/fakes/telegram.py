@@ -8,7 +8,7 @@ Point a real bot at it::
 Routes ``POST|GET /bot{token}/{method}`` (method names are case-insensitive, bodies may be
 urlencoded, multipart or JSON) and ``GET /file/bot{token}/{file_path}``. Implemented
 methods: getMe, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
-sendPhoto, getFile, setWebhook, deleteWebhook, getUpdates.
+sendPhoto, sendDocument, getFile, setWebhook, deleteWebhook, getUpdates.
 
 Updates: :meth:`FakeTelegram.push_update` queues an update for ``getUpdates`` (long polling: a
 call with ``timeout`` waits up to that many seconds for one; ``offset`` confirms earlier ones);
@@ -24,6 +24,9 @@ Validation mirrors the real server: unknown token → 401 ``Unauthorized``; unkn
 → 404 ``Not Found``; empty / too long (> 4096, > 1024 for captions, measured on the
 visible text after HTML parsing and whitespace trimming) text; HTML parse errors (see
 :mod:`tests.fakes.telegram_html`); edits of unknown messages or with identical content.
+sendDocument takes a multipart upload (the part's file name kept, empty files and files over 50 MB
+refused) and, like the real server, refuses a ``reply_parameters.message_id`` that is not in the
+chat (``message to be replied not found``) unless ``allow_sending_without_reply`` is true.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ __all__ = [
 DEFAULT_TOKEN = "123456789:AAFakeTelegramTokenForTests_0123456789"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MAX_UPLOAD = 50 * 1024 * 1024
+"""Bytes of a file a bot may upload."""
 MAX_CALLBACK_TEXT = 200
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply "
@@ -121,9 +126,15 @@ class TgMessage:
     reply_markup: dict[str, Any] | None
     date: int
     kind: str = "text"
-    """``"text"`` or ``"photo"``."""
+    """``"text"``, ``"photo"`` or ``"document"``."""
     photo: bytes | str | None = None
     """Uploaded bytes, or the file_id/URL string sent instead."""
+    document: bytes | None = None
+    """The uploaded document's bytes (kind ``"document"``)."""
+    file_name: str | None = None
+    """The uploaded document's file name, as the multipart part gave it."""
+    reply_to: int | None = None
+    """The message id this one replies to (``reply_parameters``), if any."""
     params: dict[str, Any] = field(default_factory=dict)
     """All request parameters of the send (decoded)."""
     edit_date: int | None = None
@@ -516,6 +527,44 @@ class FakeTelegram(FakeHTTPServer):
         msg.kind, msg.photo = "photo", photo
         return self._store(msg)
 
+    def _api_sendDocument(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
+        cid = self._check_chat(p)
+        document = p.get("document")
+        if document is None or document == "":
+            raise _bad("there is no document in the request")
+        if not isinstance(document, bytes):
+            raise _bad("wrong remote file identifier specified: can't unserialize it")
+        if not document:
+            raise _bad("file must be non-empty")
+        if len(document) > MAX_UPLOAD:
+            raise TelegramError(413, "Request Entity Too Large")
+        reply_to = self._check_reply(cid, p)
+        caption = str(p.get("caption") or "")
+        parsed = (
+            self._parse_text(caption, p.get("parse_mode"), MAX_CAPTION, None, "message caption is too long")
+            if caption
+            else ParsedText("")
+        )
+        self._check_rate(bot, cid)
+        msg = self._new_message(bot, cid, p, caption, parsed)
+        msg.kind, msg.document, msg.reply_to = "document", document, reply_to
+        msg.file_name = p.get(FILE_NAMES, {}).get("document") or "document"
+        return self._store(msg)
+
+    def _check_reply(self, cid: int, p: dict[str, Any]) -> int | None:
+        """The message a send replies to; 400 when it is not in the chat (unless the sender allows
+        sending without it)."""
+        raw = _json_field(p.get("reply_parameters"))
+        target = raw.get("message_id") if raw else p.get("reply_to_message_id")
+        if target in (None, ""):
+            return None
+        if self._find(cid, target) is None:
+            allowed = raw.get("allow_sending_without_reply") if raw else p.get("allow_sending_without_reply")
+            if allowed in (True, "true", "True"):
+                return None
+            raise _bad("message to be replied not found")
+        return int(target)
+
     def _api_editMessageText(self, bot: BotInfo, p: dict[str, Any]) -> Reply:
         if p.get("inline_message_id"):
             self._parse_text(
@@ -687,12 +736,24 @@ class FakeTelegram(FakeHTTPServer):
                 out["caption"] = msg.visible_text
                 if msg.entities:
                     out["caption_entities"] = msg.entities
+        elif msg.kind == "document":
+            file_id = _file_id(msg)
+            out["document"] = {
+                "file_id": file_id,
+                "file_unique_id": _digest(file_id)[:16],
+                "file_name": msg.file_name,
+                "file_size": len(msg.document or b""),
+            }
+            if msg.visible_text:
+                out["caption"] = msg.visible_text
         else:
             out["text"] = msg.visible_text
             if msg.entities:
                 out["entities"] = msg.entities
         if msg.edit_date:
             out["edit_date"] = msg.edit_date
+        if msg.reply_to is not None and (replied := self._find(msg.chat_id, msg.reply_to)) is not None:
+            out["reply_to_message"] = self._message_json(replied, self.bots[replied.token])
         if msg.reply_markup and "inline_keyboard" in msg.reply_markup:
             out["reply_markup"] = {"inline_keyboard": msg.reply_markup["inline_keyboard"]}
         return out
@@ -714,6 +775,7 @@ _METHODS = {
         "editMessageText",
         "answerCallbackQuery",
         "sendPhoto",
+        "sendDocument",
         "getFile",
         "setWebhook",
         "deleteWebhook",
@@ -756,11 +818,17 @@ def _default_description(status: int, retry_after: float | None) -> str:
         return f"Error {status}"
 
 
+FILE_NAMES = "_file_names"
+"""The key under which decoded parameters keep the file name of each uploaded part."""
+
+
 def _decode_params(rec: RecordedRequest) -> dict[str, Any]:
-    """Request parameters; uploaded files become their bytes."""
+    """Request parameters; uploaded files become their bytes (their names under FILE_NAMES)."""
     params = rec.params()
     for name, upload in rec.files.items():
         params[name] = upload.data
+    if rec.files:
+        params[FILE_NAMES] = {name: upload.filename for name, upload in rec.files.items()}
     return params
 
 

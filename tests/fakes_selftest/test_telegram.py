@@ -270,3 +270,42 @@ async def test_send_photo_as_a_reply_keeps_the_reply_reference(fake_telegram: Fa
     assert rec.files["photo"].filename == "graph.png"
     stored = fake_telegram.messages(CHAT)[-1]
     assert stored.message_id == photo.message_id and stored.kind == "photo"
+
+
+async def test_send_document_multipart_as_a_reply(fake_telegram: FakeTelegram, bot: Bot) -> None:
+    alert = await bot.send_message(CHAT, "alert")
+    sent = await bot.send_document(
+        CHAT,
+        b"# Post-mortem\n",
+        filename="postmortem-abc.md",
+        caption="📝 post-mortem draft",
+        reply_parameters=ReplyParameters(alert.message_id),
+    )
+    assert sent.document is not None
+    assert sent.document.file_name == "postmortem-abc.md" and sent.document.file_size == 14
+    assert sent.caption == "📝 post-mortem draft"
+    assert sent.reply_to_message is not None and sent.reply_to_message.message_id == alert.message_id
+    rec = fake_telegram.requests[-1]
+    assert rec.content_type == "multipart/form-data"
+    assert rec.files["document"].data == b"# Post-mortem\n"
+    stored = fake_telegram.messages(CHAT)[-1]
+    assert (stored.kind, stored.document, stored.file_name, stored.reply_to) == (
+        "document",
+        b"# Post-mortem\n",
+        "postmortem-abc.md",
+        alert.message_id,
+    )
+
+
+async def test_send_document_refusals(fake_telegram: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"^Message to be replied not found$"):
+        await bot.send_document(CHAT, b"x", filename="a.md", reply_parameters=ReplyParameters(999))
+    lenient = await bot.send_document(
+        CHAT, b"x", filename="a.md", reply_parameters=ReplyParameters(999, allow_sending_without_reply=True)
+    )
+    assert lenient.reply_to_message is None
+    with pytest.raises(BadRequest, match=r"^File must be non-empty$"):
+        await bot.send_document(CHAT, b"", filename="empty.md")
+    with pytest.raises(BadRequest, match=r"^Message caption is too long$"):
+        await bot.send_document(CHAT, b"x", filename="a.md", caption="c" * 1025)
+    assert [m.kind for m in fake_telegram.messages(CHAT)] == ["document"]

@@ -16,6 +16,7 @@ class Verb(enum.StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     POSTMORTEM = "postmortem"
+    """Send the group's post-mortem draft (Markdown) in reply to its message."""
 
 
 class Provider(enum.StrEnum):

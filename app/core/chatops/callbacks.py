@@ -29,6 +29,7 @@ _CODES = {
     Verb.UNSILENCE: "n",
     Verb.APPROVE: "p",
     Verb.REJECT: "r",
+    Verb.POSTMORTEM: "m",
 }
 _VERBS = {code: verb for verb, code in _CODES.items()}
 _REF = re.compile(r"[A-Za-z0-9_-]{1,32}")

@@ -27,6 +27,7 @@ class Name(enum.StrEnum):
     ACTIONS = "actions"
     APPROVE = "approve"
     REJECT = "reject"
+    POSTMORTEM = "postmortem"
     WHOAMI = "whoami"
     HELP = "help"
 
@@ -48,10 +49,11 @@ HELP = {
     Name.ACTIONS: "/actions - remediations awaiting approval",
     Name.APPROVE: "/approve ID - run a remediation awaiting approval",
     Name.REJECT: "/reject ID [reason] - refuse a remediation awaiting approval",
+    Name.POSTMORTEM: "/postmortem [ID] - the post-mortem draft of the alert group, as a Markdown file",
     Name.WHOAMI: "/whoami - your id, to put in permissions",
     Name.HELP: "/help - this list",
 }
-_TARGETED = {Name.ACK, Name.UNACK, Name.UNSILENCE}
+_TARGETED = {Name.ACK, Name.UNACK, Name.UNSILENCE, Name.POSTMORTEM}
 _BARE = {Name.ALERTS, Name.ACTIONS, Name.WHOAMI, Name.HELP}
 _ID = re.compile(r"#?([A-Za-z0-9_-]{1,32})")
 _HEAD = re.compile(r"/(?P<name>[A-Za-z0-9_]+)(?:@(?P<bot>[A-Za-z0-9_]+))?")

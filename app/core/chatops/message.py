@@ -1,6 +1,6 @@
 """What a group's message shows about ack, silence, escalation, approval and the last
-remediation outcomes: status lines and buttons, a pure function of the group's chat state, the
-same for every copy (Telegram, Slack).
+remediation outcomes: status lines and buttons (a resolved group's: 📝 Post-mortem), a pure
+function of the group's chat state, the same for every copy (Telegram, Slack).
 
 `telegram_keyboard` and `slack_actions` turn the buttons into each provider's markup, each
 button carrying a token from app.core.chatops.callbacks.
@@ -144,6 +144,8 @@ def message_state(
                     for d in silence_durations
                 )
             )
+    else:
+        rows.append((Button("📝 Post-mortem", Intent(Verb.POSTMORTEM, state.ref)),))
     for ap in state.approvals:
         if ap.decided_by is None:
             rows.append(

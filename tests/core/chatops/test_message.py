@@ -80,10 +80,17 @@ def test_cleared_ack_escalation_and_approvals() -> None:
     assert [b.intent.ref for b in shown.buttons[-1]] == ["a7", "a7"]
 
 
-def test_resolved_has_no_ack_or_silence_buttons() -> None:
+def test_resolved_offers_only_the_postmortem() -> None:
     state = GroupChatState("g1", resolved=True, ack=Ack("@alice", NOW))
-    assert labels(state) == []
-    assert telegram_keyboard(message_state(state, silence_durations=DURATIONS, now=NOW), key=KEY) is None
+    assert labels(state) == [["📝 Post-mortem"]]
+    keyboard = telegram_keyboard(message_state(state, silence_durations=DURATIONS, now=NOW), key=KEY)
+    assert keyboard is not None
+    [[tap]] = keyboard["inline_keyboard"]
+    assert decode(tap["callback_data"], key=KEY) == Intent(Verb.POSTMORTEM, "g1")
+    [block] = slack_actions(message_state(state, silence_durations=DURATIONS, now=NOW), key=KEY)[1:]
+    [element] = block["elements"]
+    assert element["action_id"] == "alertmedic_postmortem"
+    assert decode_slack(element["action_id"], element["value"], key=KEY) == Intent(Verb.POSTMORTEM, "g1")
 
 
 def test_provider_markup_carries_decodable_tokens() -> None:

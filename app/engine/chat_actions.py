@@ -25,12 +25,10 @@ from app.core.chatops.silences import SilenceRequest, SilenceScopeError, group_s
 from app.core.clock import Clock
 from app.core.durations import parse_duration
 from app.core.errors import DeliveryError
-
 from app.core.incidents import TimelineEvent
 from app.core.models import Group
 from app.engine.approval import decide_approval
 from app.engine.chat import ChatView, show_lane
-
 from app.engine.incidents import postmortem
 from app.metrics import Metrics
 from app.store.base import ChatAudit, ChatGroup, NewJob, group_ref

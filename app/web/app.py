@@ -36,7 +36,7 @@ from app.store.remediations import RemediatingStore
 from app.web import api, apiauth, handlers, incidents_api, openapi
 from app.web.auth import Credentials
 from app.web.chatops import add_routes, chat_view, chatops_ctx
-from app.web.console.auth import CONSOLE, load_console
+from app.web.console.auth import CONSOLE, api_way_in, load_console
 from app.web.console.routes import add_routes as add_console_routes
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
 from app.web.reload import (
@@ -103,6 +103,7 @@ def create_app(
     if (console := load_console(config)) is not None:
         app[CONSOLE] = console
         add_console_routes(app)
+        apiauth.add_way_in(app, api_way_in)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.storage)

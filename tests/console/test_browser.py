@@ -273,3 +273,24 @@ async def test_the_filter_narrows_the_list(console: Console) -> None:
     await page.goto(console.url("/ui?window=1h"))
     assert await page.locator("#incidents a.item").count() == 0
     await ctx.close()
+
+
+async def test_a_console_session_reads_the_json_api_but_cannot_post_to_it(console: Console) -> None:
+    rec = await console.fire_awaiting_approval()
+    ctx = await console.context()
+    page = await console.login(ctx)
+    listed = await page.request.get(console.url("/api/v1/incidents"))
+    assert listed.status == 200
+    [item] = (await listed.json())["incidents"]
+    assert item["title"] == "ModelHighLatencyP95"
+    ours = console.url("/").rstrip("/")
+    decided = await page.request.post(
+        console.url(f"/api/v1/actions/{rec.id}/approve"), headers={"Origin": ours}
+    )
+    assert decided.status == 401
+    assert (await console.client.get("/api/v1/incidents")).status == 401
+    await page.click("text=Sign out")
+    await page.wait_for_load_state()
+    assert (await page.request.get(console.url("/api/v1/incidents"))).status == 401
+    assert (await console.client.app[STATE].store.remediation(rec.id)).state == "awaiting_approval"  # type: ignore[union-attr]
+    await ctx.close()

@@ -37,6 +37,7 @@ from app.core.console.session import (
     throttled,
     token_hash,
 )
+from app.web.apiauth import Principal
 from app.web.state import STATE
 
 log = logging.getLogger("alertmedic.console")
@@ -108,13 +109,21 @@ async def current(request: web.Request) -> Session | None:
 
 
 async def console_user(request: web.Request) -> str | None:
-    """`console:<user>` of a request carrying a live console session, else None: the hook the
-    JSON API uses to accept a console session besides its bearer token. A session alone does
-    not authorise a POST: the caller also checks `from_our_pages` for those."""
+    """`console:<user>` of a request carrying a live console session, else None."""
     if CONSOLE not in request.app:
         return None
     found = await current(request)
     return None if found is None else found.actor.key
+
+
+async def api_way_in(request: web.Request) -> Principal | None:
+    """The console session as a way into the JSON API (app.web.apiauth), for reading only:
+    GET and HEAD. The API's POSTs (approve, reject) do not check `chatops.permissions` per user,
+    so a console user decides through the console's own form, which does."""
+    if request.method not in ("GET", "HEAD"):
+        return None
+    user = await console_user(request)
+    return None if user is None else Principal(user, "session")
 
 
 Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]

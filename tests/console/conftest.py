@@ -29,6 +29,7 @@ from tests.enrich.png import colour_stats, dimensions
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.loki import FakeLoki
 from tests.fakes.prometheus import FakePrometheus
+from tests.payloads import alert, message
 from tests.remediate.support import SCALE
 from tests.remediate.test_end_to_end import latency, post
 
@@ -92,6 +93,12 @@ class Console:
         body["alerts"][0]["annotations"]["runbook_url"] = "https://runbooks.example/model-latency"
         await post(self.client, body)
         return await self.until_state(None, "awaiting_approval")
+
+    async def fire(self, name: str, fingerprint: str, **labels: str) -> None:
+        """A group of one alert that started now (on the manual clock)."""
+        a = alert(name, fingerprint, **labels)
+        a["startsAt"] = datetime.fromtimestamp(self.clock.now(), UTC).isoformat().replace("+00:00", "Z")
+        await post(self.client, message(f'{{}}:{{alertname="{name}"}}', [a]))
 
     async def until_state(self, rid: int | None, state: str, *, step: float = 1.0) -> Remediation:
         store = self.client.app[STATE].store

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.core.incidents import IncidentFilter
+from app.store.base import NewJob
 from app.web.state import STATE
 from tests.console.conftest import PASSWORDS, Console
 from tests.enrich.png import colour_stats
 from tests.remediate.support import patches
 
 
+@pytest.mark.slow
 async def test_approve_from_the_console_acts_and_is_recorded(console: Console) -> None:
     rec = await console.fire_awaiting_approval()
     ctx = await console.context(viewport={"width": 1280, "height": 800})
@@ -179,20 +183,25 @@ async def test_the_secure_flag_follows_https_at_the_proxy(console: Console) -> N
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
 
 
+@pytest.mark.slow
 async def test_phone_width_has_no_horizontal_scroll(console: Console, tmp_path: Path) -> None:
     await console.fire_awaiting_approval()
     ctx = await console.context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     page = await console.login(ctx, then="/ui/approvals")
     incident = (await console.client.app[STATE].store.incidents(IncidentFilter()))[0].id
-    for path in ("/ui", f"/ui/incidents/{incident}", "/ui/approvals", "/ui/dead-letters"):
+    pages = {
+        "/ui": "incidents",
+        f"/ui/incidents/{incident}": "incident",
+        "/ui/approvals": "approvals",
+        "/ui/dead-letters": "dead-letters",
+    }
+    for path, name in pages.items():
         await page.goto(console.url(path))
         sizes = await page.evaluate(
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         assert sizes[0] <= sizes[1], (path, sizes)
-        await console.screenshot(
-            page, "phone-" + (path.split("/")[2] if path.count("/") > 1 else "incidents")
-        )
+        await console.screenshot(page, f"phone-{name}")
     login = await (await console.context(viewport={"width": 390, "height": 844})).new_page()
     await login.goto(console.url("/ui/login"))
     assert await login.evaluate(
@@ -201,15 +210,23 @@ async def test_phone_width_has_no_horizontal_scroll(console: Console, tmp_path: 
     await ctx.close()
 
 
+@pytest.mark.slow
 async def test_the_open_incident_its_timeline_logs_and_graph(console: Console) -> None:
     rec = await console.fire_awaiting_approval()
     store = console.client.app[STATE].store
     ctx = await console.context(viewport={"width": 1280, "height": 900})
+    await console.clock.advance(60)
+    await console.fire("ModelServingDown", "fp-down")
+    await console.clock.advance(60)
+    await console.fire("FeatureStoreLag", "fp-lag", severity="warning", namespace="staging")
     page = await console.login(ctx)
     assert page.url.endswith("/ui")
-    [row] = await page.locator("#incidents a.item").all()
+    rows = await page.locator("#incidents a.item .title").all_inner_texts()
+    # critical first; then the warnings, the older first
+    assert rows == ["ModelServingDown", "ModelHighLatencyP95", "FeatureStoreLag"]
+    row = page.locator("#incidents a.item", has_text="ModelHighLatencyP95")
     text = await row.inner_text()
-    assert "ModelHighLatencyP95" in text and "warning" in text.lower() and "remediating" in text
+    assert "warning" in text.lower() and "remediating" in text
     await console.screenshot(page, "incidents")
     await row.click()
     await page.wait_for_load_state()
@@ -256,19 +273,24 @@ async def test_the_filter_narrows_the_list(console: Console) -> None:
     ctx = await console.context()
     page = await console.login(ctx)
     assert await page.locator("#incidents a.item").count() == 1
+    await console.fire("FeatureStoreLag", "fp-lag", severity="critical", namespace="staging")
+    await page.reload()
+    assert await page.locator("#incidents a.item").count() == 2
     await page.select_option("select[name=namespace]", "prod")
     await page.select_option("select[name=severity]", "warning")
     await page.click("text=Filter")
     await page.wait_for_load_state()
     assert "namespace=prod" in page.url
     assert await page.locator("#incidents a.item").count() == 1
-    await page.goto(console.url("/ui?severity=critical"))
+    await page.goto(console.url("/ui?severity=critical&namespace=prod"))
     assert await page.locator("#incidents a.item").count() == 0
     assert "No open incident" in await page.locator("#incidents").inner_text()
+    await page.goto(console.url("/ui?receiver=oncall"))
+    assert await page.locator("#incidents a.item").count() == 2
     await page.goto(console.url("/ui?state=resolved"))
     assert await page.locator("#incidents a.item").count() == 0
     await page.goto(console.url("/ui?window=1h"))
-    assert await page.locator("#incidents a.item").count() == 1
+    assert await page.locator("#incidents a.item").count() == 2
     await console.clock.advance(2 * 3600)
     await page.goto(console.url("/ui?window=1h"))
     assert await page.locator("#incidents a.item").count() == 0
@@ -293,4 +315,29 @@ async def test_a_console_session_reads_the_json_api_but_cannot_post_to_it(consol
     await page.wait_for_load_state()
     assert (await page.request.get(console.url("/api/v1/incidents"))).status == 401
     assert (await console.client.app[STATE].store.remediation(rec.id)).state == "awaiting_approval"  # type: ignore[union-attr]
+    await ctx.close()
+
+
+async def test_dead_letters_are_listed_with_their_reason(console: Console) -> None:
+    store = console.client.app[STATE].store
+    [jid] = await store.enqueue(
+        [
+            NewJob(
+                "notify",
+                "oncall/webhook[0]",
+                "{}",
+                console.clock.now(),
+                receiver="oncall",
+                integration="webhook",
+            )
+        ],
+        now=console.clock.now(),
+    )
+    await store.dead(jid, reason="HTTP 404 from the webhook: not retried", now=console.clock.now())
+    ctx = await console.context()
+    page = await console.login(ctx, then="/ui/dead-letters")
+    text = await page.locator("main").inner_text()
+    assert f"#{jid} oncall/webhook[0]" in text
+    assert "HTTP 404 from the webhook: not retried" in text
+    assert "oncall / webhook" in text
     await ctx.close()

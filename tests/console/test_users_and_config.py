@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import pytest
@@ -15,6 +16,8 @@ from app.core.chatops.actions import Actor, Provider, Verb
 from app.core.chatops.permissions import authorize
 from app.core.console.htpasswd import parse_htpasswd
 from app.core.console.session import csrf_ok, csrf_token, same_origin, throttled
+from app.web.app import create_app
+from tests.conftest import make_config
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
 HASH_2Y = HASH.replace("$2b$", "$2y$", 1)
@@ -177,3 +180,12 @@ def test_throttle_limits() -> None:
     assert not throttled({"user:alice": 4, "addr:10.0.0.1": 19}, "alice", "10.0.0.1")
     assert throttled({"user:alice": 5}, "Alice", "10.0.0.1")
     assert throttled({"addr:10.0.0.1": 20}, "bob", "10.0.0.1")
+
+
+async def test_without_a_console_section_ui_does_not_exist(aiohttp_client: Any, tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path, [{"name": "a", "file_configs": [{"path": str(tmp_path / "x.log")}]}], {"receiver": "a"}
+    )
+    client = await aiohttp_client(create_app(config))
+    for path in ("/ui", "/ui/login"):
+        assert (await client.get(path, allow_redirects=False)).status == 404

@@ -55,8 +55,8 @@ class Document:
 
 
 SendDocument = Callable[[Document], Awaitable[str]]
-"""Posts a document where the button was tapped; answers where it went (`telegram`, `slack`
-...). Raises DeliveryError."""
+"""Posts a document in reply to the alert's message where the button was tapped; answers where
+it went (`telegram chat -100…`, `slack channel C…`). Raises DeliveryError."""
 
 
 class Refused(Exception):

@@ -54,10 +54,16 @@ async def list_actions(request: web.Request) -> web.Response:
 async def _decide(request: web.Request, approve: bool) -> web.Response:
     only(request.query, ())
     rid = path_id(request)
+    who = principal(request)
+    if not who.decides:
+        verb = "approve" if approve else "reject"
+        return web.json_response(
+            {"status": "error", "error": f"{who.name} may not {verb} actions through the API"}, status=403
+        )
     state = request.app[STATE]
     wake = state.dispatcher.ensure_lane if hasattr(state, "dispatcher") else None
     result = await decide_approval(
-        state.store, rid, approve=approve, actor=principal(request).name, now=state.clock_now(), wake=wake
+        state.store, rid, approve=approve, actor=who.name, now=state.clock_now(), wake=wake
     )
     if isinstance(result, str):
         status = 404 if result.startswith("no action") else 409

@@ -14,6 +14,8 @@ from multidict import MultiMapping
 
 MAX_TEXT = 256
 """Longest text parameter accepted (a label value to filter on)."""
+MAX_SECONDS = 1e11
+"""Latest time accepted as Unix seconds (the year 5138)."""
 MAX_ID = 2**62
 """Largest numeric id accepted (the store's integers are 64-bit)."""
 _INT = re.compile(r"[0-9]{1,19}")
@@ -76,20 +78,31 @@ def path_id(request: web.Request, *, high: int = MAX_ID) -> int:
     return integer(request.match_info["id"], "id", default=0, low=1, high=high)
 
 
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
+_RFC3339 = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?P<frac>\.[0-9]+)?"
+    r"(?P<zone>[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def timestamp(query: MultiMapping[str], name: str) -> float | None:
-    """A point in time: Unix seconds (`1764000000`, `1764000000.5`) or RFC 3339 with a zone
-    (`2026-11-25T03:00:00Z`)."""
+    """A point in time: Unix seconds (`1764000000`, `1764000000.5`, up to MAX_SECONDS) or an
+    RFC 3339 date-time (`2026-11-25T03:00:00Z`, `...03:00:00.25+01:00`; a leap second counts as
+    the second before)."""
     value = query.get(name)
     if value is None:
         return None
-    if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,9})?", value):
-        return float(value)
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None or not re.fullmatch(r"[0-9]{4}-.*", value):
-        raise ParamError(
-            name, "must be Unix seconds or an RFC 3339 time with a zone, e.g. 2026-11-25T03:00:00Z"
-        )
-    return when.timestamp()
+    if _NUMBER.fullmatch(value):
+        seconds = float(value)
+        if seconds <= MAX_SECONDS:
+            return seconds
+    elif (m := _RFC3339.fullmatch(value)) is not None:
+        clock = m["time"][:6] + "59" if m["time"].endswith("60") else m["time"]
+        zone = "+00:00" if m["zone"] in ("Z", "z") else m["zone"]
+        try:
+            when = datetime.fromisoformat(f"{m['date']}T{clock}{zone}")
+        except ValueError:
+            when = None
+        if when is not None:
+            return when.timestamp() + float(m["frac"] or 0)
+    raise ParamError(name, "must be Unix seconds or an RFC 3339 date-time, e.g. 2026-11-25T03:00:00Z")

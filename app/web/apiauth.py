@@ -27,6 +27,10 @@ class Principal:
     user."""
     via: str
     """How it got in: `token` or `session`."""
+    decides: bool = False
+    """May approve and reject actions through the API. The token may (it is the operators' own
+    credential); a way in that lets people in must check their rights (`chatops.permissions`)
+    before it says so: fail closed."""
 
 
 WayIn = Callable[[web.Request], Awaitable[Principal | None]]
@@ -35,7 +39,7 @@ WayIn = Callable[[web.Request], Awaitable[Principal | None]]
 WAYS_IN = web.AppKey("api_ways_in", list[WayIn])
 PRINCIPAL = web.RequestKey("api_principal", Principal)
 
-TOKEN_PRINCIPAL = Principal("api", "token")
+TOKEN_PRINCIPAL = Principal("api", "token", decides=True)
 
 
 def bearer_way_in(token: str | None) -> WayIn:

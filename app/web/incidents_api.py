@@ -73,16 +73,14 @@ def read_filter(query: Any) -> tuple[IncidentFilter, int]:
     """The filter and limit a query asks for. Raises ParamError."""
     only(query, _FILTERS)
     state = cast(Literal["open", "resolved", "all"], choice(query, "state", STATES, "open"))
-    since, until = timestamp(query, "since"), timestamp(query, "until")
-    if since is not None and until is not None and until < since:
-        raise ParamError("until", "must not be before since")
+    # `since` bounds the last change and `until` the first firing: any pair of them can match.
     flt = IncidentFilter(
         state=state,
         namespace=text(query, "namespace"),
         severity=text(query, "severity"),
         receiver=text(query, "receiver"),
-        since=since,
-        until=until,
+        since=timestamp(query, "since"),
+        until=timestamp(query, "until"),
     )
     return flt, integer(query.get("limit"), "limit", default=200, low=1, high=MAX_LIMIT)
 

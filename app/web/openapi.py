@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from app.web.api_params import MAX_ID
+from app.web.api_params import MAX_ID, MAX_SECONDS
 
 Schema = dict[str, Any]
 
@@ -43,6 +43,7 @@ def _responses(ok: Schema, *, errors: tuple[int, ...] = (400,)) -> Schema:
     out: Schema = {"200": ok, "401": _UNAUTHORIZED}
     described = {
         400: "a parameter is malformed or unknown",
+        403: "the caller may not do this (a console user without the right)",
         404: "no such id",
         409: "the action is not awaiting approval (decided, expired or cancelled)",
     }
@@ -66,7 +67,12 @@ _INCIDENT_ID = _path_id(
 _ACTION_ID = _path_id({"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the action's id")
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 256}
-_WHEN = {"type": "string", "minLength": 1}
+_WHEN = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
+        {"type": "string", "format": "date-time"},
+    ]
+}
 _WHEN_HELP = "Unix seconds or an RFC 3339 time with a zone (2026-11-25T03:00:00Z)"
 
 
@@ -181,7 +187,7 @@ def _decision(verb: str) -> Schema:
                     },
                     "decided",
                 ),
-                errors=(400, 404, 409),
+                errors=(400, 403, 404, 409),
             ),
         }
     }

@@ -141,3 +141,26 @@ async def test_another_way_in_is_tried_after_the_token(aiohttp_client: Any, tmp_
     resp = await client.get("/api/v1/test-whoami", headers=API)
     assert await resp.json() == {"name": "api"}
     assert [p.via for p in seen] == ["session", "token"]
+
+
+async def test_a_way_in_for_people_does_not_decide_actions_unless_it_says_so(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """Fail closed: a console user may read, but approving through the API needs a way in that
+    checked their right and set `decides`."""
+    app = create_app(config(tmp_path))
+
+    async def session(request: web.Request) -> apiauth.Principal | None:
+        user = request.cookies.get("user")
+        return apiauth.Principal(f"console:{user}", "session", decides=user == "alice") if user else None
+
+    apiauth.add_way_in(app, session)
+    client: Client = await aiohttp_client(app)
+    assert (await client.get("/api/v1/actions", cookies={"user": "bob"})).status == 200
+    resp = await client.post("/api/v1/actions/7/approve", cookies={"user": "bob"})
+    assert resp.status == 403
+    assert await resp.json() == {
+        "status": "error",
+        "error": "console:bob may not approve actions through the API",
+    }
+    assert (await client.post("/api/v1/actions/7/approve", cookies={"user": "alice"})).status == 404

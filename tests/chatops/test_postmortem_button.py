@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.incidents import incident
-
 from app.store.base import group_ref
 from app.web.state import STATE
 from tests.chatops import test_respond

@@ -111,10 +111,13 @@ async def test_forged_form_posts_are_refused(console: Console) -> None:
 async def test_anonymous_requests_are_refused(console: Console) -> None:
     ctx = await console.context()
     page = await ctx.new_page()
-    for path in ("/ui", "/ui/approvals", "/ui/dead-letters"):
+    for path in ("/ui", "/ui/approvals", "/ui/dead-letters", "/ui/incidents/abc"):
         await page.goto(console.url(path))
         assert "/ui/login" in page.url, path
         assert await page.locator("#password").count() == 1
+    await console.screenshot(page, "login")
+    for path in ("/ui/incidents/abc/graph.png", "/ui/incidents/abc/postmortem.md"):
+        assert (await console.client.get(path)).status == 401
     client = console.client
     resp = await client.post("/ui/approvals/1/approve", data={"csrf": "x"}, allow_redirects=False)
     assert resp.status == 403
@@ -123,13 +126,15 @@ async def test_anonymous_requests_are_refused(console: Console) -> None:
     await ctx.close()
 
 
-async def test_wrong_passwords_are_refused_then_throttled(console: Console) -> None:
+async def test_wrong_passwords_are_refused_then_throttled(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
     ctx = await console.context()
     page = await ctx.new_page()
-    for _ in range(5):
+    for i in range(5):
         await page.goto(console.url("/ui/login"))
         await page.fill("#user", "alice")
-        await page.fill("#password", "wrong")
+        await page.fill("#password", f"wrong-{i}-guess")
         await page.click("button[type=submit]")
         assert "Wrong user name or password" in await page.locator(".flash").inner_text()
     await page.fill("#password", PASSWORDS["alice"])
@@ -141,6 +146,10 @@ async def test_wrong_passwords_are_refused_then_throttled(console: Console) -> N
     await page.click("button[type=submit]")
     await page.wait_for_load_state()
     assert "/ui/login" not in page.url
+    failed = [r for r in caplog.records if r.getMessage() == "console login failed"]
+    assert [(r.user, r.reason) for r in failed] == [("alice", "wrong password")] * 5  # type: ignore[attr-defined]
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "-guess" not in logged and PASSWORDS["alice"] not in logged
     await ctx.close()
 
 

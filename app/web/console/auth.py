@@ -13,6 +13,7 @@ form post must carry the session's CSRF token AND come from our own origin (Orig
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -42,8 +43,17 @@ from app.web.state import STATE
 
 log = logging.getLogger("alertmedic.console")
 
-_DUMMY_HASH = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=12))
-"""Checked when the user name is unknown, so that the answer takes as long as for a known one."""
+
+@functools.cache
+def _dummy_hash(cost: int) -> bytes:
+    """Checked when the user name is unknown, so that the answer takes as long as for a known
+    one (made once per cost, on first need: hashing takes ~0.25 s at cost 12)."""
+    return bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=cost))
+
+
+def _cost(users: dict[str, bytes]) -> int:
+    """The highest cost of the users' hashes (`$2y$12$…`)."""
+    return max((int(h[4:6]) for h in users.values()), default=12)
 
 
 @dataclass
@@ -196,13 +206,14 @@ def _safe_next(target: str | None) -> str:
     return "/ui"
 
 
-async def check_password(hashed: bytes, password: str) -> bool:
-    """bcrypt's own constant-time check, off the event loop. A password bcrypt cannot take
-    (over 72 bytes) is wrong."""
+async def check_password(hashed: bytes | None, password: str, *, cost: int) -> bool:
+    """bcrypt's own constant-time check, off the event loop; for an unknown user (None) against
+    a dummy hash of the same cost, and False. A password bcrypt cannot take (over 72 bytes) is
+    wrong."""
 
     def check() -> bool:
         try:
-            return bcrypt.checkpw(password.encode(), hashed)
+            return bcrypt.checkpw(password.encode(), hashed or _dummy_hash(cost)) and hashed is not None
         except ValueError:
             return False
 
@@ -228,8 +239,7 @@ async def login(request: web.Request, render_login: Callable[..., web.Response])
             request, error="Too many failed sign-ins: try again later.", status=429, user=user, next=target
         )
     hashed = console.users.get(user)
-    ok = await check_password(hashed or _DUMMY_HASH, password)
-    if not ok or hashed is None:
+    if not await check_password(hashed, password, cost=_cost(console.users)):
         await state.store.console_failed(keys, now=now)
         log.warning(
             "console login failed",

@@ -29,8 +29,9 @@ from tests.enrich.png import colour_stats, dimensions
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.loki import FakeLoki
 from tests.fakes.prometheus import FakePrometheus
+from tests.fakes.telegram import FakeTelegram
 from tests.payloads import alert, message
-from tests.remediate.support import SCALE
+from tests.remediate.support import CHAT, SCALE
 from tests.remediate.test_end_to_end import latency, post
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,8 +53,9 @@ LOG_LINES = [
 ]
 LOGQL = '{namespace="{{ labels.namespace }}", app="{{ labels.deployment }}"}'
 EXPR = "histogram_quantile(0.95, rate(model_latency_seconds_bucket[5m])) > 0.5"
-PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-2"}
-"""alice may approve and reject; bob is a user with no right to act."""
+PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-2", "carol": "carol-pass-3"}
+"""alice may approve and reject; bob is a user with no right to act; carol may approve on
+staging only."""
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -130,6 +132,7 @@ async def console(
     fake_kubernetes: FakeKubernetes,
     fake_kubeconfig: Path,
     fake_loki: FakeLoki,
+    fake_telegram: FakeTelegram,
 ) -> AsyncIterator[Console]:
     fake_kubernetes.add_deployment("prod", "model-api", replicas=3)
     clock = ManualClock(start=1_900_000_000.0)
@@ -155,7 +158,15 @@ async def console(
     async with FakePrometheus(series) as prometheus:
         config = make_config(
             tmp_path,
-            [{"name": "oncall", "file_configs": [{"path": str(tmp_path / "inbox.log")}]}],
+            [
+                {
+                    "name": "oncall",
+                    "file_configs": [{"path": str(tmp_path / "inbox.log")}],
+                    "telegram_configs": [
+                        {"bot_token": fake_telegram.token, "chat_id": CHAT, "api_url": fake_telegram.url}
+                    ],
+                }
+            ],
             {"receiver": "oncall"},
             remediation={
                 "kubernetes": {"kubeconfig": str(fake_kubeconfig), "context": "fake"},
@@ -181,6 +192,7 @@ async def console(
                         "allow": ["ack", "unack", "approve", "reject", "postmortem"],
                     },
                     {"users": ["console:bob"], "allow": ["ack"]},
+                    {"users": ["console:carol"], "allow": ["approve"], "matchers": ['namespace="staging"']},
                 ]
             },
             console={"enabled": True, "users_file": str(users), "session_ttl": "12h"},

@@ -45,10 +45,19 @@ async def test_approve_from_the_console_acts_and_is_recorded(console: Console) -
     await ctx.close()
 
 
-async def test_a_user_without_the_right_sees_no_buttons_and_is_refused(console: Console) -> None:
+@pytest.mark.parametrize(
+    ("user", "why"),
+    [
+        ("bob", "console:bob may not approve"),
+        ("carol", 'console:carol may approve only alerts matching {namespace="staging"}'),
+    ],
+)
+async def test_a_user_without_the_right_sees_no_buttons_and_is_refused(
+    console: Console, user: str, why: str
+) -> None:
     rec = await console.fire_awaiting_approval()
     ctx = await console.context()
-    page = await console.login(ctx, "bob", then="/ui/approvals")
+    page = await console.login(ctx, user, then="/ui/approvals")
     item = page.locator(f'#awaiting [data-action-id="{rec.id}"]')
     assert "view only" in await item.inner_text()
     assert await item.locator("button").count() == 0
@@ -60,7 +69,7 @@ async def test_a_user_without_the_right_sees_no_buttons_and_is_refused(console: 
         max_redirects=0,
     )
     assert resp.status == 403
-    assert "console:bob may not approve" in await resp.text()
+    assert why in await resp.text()
     assert (await console.client.app[STATE].store.remediation(rec.id)).state == "awaiting_approval"  # type: ignore[union-attr]
     await ctx.close()
 
@@ -349,4 +358,50 @@ async def test_dead_letters_are_listed_with_their_reason(console: Console) -> No
     assert f"#{jid} oncall/webhook[0]" in text
     assert "HTTP 404 from the webhook: not retried" in text
     assert "oncall / webhook" in text
+    await ctx.close()
+
+
+async def test_reject_from_the_console_changes_nothing_on_kubernetes(console: Console) -> None:
+    rec = await console.fire_awaiting_approval()
+    ctx = await console.context()
+    page = await console.login(ctx, then="/ui/approvals")
+    await page.locator(f'#awaiting [data-action-id="{rec.id}"] button', has_text="Reject").click()
+    await page.wait_for_load_state()
+    assert f"Rejected action #{rec.id}" in await page.locator(".flash").inner_text()
+    done = await console.until_state(rec.id, "rejected")
+    assert done.actor == "console:alice"
+    assert await page.locator("#awaiting [data-action-id]").count() == 0
+    # deciding twice: refused with the reason, nothing else happens
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    again = await page.request.post(
+        console.url(f"/ui/approvals/{rec.id}/approve"),
+        form={"csrf": csrf or ""},
+        headers={"Origin": console.url("/").rstrip("/")},
+    )
+    assert "is rejected, not awaiting approval" in await again.text()
+    assert patches(console.kube) == []
+    await ctx.close()
+
+
+async def test_the_list_shows_acked_silenced_and_escalated(console: Console) -> None:
+    await console.fire("ModelServingDown", "fp-down")
+    store = console.client.app[STATE].store
+    [incident] = await store.incidents(IncidentFilter())
+    for _ in range(200):  # the Telegram copy is out: the group has its chat state
+        if await store.chat_group(incident.id) is not None:
+            break
+        await console.clock.advance(0.5)
+    now = console.clock.now()
+    # what the chat buttons record (app.engine.chat_actions), through the same store calls
+    await store.chat_ack(incident.id, by="alice (telegram)", now=now)
+    await store.chat_silence(incident.id, silence_id="s-1", by="bob (slack)", until=now + 3600, now=now)
+    await store.chat_escalated(incident.id, receiver="team-lead", at=now)
+    ctx = await console.context()
+    page = await console.login(ctx)
+    chips = await page.locator("#incidents a.item[data-incident] .chip").all_inner_texts()
+    assert chips == ["acked by alice (telegram)", "silenced 1h00m", "escalated"]
+    await page.click("#incidents a.item")
+    await page.wait_for_load_state()
+    text = await page.locator("main").inner_text()
+    assert "acked by alice (telegram)" in text and "escalated" in text
     await ctx.close()

@@ -20,6 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from app.core.incidents import IncidentFilter
 from app.engine.clock import ManualClock
 from app.store.remediations import Remediation
 from app.web.app import create_app
@@ -101,6 +102,18 @@ class Console:
         a = alert(name, fingerprint, **labels)
         a["startsAt"] = datetime.fromtimestamp(self.clock.now(), UTC).isoformat().replace("+00:00", "Z")
         await post(self.client, message(f'{{}}:{{alertname="{name}"}}', [a]))
+
+    async def chat_state_of(self, title: str) -> str:
+        """The id of the open incident `title` once its Telegram copy is out (it then has chat
+        state: acks, silences, escalations)."""
+        store = self.client.app[STATE].store
+        [found] = [i for i in await store.incidents(IncidentFilter()) if i.title == title]
+        for _ in range(200):
+            if await store.chat_group(found.id) is not None:
+                return found.id
+            await asyncio.sleep(0.01)
+            await self.clock.advance(0.5)
+        raise AssertionError(f"{title}: no chat state")
 
     async def until_state(self, rid: int | None, state: str, *, step: float = 1.0) -> Remediation:
         store = self.client.app[STATE].store

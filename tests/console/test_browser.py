@@ -237,11 +237,14 @@ async def test_the_open_incident_its_timeline_logs_and_graph(console: Console) -
     await console.fire("ModelServingDown", "fp-down")
     await console.clock.advance(60)
     await console.fire("FeatureStoreLag", "fp-lag", severity="warning", namespace="staging")
+    ref = await console.chat_state_of("ModelServingDown")
+    await console.client.app[STATE].store.chat_ack(ref, by="@alice", now=console.clock.now())
     page = await console.login(ctx)
     assert page.url.endswith("/ui")
     rows = await page.locator("#incidents a.item .title").all_inner_texts()
     # critical first; then the warnings, the older first
     assert rows == ["ModelServingDown", "ModelHighLatencyP95", "FeatureStoreLag"]
+    assert "acked by @alice" in await page.locator("#incidents a.item").first.inner_text()
     row = page.locator("#incidents a.item", has_text="ModelHighLatencyP95")
     text = await row.inner_text()
     assert "warning" in text.lower() and "remediating" in text
@@ -386,16 +389,12 @@ async def test_reject_from_the_console_changes_nothing_on_kubernetes(console: Co
 async def test_the_list_shows_acked_silenced_and_escalated(console: Console) -> None:
     await console.fire("ModelServingDown", "fp-down")
     store = console.client.app[STATE].store
-    [incident] = await store.incidents(IncidentFilter())
-    for _ in range(200):  # the Telegram copy is out: the group has its chat state
-        if await store.chat_group(incident.id) is not None:
-            break
-        await console.clock.advance(0.5)
+    ref = await console.chat_state_of("ModelServingDown")
     now = console.clock.now()
     # what the chat buttons record (app.engine.chat_actions), through the same store calls
-    await store.chat_ack(incident.id, by="alice (telegram)", now=now)
-    await store.chat_silence(incident.id, silence_id="s-1", by="bob (slack)", until=now + 3600, now=now)
-    await store.chat_escalated(incident.id, receiver="team-lead", at=now)
+    await store.chat_ack(ref, by="alice (telegram)", now=now)
+    await store.chat_silence(ref, silence_id="s-1", by="bob (slack)", until=now + 3600, now=now)
+    await store.chat_escalated(ref, receiver="team-lead", at=now)
     ctx = await console.context()
     page = await console.login(ctx)
     chips = await page.locator("#incidents a.item[data-incident] .chip").all_inner_texts()

@@ -68,6 +68,7 @@ class Console:
     kube: FakeKubernetes
     browser: Browser
     shots: Path
+    telegram: FakeTelegram
 
     def url(self, path: str) -> str:
         return str(self.client.make_url(path))
@@ -95,7 +96,13 @@ class Console:
         body["alerts"][0]["startsAt"] = started.isoformat().replace("+00:00", "Z")
         body["alerts"][0]["annotations"]["runbook_url"] = "https://runbooks.example/model-latency"
         await post(self.client, body)
-        return await self.until_state(None, "awaiting_approval")
+        rec = await self.until_state(None, "awaiting_approval")
+        for _ in range(2000):  # notified, as people would have seen it (small steps of the clock:
+            if self.telegram.messages(CHAT):  # the graph and the sends take real time)
+                return rec
+            await asyncio.sleep(0.01)
+            await self.clock.advance(0.05)
+        raise AssertionError("the alert was never sent to Telegram")
 
     async def fire(self, name: str, fingerprint: str, **labels: str) -> None:
         """A group of one alert that started now (on the manual clock)."""
@@ -108,11 +115,11 @@ class Console:
         state: acks, silences, escalations)."""
         store = self.client.app[STATE].store
         [found] = [i for i in await store.incidents(IncidentFilter()) if i.title == title]
-        for _ in range(200):
+        for _ in range(2000):  # small steps: the real work (graph, sends) takes real time
             if await store.chat_group(found.id) is not None:
                 return found.id
             await asyncio.sleep(0.01)
-            await self.clock.advance(0.5)
+            await self.clock.advance(0.05)
         raise AssertionError(f"{title}: no chat state")
 
     async def until_state(self, rid: int | None, state: str, *, step: float = 1.0) -> Remediation:
@@ -216,7 +223,7 @@ async def console(
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                yield Console(client, clock, fake_kubernetes, browser, shots)
+                yield Console(client, clock, fake_kubernetes, browser, shots, fake_telegram)
             finally:
                 await browser.close()
     if target := os.environ.get("ALERTMEDIC_SCREENSHOTS"):  # scripts/screenshots.sh: README images

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
 from app.config import (
@@ -21,10 +21,14 @@ from app.config import (
     Loaded,
     StorageConfig,
     load_config,
+    redact_url,
     secret_values,
     split_listen,
     sqlite_path,
 )
+
+if TYPE_CHECKING:
+    from app.core.remediation.guards import Slot
 
 
 def _problems(exc: ConfigError, out: TextIO) -> None:
@@ -53,7 +57,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     _warn(loaded)
     c = loaded.config
     n = sum(1 for r in c.receivers for _ in r.integrations())
-    print(f"{args.file}: OK ({len(c.receivers)} receivers, {n} integrations)")
+    print(
+        f"{args.file}: OK ({len(c.receivers)} receivers, {n} integrations;"
+        f" storage {redact_url(c.storage.url)})"
+    )
     return 0
 
 
@@ -154,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     setup_logging(level=args.log_level, secrets=secret_values(config))
     try:
-        note = check_database(sqlite_path(config.storage.url))
+        note = None if config.storage.postgres else check_database(sqlite_path(config.storage.url))
     except DatabaseUnusable as exc:
         raise StartupFailed(str(exc)) from None
     host, port = split_listen(config.server.listen)
@@ -180,6 +187,7 @@ def _serve(args: argparse.Namespace) -> int:
             handle_signals=True,
         )
     except (StoreUnavailable, OSError, ValueError) as exc:
+        sock.close()  # e.g. the database refused the configuration before the site took it
         raise StartupFailed(str(exc)) from None
     return 0
 
@@ -293,6 +301,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(run())
     except StoreUnavailable as exc:
+        if storage.postgres:  # no file to salvage: the database answers whole or not at all
+            print(f"cannot open the store: {exc}", file=sys.stderr)
+            return 1
         path = sqlite_path(storage.url)
         print(f"{path}: cannot open the store ({exc}); showing what can be read", file=sys.stderr)
         found = salvage(path, limit=args.limit)
@@ -377,7 +388,10 @@ def _actions_test(args: argparse.Namespace, loaded: Loaded) -> int:
     if settings is None or not settings.actions:
         print("no action configured (no remediation section)")
         return 0
-    slots = held_slots(str(sqlite_path(loaded.config.storage.url)))
+    storage = loaded.config.storage
+    slots = (
+        asyncio.run(_held_slots(storage)) if storage.postgres else held_slots(str(sqlite_path(storage.url)))
+    )
     now = datetime.fromtimestamp(time.time(), UTC)
     for line in explain(
         labels, settings.specs(), settings.policy(), slots=slots, now=now, annotations=annotations
@@ -386,16 +400,32 @@ def _actions_test(args: argparse.Namespace, loaded: Loaded) -> int:
     return 0
 
 
+async def _held_slots(storage: StorageConfig) -> dict[str, Slot]:
+    """Every guard slot held in a PostgreSQL store (none when it cannot be read: said on stderr)."""
+    from app.store import StoreUnavailable, open_store
+    from app.store.postgres import PostgresStore, read_all_slots
+
+    store = open_store(storage)
+    assert isinstance(store, PostgresStore)
+    try:
+        await store.start()
+        return await read_all_slots(store)
+    except StoreUnavailable as exc:
+        print(f"cannot read the guard slots, explaining without them: {exc}", file=sys.stderr)
+        return {}
+    finally:
+        await store.close()
+
+
 async def _actions_store(args: argparse.Namespace, storage: StorageConfig) -> int:
     import dataclasses
     import time
 
     from app.engine.approval import decide_approval
-    from app.store import StoreUnavailable
-    from app.store.sqlite import SQLiteStore
+    from app.store import StoreUnavailable, open_store
 
-    store = SQLiteStore(sqlite_path(storage.url))
     try:
+        store = open_store(storage)
         await store.start()
     except StoreUnavailable as exc:
         print(f"cannot open the store: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from app.config import Config, parse_config
+from tests.pg import fresh_database
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -45,6 +47,14 @@ def raw_config(
         else:
             raw[key] = value
     return raw
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """The URL of this test run's own PostgreSQL database (tests.pg; dropped at the end). For a
+    database of a test's own, `with tests.pg.fresh_database() as url:`."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

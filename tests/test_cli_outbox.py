@@ -1,4 +1,5 @@
-"""`alertmedic outbox` and `alertmedic outbox requeue` on a real database file, healthy or damaged."""
+"""`alertmedic outbox` and `alertmedic outbox requeue` on a real database file, healthy or damaged,
+and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,20 +13,30 @@ import pytest
 import yaml
 
 from app.cli import main
+from app.config import StorageConfig
 from app.core.plan import Destination
-from app.store.sqlite import SQLiteStore
+from app.store import open_store
+from tests.pg import free_port, fresh_schema
 from tests.store.conftest import planned
 
 DEST = Destination("hook/webhook[0]", "hook", "webhook", True)
 
 
-def config_file(tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The storage URL of the test, on each kind of store."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    return fresh_schema(request.getfixturevalue("pg_database"))
+
+
+def config_file(tmp_path: Path, url: str = "") -> str:
     path = tmp_path / "alertmedic.yml"
     path.write_text(
         yaml.safe_dump(
             {
                 "server": {"listen": "127.0.0.1:0", "auth": {"bearer_token": "t"}},
-                "storage": {"url": f"sqlite:///{tmp_path}/state.db"},
+                "storage": {"url": url or f"sqlite:///{tmp_path}/state.db"},
                 "receivers": [{"name": "hook", "webhook_configs": [{"url": "http://127.0.0.1:9/h"}]}],
                 "route": {"receiver": "hook"},
             }
@@ -34,11 +45,11 @@ def config_file(tmp_path: Path) -> str:
     return str(path)
 
 
-def seed(tmp_path: Path, *, groups: int = 4, dead: int = 2) -> list[int]:
+def seed(tmp_path: Path, *, groups: int = 4, dead: int = 2, url: str = "") -> list[int]:
     """`groups` pending jobs, the first `dead` of them dead-lettered; returns the dead ids."""
 
     async def go() -> list[int]:
-        store = SQLiteStore(tmp_path / "state.db")
+        store = open_store(StorageConfig(url=url or f"sqlite:///{tmp_path}/state.db"))
         await store.start()
         try:
             for i in range(groups):
@@ -60,9 +71,11 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
     return code, json.loads(out), err
 
 
-def test_outbox_lists_pending_and_dead_letters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = config_file(tmp_path)
-    dead = seed(tmp_path)
+def test_outbox_lists_pending_and_dead_letters(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_file(tmp_path, url)
+    dead = seed(tmp_path, url=url)
     code, report, _ = run(capsys, "outbox", "--config", cfg)
     assert code == 0
     assert report["pending"] == 2
@@ -73,9 +86,11 @@ def test_outbox_lists_pending_and_dead_letters(tmp_path: Path, capsys: pytest.Ca
     )
 
 
-def test_requeue_one_then_every_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = config_file(tmp_path)
-    first, second = seed(tmp_path)
+def test_requeue_one_then_every_dead_letter(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_file(tmp_path, url)
+    first, second = seed(tmp_path, url=url)
     code, out, _ = run(capsys, "outbox", "requeue", "--config", cfg, str(first))
     assert (code, out) == (0, {"requeued": [first], "not_dead": []})
     code, report, _ = run(capsys, "outbox", "--config", cfg)
@@ -91,6 +106,16 @@ def test_requeue_needs_ids_or_dead(tmp_path: Path, capsys: pytest.CaptureFixture
     seed(tmp_path)
     assert main(["outbox", "requeue", "--config", cfg]) == 2
     assert "give job ids or --dead" in capsys.readouterr().err
+
+
+def test_outbox_on_an_unreachable_postgres_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_file(tmp_path, f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/alertmedic")
+    assert main(["outbox", "--config", cfg]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("cannot open the store: postgresql://postgres:***@127.0.0.1:")
+    assert "hunter2" not in err
 
 
 def damage_pages(path: Path) -> None:

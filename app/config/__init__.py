@@ -37,7 +37,7 @@ from app.config.receivers import ReceiverConfig
 from app.config.routes import RouteConfig
 from app.config.secrets import read_secret, secret, secret_files, secret_problems, secret_values
 from app.config.server import BasicAuth, ServerAuth, ServerConfig, split_listen
-from app.config.storage import StorageConfig, sqlite_path
+from app.config.storage import StorageConfig, redact_url, sqlite_path
 from app.config.templates import HtmlTemplate, Template, TextTemplate
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_secret",
+    "redact_url",
     "secret",
     "secret_files",
     "secret_problems",

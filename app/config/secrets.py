@@ -48,6 +48,10 @@ class SecretModel(Strict):
             one_of(self, spec.name, spec.file, required=spec.required)
         return self
 
+    def extra_secrets(self) -> list[str]:
+        """Secret values the model carries elsewhere (e.g. a password inside a URL)."""
+        return []
+
     def has_secret(self, name: str) -> bool:
         return getattr(self, name) is not None or getattr(self, f"{name}_file") is not None
 
@@ -124,4 +128,5 @@ def secret_values(root: BaseModel) -> list[str]:
                     continue
                 if value and value.strip():
                     out.append(value.strip())
+            out.extend(model.extra_secrets())
     return out

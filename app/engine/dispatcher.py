@@ -157,19 +157,29 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._started = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self._unchecked = False
+        """The start could not dead-letter jobs of removed destinations (the store was away)."""
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Dead-letter notify jobs of destinations no longer configured, then start every lane."""
-        await self.dead_letter_unconfigured()
+        """Dead-letter notify jobs of destinations no longer configured, then start every lane.
+        A store not reachable yet (PostgreSQL starting) delays that to the heartbeat that finds it
+        answering: the destination lanes start now and wait for it."""
+        pending: set[str] = set()
+        try:
+            await self.dead_letter_unconfigured()
+            pending = await self.store.pending_lanes()  # e.g. remediation targets, timers
+            self._set_depth(await self.store.pending_count())
+        except StoreUnavailable as exc:
+            log.warning("store not available at start; lanes wait for it", extra={"error": str(exc)})
+            self._unchecked = True
         self._started = True
-        for key in await self.store.pending_lanes():  # e.g. remediation targets, timers
+        for key in pending:
             self.lanes.setdefault(key, Lane(key))
         for lane in self.lanes.values():
             self._start_lane(lane)
         self.metrics.workers.set(len(self.lanes))
-        self._set_depth(await self.store.pending_count())
         self._heartbeat = asyncio.create_task(self._beat(), name="lease heartbeat")
 
     def ensure_lane(self, key: str, *, max_in_flight: int = 1) -> None:
@@ -304,6 +314,9 @@ class Dispatcher:
         while True:
             await self.clock.sleep(self.lease / 3)
             try:
+                if self._unchecked:
+                    await self.dead_letter_unconfigured()
+                    self._unchecked = False
                 await self.store.renew(self.owner, until=self.clock.now() + self.lease)
                 self._set_depth(await self.store.pending_count())
                 for key in await self.store.pending_lanes() - self.lanes.keys():

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core.console.session import ConsoleSession
-from app.core.dedup import kind_after, signature
+from app.core.dedup import kind_after
 from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
 from app.core.remediation.guards import Slot
@@ -57,6 +57,7 @@ from app.store.remediations import (
     record_intents,
     row_to_remediation,
 )
+from app.store.rows import CHAT_GROUP_COLUMNS, JOB_COLUMNS, chat_group_from_row, job_from_row, prepare
 
 log = logging.getLogger("alertmedic.store")
 
@@ -279,18 +280,9 @@ class SQLiteStore:
         resolved: Sequence[str] = (),
         incident: IncidentNote | None = None,
     ) -> IngestResult:
-        prepared = []
-        # destinations that take the same alerts share one Group (Router.plan): serialise it once
-        done: dict[int, tuple[str, frozenset[str], str, str]] = {}
-        widest = (-1, "")  # the incident keeps the group with the most alerts
-        for p in plans:
-            if id(p.group) not in done:
-                firing = frozenset(a.fingerprint for a in p.group.alerts if a.status == "firing")
-                sig = signature(p.group.alerts)
-                done[id(p.group)] = (sig, firing, json.dumps(sorted(firing)), p.group.model_dump_json())
-                if len(p.group.alerts) > widest[0]:
-                    widest = (len(p.group.alerts), done[id(p.group)][3])
-            prepared.append((p.destination, p.group.groupKey, *done[id(p.group)]))
+        prepared = prepare(plans)
+        # the incident keeps the group with the most alerts
+        widest = max(range(len(plans)), key=lambda i: len(plans[i].group.alerts), default=-1)
 
         def op(conn: sqlite3.Connection) -> IngestResult:
             enqueued: list[tuple[str, int]] = []
@@ -324,8 +316,8 @@ class SQLiteStore:
                 enqueued.append((dest.id, cur.lastrowid))
             added = record_intents(conn, remediations, resolved, now) if remediations or resolved else []
             ended = None
-            if incident is not None and widest[0] >= 0:
-                ended = incident_sql.note_incident(conn, incident, widest[1], now)
+            if incident is not None and widest >= 0:
+                ended = incident_sql.note_incident(conn, incident, prepared[widest][5], now)
             return IngestResult(enqueued, duplicates, added, ended)
 
         return await self._submit(op, durable=True)
@@ -363,8 +355,7 @@ class SQLiteStore:
             if held is not None and held[0] != owner and held[1] > now:
                 return []
             rows = conn.execute(
-                "SELECT j.id, j.type, j.lane, j.group_key, j.kind, j.receiver, j.integration, j.payload,"
-                " j.accepted_at, j.attempts, j.not_before, t.message_ref FROM jobs j LEFT JOIN threads t"
+                f"SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN threads t"  # noqa: S608
                 " ON t.group_key = j.group_key AND t.destination = j.lane"
                 " WHERE j.lane = ? AND j.state = 'pending' AND j.id > ? ORDER BY j.id LIMIT ?",
                 (lane, after, limit),
@@ -377,7 +368,7 @@ class SQLiteStore:
                 )
             elif after == 0 and held is not None:
                 conn.execute("DELETE FROM leases WHERE lane = ?", (lane,))  # nothing pending: free
-            return [_job(r) for r in rows]
+            return [job_from_row(r) for r in rows]
 
         return await self._submit(op)
 
@@ -787,6 +778,7 @@ class SQLiteStore:
 
     async def console_failed(self, keys: Sequence[str], *, now: float) -> None:
         await self._submit(lambda conn: console.failed(conn, keys, now))
+
     # --- incidents (app.store.incidents) ------------------------------------------------------
 
     async def incidents(self, flt: IncidentFilter, *, limit: int = 200) -> list[IncidentSummary]:
@@ -844,46 +836,12 @@ class SQLiteStore:
 _FILES = (("database_bytes", ""), ("wal_bytes", "-wal"))
 
 
-def _job(r: Sequence[Any]) -> Job:
-    return Job(
-        id=r[0],
-        type=r[1],
-        lane=r[2],
-        group_key=r[3],
-        kind=r[4],
-        receiver=r[5],
-        integration=r[6],
-        payload=r[7],
-        accepted_at=r[8],
-        attempts=r[9],
-        not_before=r[10],
-        message_ref=json.loads(r[11]) if r[11] else None,
-    )
-
-
 def _read_chat_group(conn: sqlite3.Connection, ref: str) -> ChatGroup | None:
     r = conn.execute(
-        "SELECT ref, group_key, payload, resolved, first_notified_at, ack_by, ack_at, ack_cleared_by,"
-        " silence_id, silence_by, silence_until, escalations FROM chat_groups WHERE ref = ?",
+        f"SELECT {CHAT_GROUP_COLUMNS} FROM chat_groups WHERE ref = ?",  # noqa: S608
         (ref,),
     ).fetchone()
-    if r is None:
-        return None
-    escalations = tuple((str(e[0]), float(e[1])) for e in json.loads(r[11]))
-    return ChatGroup(
-        ref=r[0],
-        group_key=r[1],
-        payload=r[2],
-        resolved=bool(r[3]),
-        first_notified_at=r[4],
-        ack_by=r[5],
-        ack_at=r[6],
-        ack_cleared_by=r[7],
-        silence_id=r[8],
-        silence_by=r[9],
-        silence_until=r[10],
-        escalations=escalations,
-    )
+    return None if r is None else chat_group_from_row(r)
 
 
 def _size(path: Path) -> int:

@@ -106,7 +106,9 @@ def create_app(
         apiauth.add_way_in(app, api_way_in)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = open_store(config.storage)
+        # PostgreSQL not reachable yet: the store keeps connecting and answers StoreUnavailable
+        # meanwhile (webhooks 503, /readyz says why); the replica stays up rather than crash-loop.
+        store = open_store(config.storage, keep_trying=True, sleep=clock.sleep)
         await store.start()
         app[STORE] = state.store = store
         try:

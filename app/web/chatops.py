@@ -25,6 +25,7 @@ from app.engine.chat import TIMER_LANES, ChatView
 from app.engine.chat_actions import ChatActions
 from app.sinks.registry import INTEGRATIONS
 from app.sinks.telegram import TelegramBot
+from app.store.base import StoreUnavailable
 from app.web.chat_slack import SlackFront
 from app.web.chat_telegram import TelegramFront
 from app.web.state import State
@@ -142,9 +143,12 @@ def chatops_ctx(
         if chat is None or key is None or view is None:
             yield
             return
-        for lane in await state.store.pending_lanes():  # timers survive a restart
-            if lane.startswith(TIMER_LANES):
-                state.dispatcher.ensure_lane(lane)
+        # timers survive a restart (a store not reachable yet: the dispatcher's heartbeat starts
+        # every pending lane once it answers)
+        with contextlib.suppress(StoreUnavailable):
+            for lane in await state.store.pending_lanes():
+                if lane.startswith(TIMER_LANES):
+                    state.dispatcher.ensure_lane(lane)
         http = app[session]
         silences = SilencesClient.from_config(http, chat.alertmanager) if chat.alertmanager else None
         actions = ChatActions(

@@ -26,6 +26,7 @@ from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram, TgMessage
 from tests.payloads import alert, message
+from tests.pg import fresh_schema
 from tests.remediate.support import (
     API_TOKEN,
     CHAT,
@@ -48,9 +49,18 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite, unless a test asks for both stores (`indirect` parametrisation: "postgres")."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    return fresh_schema(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
 def start(
     aiohttp_client: Any,
     tmp_path: Path,
+    storage_url: str,
     fake_telegram: FakeTelegram,
     fake_slack: FakeSlack,
     fake_kubernetes: FakeKubernetes,
@@ -90,6 +100,7 @@ def start(
             {"receiver": "oncall"},
             remediation=section,
             api={"bearer_token_file": str(tmp_path / "api-token")} if api_token else {},
+            storage={"url": storage_url},
         )
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config_dict(config, receivers)))
         client: Client = await aiohttp_client(create_app(config, clock=clock))
@@ -414,6 +425,7 @@ async def test_a_crash_between_the_patch_and_its_record_repeats_the_same_patch_o
     assert deployment is not None and deployment["metadata"]["generation"] == 2
 
 
+@pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)
 async def test_the_cli_lists_and_approves_and_the_running_service_acts(
     start: Start,
     clock: ManualClock,
@@ -442,6 +454,7 @@ async def test_the_cli_lists_and_approves_and_the_running_service_acts(
     assert "is succeeded, not awaiting approval" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)
 async def test_actions_test_explains_what_would_happen_now(
     start: Start,
     clock: ManualClock,
@@ -576,6 +589,7 @@ async def test_a_conflict_is_retried_and_an_api_down_past_the_window_fails_and_i
     assert mutating(fake_kubernetes)[2:] == []
 
 
+@pytest.mark.parametrize("storage_url", ["sqlite", "postgres"], indirect=True)
 async def test_a_cli_approval_after_a_restart_is_carried_out_by_the_running_service(
     start: Start,
     clock: ManualClock,

@@ -1,7 +1,9 @@
 """Store fixtures shared by the contract suite and the SQLite tests: planned groups, stores by kind.
 
-`store_kind` is the list of stores that must honour the Store protocol's contract; a PostgreSQL
-store joins by adding its name here and a branch in `open_stores`.
+`STORES` is the list of stores that must honour the Store protocol's contract: every test taking
+`store` or `open_store` runs on each. PostgreSQL: one database per test run (`pg_database` of
+tests/conftest.py), a fresh schema of it per test; every `open_store()` of a test opens the same
+schema (like two replicas).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import pytest
 from app.core.models import Alert, Group
 from app.core.plan import Destination, Planned
 from app.store.base import Store
+from app.store.postgres import PostgresStore
 from app.store.sqlite import SQLiteStore
+from tests.pg import fresh_schema
 
 DEST = Destination("oncall/telegram[0]", "oncall", "telegram", True)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-STORES = ["sqlite"]
+STORES = ["sqlite", "postgres"]
 
 OpenStore = Callable[[], Awaitable[Store]]
 
@@ -45,15 +49,23 @@ def planned(group_key: str, *states: tuple[str, str], dest: Destination = DEST) 
     )
 
 
+def postgres_store(url: str) -> PostgresStore:
+    return PostgresStore(url, shown=url, pool_size=4)
+
+
 @pytest.fixture(params=STORES)
 async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
     """Opens a new, started store instance on the same shared state each call (another process
     would see the same); all are closed at the end."""
     opened: list[Store] = []
+    url = fresh_schema(request.getfixturevalue("pg_database")) if request.param == "postgres" else ""
 
     async def go() -> Store:
-        assert request.param == "sqlite"
-        s = SQLiteStore(tmp_path / "state.db", busy_timeout=10)
+        s: Store = (
+            postgres_store(url)
+            if request.param == "postgres"
+            else SQLiteStore(tmp_path / "state.db", busy_timeout=10)
+        )
         await s.start()
         opened.append(s)
         return s

@@ -1,4 +1,5 @@
-"""Command line: `alertmedic serve | check-config | routes test|show | outbox [requeue] | actions ...`."""
+"""Command line: `alertmedic serve | check-config | routes test|show | outbox [requeue] | actions ... |
+incidents list|show | postmortem`."""
 
 from __future__ import annotations
 
@@ -449,6 +450,54 @@ async def _actions_store(args: argparse.Namespace, storage: StorageConfig) -> in
         await store.close()
 
 
+def cmd_incidents(args: argparse.Namespace) -> int:
+    """`incidents list | show ID` and `postmortem ID`: read the store, print, exit 1 on an unknown id."""
+    loaded = _load(args.config, check_files=False)
+    if loaded is None:
+        return 1
+    return asyncio.run(_incidents(args, loaded.config.storage))
+
+
+async def _incidents(args: argparse.Namespace, storage: StorageConfig) -> int:
+    import time
+
+    from app.core.incident_text import render_detail, render_list
+    from app.core.incidents import IncidentFilter
+    from app.engine import incidents
+    from app.store import StoreUnavailable, open_store
+
+    store = open_store(storage)
+    try:
+        await store.start()
+    except StoreUnavailable as exc:
+        print(f"cannot open the store: {exc}", file=sys.stderr)
+        return 1
+    try:
+        now = time.time()
+        if args.command == "incidents" and args.incidents_command == "list":
+            state = "all" if args.all else "resolved" if args.resolved else "open"
+            flt = IncidentFilter(state, args.namespace, args.severity, args.receiver)  # type: ignore[arg-type]
+            print(render_list(await incidents.list_incidents(store, flt, limit=args.limit), now=now), end="")
+            return 0
+        found = await incidents.resolve_id(store, args.id)
+        if found is None or found == "ambiguous":
+            why = "several incidents start with it; give more of the id" if found else "no such incident"
+            print(f"alertmedic {args.command}: {args.id}: {why}", file=sys.stderr)
+            return 1
+        if args.command == "postmortem":
+            text = await incidents.postmortem(store, found, now=now)
+        else:
+            detail = await incidents.incident(store, found)
+            text = None if detail is None else render_detail(detail)
+        if text is None:  # purged between the two reads
+            print(f"alertmedic {args.command}: {args.id}: no such incident", file=sys.stderr)
+            return 1
+        print(text, end="")
+        return 0
+    finally:
+        await store.close()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alertmedic", description=__doc__)
     p.add_argument("--version", action="version", version=f"alertmedic {__version__}")
@@ -516,6 +565,26 @@ def parser() -> argparse.ArgumentParser:
         av.add_argument("--actor", default=_whoami(), help="who decides (recorded; default: the user)")
         av.add_argument("id", type=int, metavar="ID")
     a.set_defaults(func=cmd_actions)
+
+    i = sub.add_parser("incidents", help="incidents (alert groups) and their timelines")
+    isub = i.add_subparsers(dest="incidents_command", required=True)
+    il = isub.add_parser("list", help="open incidents by severity and age (--all: resolved ones too)")
+    il.add_argument("--config", required=True)
+    which = il.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="open and resolved")
+    which.add_argument("--resolved", action="store_true", help="only resolved ones")
+    il.add_argument("--namespace", default=None)
+    il.add_argument("--severity", default=None)
+    il.add_argument("--receiver", default=None)
+    il.add_argument("--limit", type=int, default=200)
+    ish = isub.add_parser("show", help="one incident and its timeline")
+    ish.add_argument("--config", required=True)
+    ish.add_argument("id", metavar="ID", help="incident id, or a unique prefix of one")
+    i.set_defaults(func=cmd_incidents)
+    pm = sub.add_parser("postmortem", help="print an incident's post-mortem draft (Markdown)")
+    pm.add_argument("--config", required=True)
+    pm.add_argument("id", metavar="ID", help="incident id, or a unique prefix of one")
+    pm.set_defaults(func=cmd_incidents)
     return p
 
 

@@ -10,11 +10,15 @@ No I/O.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
+
+import re2
 
 from app.core.redact import Redactor
 
@@ -31,7 +35,9 @@ __all__ = [
     "advance",
     "format_relative",
     "format_utc",
+    "kind_rank",
     "redact_event",
+    "redact_events",
     "render_postmortem",
     "severity_rank",
 ]
@@ -40,28 +46,40 @@ KINDS = (
     "fired",
     "alert_firing",
     "alert_resolved",
-    "notified",
-    "retried",
-    "dead_lettered",
+    "resolved",
+    "remediation_planned",
+    "remediation_awaiting_approval",
+    "remediation_refused",
     "enriched",
+    "retried",
+    "notified",
+    "dead_lettered",
+    "escalated",
     "acked",
     "unacked",
     "silenced",
     "unsilenced",
-    "escalated",
-    "remediation_planned",
-    "remediation_awaiting_approval",
     "remediation_approved",
     "remediation_rejected",
     "remediation_started",
     "remediation_verified",
     "remediation_failed",
-    "remediation_refused",
     "remediation_cancelled",
-    "resolved",
     "postmortem_sent",
 )
-"""Every event kind a timeline holds, in no particular order."""
+"""Every event kind a timeline holds, in the order a timeline shows events of the same instant:
+what a webhook says first (everything else follows from a webhook), then what happens in an
+incident's life in its usual order. Times of events from different tables can tie (the same
+clock reading, or a clock that moves in steps)."""
+
+
+def kind_rank(kind: str) -> int:
+    """Where events of one instant go: by `KINDS` order; unknown kinds after the known ones."""
+    try:
+        return KINDS.index(kind)
+    except ValueError:
+        return len(KINDS)
+
 
 ALERT_EVENTS_MAX = 20
 """Per-alert events one webhook may add per direction (firing, resolving); the rest are counted
@@ -74,6 +92,7 @@ ALERTMANAGER = "alertmanager"
 _SEVERITY_ORDER = ("critical", "error", "high", "warning", "medium", "low", "info", "none")
 
 _REDACTOR = Redactor()
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -148,9 +167,8 @@ class IncidentFilter:
     """Only incidents that first fired before this time."""
 
 
-@dataclass(frozen=True)
-class AlertFact:
-    """What one webhook says of one alert."""
+class AlertFact(NamedTuple):
+    """What one webhook says of one alert (a tuple: a group of 10 000 alerts makes 10 000)."""
 
     fingerprint: str
     name: str
@@ -158,13 +176,14 @@ class AlertFact:
     starts_at: float
     ends_at: float | None
     generator_url: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = _NO_LABELS
+    annotations: Mapping[str, str] = _NO_LABELS
 
 
 @dataclass(frozen=True)
 class IncidentNote:
-    """What one accepted webhook says about its group (app.engine.incidents.note_of builds it)."""
+    """What one accepted webhook says about its group (app.engine.incidents.note_of builds it);
+    `receivers` empty when no destination took it."""
 
     group_key: str
     title: str
@@ -230,13 +249,19 @@ def advance(
         )
         if firing:  # not when first heard of as already resolved
             again = "" if prev is None else " again"
+            joined = sorted(firing)
             events.append(
                 TimelineEvent(
                     now,
                     "fired",
                     ALERTMANAGER,
-                    f"{note.title} fired{again} ({len(firing)} alert{'s' if len(firing) != 1 else ''})",
-                    {"severity": note.severity, "episode": state.episode, "started_at": started},
+                    f"{note.title} fired{again} ({_count(joined)})",
+                    {
+                        "severity": note.severity,
+                        "episode": state.episode,
+                        "started_at": started,
+                        **_alert_list(joined, names),
+                    },
                 )
             )
     else:
@@ -245,13 +270,38 @@ def advance(
         state = replace(
             prev, firing=firing, started_at=started, last_change=now, alerts_total=len(note.alerts)
         )
-    events += _alert_events(sorted(firing - was), "alert_firing", "firing", names, now)
-    events += _alert_events(sorted(was - firing), "alert_resolved", "resolved", names, now)
-    if not firing:
+    # The alerts that start or end the episode are listed in its `fired` / `resolved` event;
+    # those that join or leave while it goes on get an event each (one row, not one per alert,
+    # for the common group that fires and resolves as one).
+    if not new_episode:
+        events += _alert_events(sorted(firing - was), "alert_firing", "firing", names, now)
+    if firing:
+        events += _alert_events(sorted(was - firing), "alert_resolved", "resolved", names, now)
+    else:
         ends = [a.ends_at for a in note.alerts if a.ends_at is not None]
         state = replace(state, resolved_at=now, ended_at=max(ends) if ends else now)
-        events.append(TimelineEvent(now, "resolved", ALERTMANAGER, f"{note.title} resolved", {}))
-    return state, [redact_event(e) for e in events]
+        left = sorted(was)
+        events.append(
+            TimelineEvent(
+                now,
+                "resolved",
+                ALERTMANAGER,
+                f"{note.title} resolved ({_count(left)})" if left else f"{note.title} resolved",
+                _alert_list(left, names),
+            )
+        )
+    return state, redact_events(events)
+
+
+def _count(fingerprints: Sequence[str]) -> str:
+    return f"{len(fingerprints)} alert{'s' if len(fingerprints) != 1 else ''}"
+
+
+def _alert_list(fingerprints: Sequence[str], names: Mapping[str, str]) -> dict[str, Any]:
+    """The alerts of an event's detail, at most ALERT_EVENTS_MAX named, the rest counted."""
+    shown = [{"fingerprint": fp, "name": names.get(fp) or fp} for fp in fingerprints[:ALERT_EVENTS_MAX]]
+    more = len(fingerprints) - len(shown)
+    return {"alerts": shown, **({"more_alerts": more} if more else {})}
 
 
 def _alert_events(
@@ -273,6 +323,35 @@ def _alert_events(
             )
         )
     return out
+
+
+def redact_events(events: Sequence[TimelineEvent], redactor: Redactor = _REDACTOR) -> list[TimelineEvent]:
+    """`redact_event` of each; one scan of all their text first, so events with nothing to
+    redact (nearly all) cost one RE2 search together rather than one per pattern and string."""
+    texts: list[str] = []
+    for e in events:
+        texts.append(e.summary)
+        _strings(e.detail, texts)
+    if not _screen(redactor).search("\n".join(texts)):
+        return list(events)
+    return [redact_event(e, redactor) for e in events]
+
+
+@functools.cache
+def _screen(redactor: Redactor) -> Any:
+    """One RE2 program matching wherever any of the redactor's patterns matches."""
+    return re2.compile("|".join(f"(?:{p.source})" for p in redactor.patterns))
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _strings(v, out)
 
 
 def redact_event(event: TimelineEvent, redactor: Redactor = _REDACTOR) -> TimelineEvent:

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from app.core.incidents import (
-    ALERTMANAGER,
-    SYSTEM,
     IncidentDetail,
     TimelineEvent,
     format_relative,
@@ -72,7 +70,7 @@ def _summary_table(detail: IncidentDetail, start: float, end: float | None) -> l
         ("Namespace", s.namespace or "—"),
         ("Receiver", ", ".join(detail.receivers) or s.receiver),
         ("Impact window", _window(start, end)),
-        ("Time to acknowledge", _since(start, tta.at) + f" ({tta.actor})" if tta else "not acknowledged"),
+        ("Time to acknowledge", f"{_since(start, tta.at)}, by {tta.actor}" if tta else "not acknowledged"),
         ("Time to resolve", _since(start, s.resolved_at) if s.resolved_at is not None else "not resolved"),
         ("Alerts", f"{s.alerts_total} ({s.alerts_firing} still firing)"),
     ]
@@ -124,7 +122,7 @@ def _detection(detail: IncidentDetail, start: float) -> list[str]:
         lines += ["- Rule expression:", "", "  ```promql", f"  {detail.expression}", "  ```", ""]
     for key, name in (("graph", "Graph (Prometheus)"), ("runbook", "Runbook"), ("dashboard", "Dashboard")):
         if key in detail.links:
-            lines.append(f"- {name}: <{detail.links[key]}>")
+            lines.append(f"- {name}: {_link(detail.links[key])}")
     return [*lines, ""]
 
 
@@ -189,10 +187,10 @@ def _evidence(detail: IncidentDetail) -> list[str]:
     if detail.graph_png is not None:
         where = "attached in chat to the alert's message"
         if "graph" in detail.links:
-            where += f"; live: <{detail.links['graph']}>"
+            where += f"; live: {_link(detail.links['graph'])}"
         lines.append(f"A graph of the alert's expression was {where}.")
     elif "graph" in detail.links:
-        lines.append(f"No graph was attached; see <{detail.links['graph']}>.")
+        lines.append(f"No graph was attached; see {_link(detail.links['graph'])}.")
     else:
         lines.append("No graph was attached.")
     return [*lines, ""]
@@ -201,11 +199,7 @@ def _evidence(detail: IncidentDetail) -> list[str]:
 def _timeline(events: list[TimelineEvent], start: float) -> list[str]:
     lines = ["## Timeline", "", "| Time (UTC) | | Event | By |", "|---|---|---|---|"]
     for e in events:
-        by = (
-            ""
-            if e.actor in (None, SYSTEM, ALERTMANAGER) and e.kind not in ("fired", "resolved")
-            else e.actor or ""
-        )
+        by = e.actor or ""
         lines.append(
             f"| {format_utc(e.at)[:-4]} | {format_relative(e.at - start)}"
             f" | {_cell(e.summary)} | {_cell(by)} |"
@@ -216,18 +210,18 @@ def _timeline(events: list[TimelineEvent], start: float) -> list[str]:
 def _follow_ups(detail: IncidentDetail) -> list[str]:
     items = []
     if "runbook" in detail.links:
-        items.append(f"Review the runbook against what happened: <{detail.links['runbook']}>")
+        items.append(f"Review the runbook against what happened: {_link(detail.links['runbook'])}")
     else:
         items.append("Write a runbook for this alert and link it as `runbook_url`")
     for e in detail.events:
         if e.kind in ("remediation_failed", "remediation_refused") and not e.detail.get("dry_run"):
-            items.append(f"Find out why: {e.summary}")
+            items.append(f"Find out why: {_text(e.summary)}")
         elif e.kind == "dead_lettered":
-            items.append(f"Fix the notification path: {e.summary}")
+            items.append(f"Fix the notification path: {_text(e.summary)}")
     if _first(detail.events, "acked") is None:
         items.append("Find out why no one acknowledged it")
     lines = ["## Follow-ups", ""]
-    lines += [f"- [ ] {_text(i)}" for i in dict.fromkeys(items)]
+    lines += [f"- [ ] {i}" for i in dict.fromkeys(items)]
     return [*lines, ""]
 
 
@@ -248,6 +242,12 @@ def _since(start: float, at: float) -> str:
 def _text(text: str) -> str:
     """One line of text, without what would start Markdown or HTML structure."""
     return " ".join(text.split()).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str) -> str:
+    """An autolink; characters that would end it (or the line) are percent-encoded."""
+    safe = "".join(c if c.isprintable() and c not in "<> " else f"%{ord(c):02X}" for c in url.strip())
+    return f"<{safe}>"
 
 
 def _cell(text: str) -> str:

@@ -23,10 +23,11 @@ from app.core.incidents import (
     IncidentNote,
     IncidentSummary,
     TimelineEvent,
-    redact_event,
+    kind_rank,
+    redact_events,
     render_postmortem,
 )
-from app.core.models import ZERO_TIME, Group, WebhookMessage
+from app.core.models import ZERO_TIME, Alert, Group, WebhookMessage
 from app.core.plan import Planned
 from app.store.base import ChatAudit, Job, Store
 from app.store.incidents import Delivery, IncidentFacts
@@ -53,11 +54,10 @@ _CHAT_WORDS = {
 }
 
 
-def note_of(msg: WebhookMessage, plans: Sequence[Planned]) -> IncidentNote | None:
-    """What an accepted webhook says about its group; None when it reaches no destination (no
-    one was told: no incident). One pass over the alerts, nothing parsed again."""
-    if not plans:
-        return None
+def note_of(msg: WebhookMessage, plans: Sequence[Planned]) -> IncidentNote:
+    """What an accepted webhook says about its group. No destination took it (`receivers`
+    empty): it starts no incident but may change one (resolved alerts go only to destinations
+    that send resolved). One pass over the alerts, nothing parsed again."""
     labels = msg.commonLabels
     receivers = tuple(dict.fromkeys(p.group.receiver for p in plans))
     alerts = tuple(
@@ -76,7 +76,7 @@ def note_of(msg: WebhookMessage, plans: Sequence[Planned]) -> IncidentNote | Non
         title=title,
         severity=labels.get("severity", ""),
         namespace=labels.get("namespace"),
-        receiver=receivers[0],
+        receiver=receivers[0] if receivers else "",
         receivers=receivers,
         labels=labels,
         alerts=alerts,
@@ -155,21 +155,21 @@ def detail_of(facts: IncidentFacts) -> IncidentDetail:
         opened_at=facts.opened_at,
         ended_at=facts.ended_at,
         expression=expr_from_generator_url(source) if source else None,
-        alerts=[
-            AlertFact(
-                a.fingerprint,
-                a.name,
-                a.status,
-                a.startsAt.timestamp(),
-                None if a.endsAt <= ZERO_TIME else a.endsAt.timestamp(),
-                a.generatorURL,
-                a.labels,
-                a.annotations,
-            )
-            for a in alerts
-        ],
+        alerts=[_fact(a, facts) for a in alerts],
         receivers=list(facts.receivers),
         episode=facts.episode,
+    )
+
+
+def _fact(a: Alert, facts: IncidentFacts) -> AlertFact:
+    ends = None if a.endsAt <= ZERO_TIME else a.endsAt.timestamp()
+    status = a.status
+    if facts.summary.state == "resolved" and status == "firing":
+        # the payload is the last one notified: no destination took the resolve (none sends
+        # resolved), but the incident knows it ended
+        status, ends = "resolved", facts.ended_at
+    return AlertFact(
+        a.fingerprint, a.name, status, a.startsAt.timestamp(), ends, a.generatorURL, a.labels, a.annotations
     )
 
 
@@ -181,7 +181,8 @@ def _enrichment(text: str) -> Enrichment | None:
 
 
 def timeline(facts: IncidentFacts) -> list[TimelineEvent]:
-    """Every event of the incident, oldest first (ties keep the order of their sources)."""
+    """Every event of the incident, oldest first; events of one instant in the order of an
+    incident's life (`kind_rank`), then of their sources."""
     events: list[TimelineEvent] = list(facts.events)
     events += _deliveries(facts.deliveries)
     events += _enrichments(facts.enrichments)
@@ -192,9 +193,14 @@ def timeline(facts: IncidentFacts) -> list[TimelineEvent]:
         )
         for receiver, at in facts.escalations
     ]
+    decided = {
+        e.detail.get("remediation"): e.at
+        for e in facts.events
+        if e.kind in ("remediation_approved", "remediation_rejected")
+    }
     for rec in facts.remediations:
-        events += _remediation(rec)
-    return sorted((redact_event(e) for e in events), key=lambda e: e.at)
+        events += _remediation(rec, decided.get(rec.id))
+    return sorted(redact_events(events), key=lambda e: (e.at, kind_rank(e.kind)))
 
 
 def _deliveries(deliveries: Iterable[Delivery]) -> Iterable[TimelineEvent]:
@@ -275,7 +281,10 @@ def actor_of(name: str, source: str) -> str:
     return f"{name.lstrip('@')} ({source})"
 
 
-def _remediation(rec: Remediation) -> list[TimelineEvent]:
+def _remediation(rec: Remediation, decided_at: float | None) -> list[TimelineEvent]:
+    """What the record says happened. It keeps when the action was decided (`acted_at`, the
+    instant its idempotency is pinned to), not when an approved one ran: that is right after
+    the approval, so the later of the two."""
     what = f"{rec.action} ({rec.kind} {rec.target or '?'})"
     detail = {"remediation": rec.id, "action": rec.action, "kind": rec.kind, "target": rec.target}
     out = [TimelineEvent(rec.created_at, "remediation_planned", SYSTEM, f"planned {what}", detail)]
@@ -305,7 +314,8 @@ def _remediation(rec: Remediation) -> list[TimelineEvent]:
             )
         )
     if rec.acted_at is not None:
-        out.append(TimelineEvent(rec.acted_at, "remediation_started", SYSTEM, f"started {what}", detail))
+        at = max(rec.acted_at, decided_at or rec.acted_at)
+        out.append(TimelineEvent(at, "remediation_started", SYSTEM, f"started {what}", detail))
     if rec.state == "succeeded":
         out.append(
             TimelineEvent(

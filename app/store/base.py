@@ -187,8 +187,7 @@ class Store(Protocol):
         """Record the notify jobs `plans` imply, durably, in one transaction; dedup by thread.
         In the same transaction: the remediation intents, and the cancellation of open ones of the
         `resolved` fingerprints (app.store.remediations.record_intents); and the incident's new
-        state and events (app.store.incidents.note_incident), when `incident` and `plans` are
-        given."""
+        state and events (app.store.incidents.note_incident)."""
         ...
 
     async def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:

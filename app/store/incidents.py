@@ -1,10 +1,12 @@
-"""Incidents in SQLite: one row per alert group (its current episode) and the append-only events
-that no other table holds (firing and resolving, retries, approvals, post-mortems sent).
+"""Incidents in the store: one row per alert group (its current episode) and the append-only
+events that no other table holds (firing and resolving, retries, approvals, post-mortems sent).
 
 Everything else on a timeline is read from where it is already recorded: deliveries and dead
 letters from `jobs`, enrichment from `enrichments`, chat actions from `chat_audit`, escalations
 from `chat_groups`, remediation steps from `remediations` (app.engine.incidents joins them).
-The store classes delegate here in one line each.
+
+The statements are written once with `?` placeholders; this module runs them on SQLite and
+app.store.pg_incidents on PostgreSQL (numbered `$n`). The store classes delegate in one line.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from app.core.incidents import (
 )
 from app.store.base import ChatAudit, group_ref
 from app.store.remediations import REMEDIATION_COLUMNS, Remediation, row_to_remediation
-
-OPEN_REMEDIATION = ("pending", "awaiting_approval", "approved", "acting", "verifying")
 
 _SEVERITY_SQL = (
     "CASE lower(i.severity) WHEN 'critical' THEN 0 WHEN 'error' THEN 1 WHEN 'high' THEN 2"
@@ -76,7 +76,7 @@ class IncidentFacts:
 
     summary: IncidentSummary
     payload: str
-    """The group (JSON) as last changed, with the most alerts any destination got."""
+    """The group (JSON) as last notified (its latest notify job's; "" when there is none)."""
     receivers: tuple[str, ...]
     opened_at: float
     ended_at: float | None
@@ -90,56 +90,96 @@ class IncidentFacts:
     escalations: tuple[tuple[str, float], ...]
 
 
-def note_incident(
-    conn: sqlite3.Connection, note: IncidentNote, payload: str, now: float
-) -> ResolvedIncident | None:
-    """At ingest, in its transaction: advance the incident and append the events it implies."""
-    row = conn.execute(
-        "SELECT firing, started_at, opened_at, last_change, resolved_at, ended_at, episode, alerts_total"
-        " FROM incidents WHERE group_key = ?",
-        (note.group_key,),
-    ).fetchone()
+SELECT_STATE = (
+    "SELECT firing, started_at, opened_at, last_change, resolved_at, ended_at, episode, alerts_total"
+    " FROM incidents WHERE ref = ?"
+)
+UPSERT = (
+    "INSERT INTO incidents (ref, group_key, title, severity, namespace, receiver, receivers, labels,"
+    " firing, alerts_total, started_at, opened_at, last_change, resolved_at, ended_at,"
+    " episode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (ref) DO UPDATE SET title = excluded.title, severity = excluded.severity,"
+    " namespace = excluded.namespace,"
+    " receiver = CASE excluded.receiver WHEN '' THEN incidents.receiver ELSE excluded.receiver END,"
+    " receivers = CASE excluded.receivers WHEN '[]' THEN incidents.receivers"
+    " ELSE excluded.receivers END, labels = excluded.labels, firing = excluded.firing,"
+    " alerts_total = excluded.alerts_total, started_at = excluded.started_at,"
+    " opened_at = excluded.opened_at, last_change = excluded.last_change,"
+    " resolved_at = excluded.resolved_at, ended_at = excluded.ended_at, episode = excluded.episode,"
+    " acked_at = CASE WHEN excluded.episode = incidents.episode THEN incidents.acked_at END"
+)
+INSERT_EVENT = "INSERT INTO incident_events (ref, at, kind, actor, summary, detail) VALUES (?, ?, ?, ?, ?, ?)"
+ACKED = "UPDATE incidents SET acked_at = ? WHERE ref = ? AND acked_at IS NULL RETURNING severity, started_at"
+PREFIX = "SELECT ref FROM incidents WHERE substr(ref, 1, ?) = ? ORDER BY ref != ?, ref LIMIT ?"
+FACTS = (
+    f"SELECT {SUMMARY_COLUMNS}, i.receivers, i.opened_at, i.ended_at, i.episode, g.escalations"
+    f"{SUMMARY_FROM} WHERE i.ref = ?"
+)
+EVENTS = "SELECT at, kind, actor, summary, detail FROM incident_events WHERE ref = ? ORDER BY id"
+DELIVERIES = (
+    "SELECT id, lane, kind, receiver, integration, state, attempts, last_error, accepted_at, finished_at"
+    " FROM jobs WHERE group_key = ? AND type = 'notify' ORDER BY id"
+)
+PAYLOAD = "SELECT payload FROM jobs WHERE group_key = ? AND type = 'notify' ORDER BY id DESC LIMIT 1"
+ENRICHMENTS = (
+    "SELECT created_at, result FROM enrichments WHERE group_key = ? AND result IS NOT NULL"
+    " ORDER BY created_at"
+)
+AUDITS = (
+    "SELECT at, source, user_key, user_name, action, group_key, outcome, detail FROM chat_audit"
+    " WHERE group_key = ? ORDER BY id"
+)
+REMEDIATIONS = f"SELECT {REMEDIATION_COLUMNS} FROM remediations WHERE group_key = ? ORDER BY id"  # noqa: S608
+PURGE = (
+    "DELETE FROM incident_events WHERE at < ?",  # a scan: no index on time (cheaper ingest)
+    "DELETE FROM incidents WHERE last_change < ?",
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one webhook does to an incident: the row to write, the events to append."""
+
+    ref: str
+    upsert: tuple[Any, ...]
+    events: list[tuple[Any, ...]]
+    resolved: ResolvedIncident | None
+
+
+def step(row: Sequence[Any] | None, note: IncidentNote, now: float) -> Step | None:
+    """The writes of one accepted webhook, given the incident's row (SELECT_STATE) read in the
+    same transaction; None when it changes nothing. A group no destination takes starts no
+    incident; it may still resolve one."""
     prev = None if row is None else _state(row)
-    step = advance(prev, note, now=now)
-    if step is None:
+    if prev is None and not note.receivers:
         return None
-    state, events = step
-    conn.execute(
-        "INSERT INTO incidents (ref, group_key, title, severity, namespace, receiver, receivers, labels,"
-        " payload, firing, alerts_total, started_at, opened_at, last_change, resolved_at, ended_at,"
-        " episode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (group_key) DO UPDATE SET title = excluded.title, severity = excluded.severity,"
-        " namespace = excluded.namespace, receiver = excluded.receiver, receivers = excluded.receivers,"
-        " labels = excluded.labels, payload = excluded.payload, firing = excluded.firing,"
-        " alerts_total = excluded.alerts_total, started_at = excluded.started_at,"
-        " opened_at = excluded.opened_at, last_change = excluded.last_change,"
-        " resolved_at = excluded.resolved_at, ended_at = excluded.ended_at, episode = excluded.episode,"
-        " acked_at = CASE WHEN excluded.episode = incidents.episode THEN incidents.acked_at END",
-        (
-            group_ref(note.group_key),
-            note.group_key,
-            note.title,
-            note.severity,
-            note.namespace,
-            note.receiver,
-            json.dumps(list(note.receivers)),
-            json.dumps(dict(note.labels)),
-            payload,
-            state.to_firing_json(),
-            state.alerts_total,
-            state.started_at,
-            state.opened_at,
-            state.last_change,
-            state.resolved_at,
-            state.ended_at,
-            state.episode,
-        ),
+    advanced = advance(prev, note, now=now)
+    if advanced is None:
+        return None
+    state, events = advanced
+    ref = group_ref(note.group_key)
+    upsert = (
+        ref,
+        note.group_key,
+        note.title,
+        note.severity,
+        note.namespace,
+        note.receiver,
+        json.dumps(list(note.receivers)),
+        json.dumps(dict(note.labels)),
+        state.to_firing_json(),
+        state.alerts_total,
+        state.started_at,
+        state.opened_at,
+        state.last_change,
+        state.resolved_at,
+        state.ended_at,
+        state.episode,
     )
-    for e in events:
-        _insert_event(conn, note.group_key, e)
+    resolved = None
     if prev is not None and prev.resolved_at is None and state.resolved_at is not None:
-        return ResolvedIncident(note.severity, max(0.0, state.resolved_at - state.started_at))
-    return None
+        resolved = ResolvedIncident(note.severity, max(0.0, state.resolved_at - state.started_at))
+    return Step(ref, upsert, [event_row(ref, e) for e in events], resolved)
 
 
 def _state(r: Sequence[Any]) -> IncidentState:
@@ -155,21 +195,20 @@ def _state(r: Sequence[Any]) -> IncidentState:
     )
 
 
-def _insert_event(conn: sqlite3.Connection, group_key: str, e: TimelineEvent) -> None:
-    conn.execute(
-        "INSERT INTO incident_events (group_key, at, kind, actor, summary, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        (group_key, e.at, e.kind, e.actor, e.summary[:2000], json.dumps(e.detail, ensure_ascii=False)),
-    )
+def event_row(ref: str, e: TimelineEvent) -> tuple[Any, ...]:
+    """INSERT_EVENT's values (`e` already redacted)."""
+    return (ref, e.at, e.kind, e.actor, e.summary[:2000], json.dumps(e.detail, ensure_ascii=False))
 
 
-def append_event(conn: sqlite3.Connection, group_key: str, event: TimelineEvent) -> None:
-    """Append one event (redacted here: whoever calls, no secret is stored)."""
-    _insert_event(conn, group_key, redact_event(event))
+def appended(group_key: str, event: TimelineEvent) -> tuple[Any, ...]:
+    """INSERT_EVENT's values of an event appended from outside ingest, redacted here: whoever
+    calls, no secret is stored."""
+    return event_row(group_ref(group_key), redact_event(event))
 
 
-def approval_event(conn: sqlite3.Connection, rec: Remediation, now: float) -> None:
-    """In the decision's transaction: the event of an approval or a rejection (the remediation
-    record keeps only its last step and actor)."""
+def decided(rec: Remediation, now: float) -> tuple[Any, ...]:
+    """INSERT_EVENT's values of an approval or a rejection, in the decision's transaction (the
+    remediation record keeps only its last step and actor)."""
     word = "approved" if rec.state == "approved" else "rejected"
     event = TimelineEvent(
         now,
@@ -178,21 +217,17 @@ def approval_event(conn: sqlite3.Connection, rec: Remediation, now: float) -> No
         f"{word} {rec.action} ({rec.kind} {rec.target or '?'}) by {rec.actor}",
         {"remediation": rec.id, "action": rec.action, "kind": rec.kind, "target": rec.target},
     )
-    append_event(conn, rec.group_key, event)
+    return appended(rec.group_key, event)
 
 
-def acked(conn: sqlite3.Connection, group_key: str, now: float) -> ResolvedIncident | None:
-    """The first acknowledgement of the incident's episode: (severity, seconds since its first
-    `startsAt`); None for any later one. The conditional update makes it once across replicas."""
-    row = conn.execute(
-        "UPDATE incidents SET acked_at = ? WHERE group_key = ? AND acked_at IS NULL"
-        " RETURNING severity, started_at",
-        (now, group_key),
-    ).fetchone()
+def first_ack(row: Sequence[Any] | None, now: float) -> ResolvedIncident | None:
+    """ACKED's answer: the time to acknowledge when this was the episode's first ack."""
     return None if row is None else ResolvedIncident(row[0], max(0.0, now - row[1]))
 
 
-def _filter_sql(flt: IncidentFilter) -> tuple[str, list[Any]]:
+def list_sql(flt: IncidentFilter, limit: int, *, contains: str = "instr") -> tuple[str, list[Any]]:
+    """The listing `flt` selects: open ones first, by severity then age (oldest first); then
+    resolved ones, the latest resolved first. `contains`: the dialect's instr/strpos."""
     where: list[str] = []
     args: list[Any] = []
     if flt.state == "open":
@@ -206,28 +241,22 @@ def _filter_sql(flt: IncidentFilter) -> tuple[str, list[Any]]:
         where.append("lower(i.severity) = lower(?)")
         args.append(flt.severity)
     if flt.receiver is not None:
-        where.append("(i.receiver = ? OR instr(i.receivers, ?) > 0)")
+        where.append(f"(i.receiver = ? OR {contains}(i.receivers, ?) > 0)")
         args += [flt.receiver, json.dumps(flt.receiver)]
     if flt.since is not None:
         where.append("i.last_change >= ?")
-        args.append(flt.since)
+        args.append(float(flt.since))
     if flt.until is not None:
         where.append("i.started_at < ?")
-        args.append(flt.until)
-    return (" WHERE " + " AND ".join(where) if where else ""), args
-
-
-def list_incidents(conn: sqlite3.Connection, flt: IncidentFilter, limit: int) -> list[IncidentSummary]:
-    """Open ones first, by severity then age (oldest first); then resolved ones, newest first."""
-    where, args = _filter_sql(flt)
-    rows = conn.execute(
-        f"SELECT {SUMMARY_COLUMNS}{SUMMARY_FROM}{where}"
-        f" ORDER BY i.resolved_at IS NOT NULL, CASE WHEN i.resolved_at IS NULL THEN {_SEVERITY_SQL}"
+        args.append(float(flt.until))
+    sql = (
+        f"SELECT {SUMMARY_COLUMNS}{SUMMARY_FROM}"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY i.resolved_at IS NOT NULL, CASE WHEN i.resolved_at IS NULL THEN {_SEVERITY_SQL}"
         " ELSE 0 END, CASE WHEN i.resolved_at IS NULL THEN i.started_at ELSE -i.resolved_at END, i.ref"
-        " LIMIT ?",
-        (*args, limit),
-    ).fetchall()
-    return [summary_of(r) for r in rows]
+        " LIMIT ?"
+    )
+    return sql, [*args, limit]
 
 
 def summary_of(r: Sequence[Any]) -> IncidentSummary:
@@ -253,82 +282,87 @@ def summary_of(r: Sequence[Any]) -> IncidentSummary:
     )
 
 
+def facts_of(
+    r: Sequence[Any],
+    *,
+    payload: str | None,
+    events: Sequence[Sequence[Any]],
+    deliveries: Sequence[Sequence[Any]],
+    enrichments: Sequence[Sequence[Any]],
+    audits: Sequence[Sequence[Any]],
+    remediations: Sequence[Sequence[Any]],
+) -> IncidentFacts:
+    """IncidentFacts from the rows of FACTS, PAYLOAD, EVENTS, DELIVERIES, ENRICHMENTS, AUDITS and
+    REMEDIATIONS."""
+    return IncidentFacts(
+        summary=summary_of(r),
+        payload=payload or "",
+        receivers=tuple(json.loads(r[17])),
+        opened_at=r[18],
+        ended_at=r[19],
+        episode=r[20],
+        events=[TimelineEvent(e[0], e[1], e[2], e[3], json.loads(e[4])) for e in events],
+        deliveries=[Delivery(*d) for d in deliveries],
+        enrichments=[(e[0], e[1]) for e in enrichments],
+        audits=[ChatAudit(*a) for a in audits],
+        remediations=[row_to_remediation(x) for x in remediations],
+        escalations=tuple((str(e[0]), float(e[1])) for e in json.loads(r[21] or "[]")),
+    )
+
+
+# --- SQLite ---------------------------------------------------------------------------------
+
+
+def note_incident(conn: sqlite3.Connection, note: IncidentNote, now: float) -> ResolvedIncident | None:
+    """At ingest, in its transaction (the single writer serialises it)."""
+    done = step(conn.execute(SELECT_STATE, (group_ref(note.group_key),)).fetchone(), note, now)
+    if done is None:
+        return None
+    conn.execute(UPSERT, done.upsert)
+    conn.executemany(INSERT_EVENT, done.events)
+    return done.resolved
+
+
+def append_event(conn: sqlite3.Connection, group_key: str, event: TimelineEvent) -> None:
+    conn.execute(INSERT_EVENT, appended(group_key, event))
+
+
+def approval_event(conn: sqlite3.Connection, rec: Remediation, now: float) -> None:
+    conn.execute(INSERT_EVENT, decided(rec, now))
+
+
+def acked(conn: sqlite3.Connection, group_key: str, now: float) -> ResolvedIncident | None:
+    """The first acknowledgement of the episode (the conditional update: once across replicas)."""
+    return first_ack(conn.execute(ACKED, (now, group_ref(group_key))).fetchone(), now)
+
+
+def list_incidents(conn: sqlite3.Connection, flt: IncidentFilter, limit: int) -> list[IncidentSummary]:
+    sql, args = list_sql(flt, limit)
+    return [summary_of(r) for r in conn.execute(sql, args).fetchall()]
+
+
 def refs_with_prefix(conn: sqlite3.Connection, prefix: str, limit: int) -> list[str]:
     """Incident ids starting with `prefix` (an exact id first), at most `limit`."""
-    rows = conn.execute(
-        "SELECT ref FROM incidents WHERE substr(ref, 1, ?) = ? ORDER BY ref != ?, ref LIMIT ?",
-        (len(prefix), prefix, prefix, limit),
-    ).fetchall()
-    return [r[0] for r in rows]
+    return [r[0] for r in conn.execute(PREFIX, (len(prefix), prefix, prefix, limit)).fetchall()]
 
 
 def read_facts(conn: sqlite3.Connection, ref: str) -> IncidentFacts | None:
-    r = conn.execute(
-        f"SELECT {SUMMARY_COLUMNS}, i.payload, i.receivers, i.opened_at, i.ended_at, i.episode,"
-        f" g.escalations{SUMMARY_FROM} WHERE i.ref = ?",
-        (ref,),
-    ).fetchone()
+    r = conn.execute(FACTS, (ref,)).fetchone()
     if r is None:
         return None
-    summary = summary_of(r)
-    key = summary.group_key
-    events = [
-        TimelineEvent(at, kind, actor, text, json.loads(detail))
-        for at, kind, actor, text, detail in conn.execute(
-            "SELECT at, kind, actor, summary, detail FROM incident_events WHERE group_key = ? ORDER BY id",
-            (key,),
-        )
-    ]
-    deliveries = [
-        Delivery(*d)
-        for d in conn.execute(
-            "SELECT id, lane, kind, receiver, integration, state, attempts, last_error, accepted_at,"
-            " finished_at FROM jobs WHERE group_key = ? AND type = 'notify' ORDER BY id",
-            (key,),
-        )
-    ]
-    enrichments = [
-        (at, result)
-        for at, result in conn.execute(
-            "SELECT created_at, result FROM enrichments WHERE group_key = ? AND result IS NOT NULL"
-            " ORDER BY created_at",
-            (key,),
-        )
-    ]
-    audits = [
-        ChatAudit(*a)
-        for a in conn.execute(
-            "SELECT at, source, user_key, user_name, action, group_key, outcome, detail FROM chat_audit"
-            " WHERE group_key = ? ORDER BY id",
-            (key,),
-        )
-    ]
-    remediations = [
-        row_to_remediation(x)
-        for x in conn.execute(
-            f"SELECT {REMEDIATION_COLUMNS} FROM remediations WHERE group_key = ? ORDER BY id",  # noqa: S608
-            (key,),
-        )
-    ]
-    escalations = tuple((str(e[0]), float(e[1])) for e in json.loads(r[22] or "[]"))
-    return IncidentFacts(
-        summary=summary,
-        payload=r[17],
-        receivers=tuple(json.loads(r[18])),
-        opened_at=r[19],
-        ended_at=r[20],
-        episode=r[21],
-        events=events,
-        deliveries=deliveries,
-        enrichments=enrichments,
-        audits=audits,
-        remediations=remediations,
-        escalations=escalations,
+    key = r[1]
+    payload = conn.execute(PAYLOAD, (key,)).fetchone()
+    return facts_of(
+        r,
+        payload=payload[0] if payload else None,
+        events=conn.execute(EVENTS, (ref,)).fetchall(),
+        deliveries=conn.execute(DELIVERIES, (key,)).fetchall(),
+        enrichments=conn.execute(ENRICHMENTS, (key,)).fetchall(),
+        audits=conn.execute(AUDITS, (key,)).fetchall(),
+        remediations=conn.execute(REMEDIATIONS, (key,)).fetchall(),
     )
 
 
 def purge(conn: sqlite3.Connection, older_than: float) -> int:
     """Retention: events older than the horizon, and incidents unchanged since before it."""
-    n = conn.execute("DELETE FROM incident_events WHERE at < ?", (older_than,)).rowcount
-    n += conn.execute("DELETE FROM incidents WHERE last_change < ?", (older_than,)).rowcount
-    return int(n)
+    return sum(conn.execute(sql, (older_than,)).rowcount for sql in PURGE)

@@ -166,17 +166,19 @@ MIGRATIONS: list[str] = [
     """,
     # incidents (issue 12): one row per alert group (its current episode) and the timeline events
     # no other table holds (alerts firing and resolving, retries, approvals, post-mortems sent).
+    # Keyed by the group's ref only (no index on the key itself, nor on times) and without the
+    # group's payload (its notify jobs hold it): the ingest of a change writes as few pages as it
+    # can; listing and purge read these small tables whole.
     """
     CREATE TABLE incidents (
         ref TEXT PRIMARY KEY,
-        group_key TEXT NOT NULL UNIQUE,
+        group_key TEXT NOT NULL,
         title TEXT NOT NULL,
         severity TEXT NOT NULL,
         namespace TEXT,
         receiver TEXT NOT NULL,
         receivers TEXT NOT NULL,
         labels TEXT NOT NULL,
-        payload TEXT NOT NULL,
         firing TEXT NOT NULL,
         alerts_total INTEGER NOT NULL,
         started_at REAL NOT NULL,
@@ -187,18 +189,16 @@ MIGRATIONS: list[str] = [
         acked_at REAL,
         episode INTEGER NOT NULL
     );
-    CREATE INDEX incidents_last_change ON incidents (last_change);
     CREATE TABLE incident_events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
-        group_key TEXT NOT NULL,
+        ref TEXT NOT NULL,
         at REAL NOT NULL,
         kind TEXT NOT NULL,
         actor TEXT,
         summary TEXT NOT NULL,
         detail TEXT NOT NULL
     );
-    CREATE INDEX incident_events_group ON incident_events (group_key, id);
-    CREATE INDEX incident_events_at ON incident_events (at);
+    CREATE INDEX incident_events_ref ON incident_events (ref, id);
 """,
     # 7 (web console): console sessions, kept as the SHA-256 of their token, and failed logins
     # (one row each) that the login throttle counts; shared by every replica.

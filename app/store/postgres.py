@@ -36,9 +36,11 @@ import asyncpg
 
 from app.core.console.session import ConsoleSession
 from app.core.dedup import kind_after
+from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
 from app.core.remediation.guards import Slot
 from app.store import console
+from app.store import pg_incidents as inc
 from app.store import pg_remediations as rem
 from app.store.base import (
     ChatAudit,
@@ -52,6 +54,7 @@ from app.store.base import (
     StoreUnavailable,
     group_ref,
 )
+from app.store.incidents import IncidentFacts, ResolvedIncident
 from app.store.pg_migrations import migrate
 from app.store.remediations import Change, NewRemediation, Remediation, Transition
 from app.store.rows import CHAT_GROUP_COLUMNS, JOB_COLUMNS, chat_group_from_row, job_from_row, prepare
@@ -232,6 +235,7 @@ class PostgresStore:
         dedup_window: float,
         remediations: Sequence[NewRemediation] = (),
         resolved: Sequence[str] = (),
+        incident: IncidentNote | None = None,
     ) -> IngestResult:
         prepared = prepare(plans)
 
@@ -281,7 +285,8 @@ class PostgresStore:
                 if remediations or resolved
                 else []
             )
-            return IngestResult(enqueued, duplicates, added)
+            ended = None if incident is None else await inc.note_incident(conn, incident, now)
+            return IngestResult(enqueued, duplicates, added, ended)
 
         return await self._run(op)
 
@@ -540,6 +545,7 @@ class PostgresStore:
                 )
             )
             n += await console.pg_purge(conn, t)
+            n += await inc.purge(conn, t)
             return n
 
         return await self._run(op, durable=False)
@@ -561,7 +567,13 @@ class PostgresStore:
     async def decide_approval(
         self, rid: int, *, approve: bool, actor: str, now: float, job: NewJob
     ) -> Remediation | str:
-        return await self._run(lambda conn: rem.decide_approval(conn, rid, approve, actor, now, job))
+        async def op(conn: Conn) -> Remediation | str:
+            result = await rem.decide_approval(conn, rid, approve, actor, now, job)
+            if not isinstance(result, str):
+                await inc.approval_event(conn, result, now)
+            return result
+
+        return await self._run(op)
 
     # --- responding from chat ----------------------------------------------------------------
 
@@ -747,6 +759,23 @@ class PostgresStore:
             return [ChatAudit(*r) for r in rows]
 
         return await self._run(op)
+
+    # --- incidents (app.store.pg_incidents) ----------------------------------------------------
+
+    async def incidents(self, flt: IncidentFilter, *, limit: int = 200) -> list[IncidentSummary]:
+        return await self._run(lambda conn: inc.list_incidents(conn, flt, limit))
+
+    async def incident_facts(self, ref: str) -> IncidentFacts | None:
+        return await self._run(lambda conn: inc.read_facts(conn, ref))
+
+    async def incident_refs(self, prefix: str, *, limit: int = 2) -> list[str]:
+        return await self._run(lambda conn: inc.refs_with_prefix(conn, prefix, limit))
+
+    async def incident_event(self, group_key: str, event: TimelineEvent) -> None:
+        await self._run(lambda conn: inc.append_event(conn, group_key, event))
+
+    async def incident_acked(self, group_key: str, *, now: float) -> ResolvedIncident | None:
+        return await self._run(lambda conn: inc.acked(conn, group_key, now))
 
     # --- the web console (app.store.console) ------------------------------------------------------
 

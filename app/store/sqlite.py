@@ -281,8 +281,6 @@ class SQLiteStore:
         incident: IncidentNote | None = None,
     ) -> IngestResult:
         prepared = prepare(plans)
-        # the incident keeps the group with the most alerts
-        widest = max(range(len(plans)), key=lambda i: len(plans[i].group.alerts), default=-1)
 
         def op(conn: sqlite3.Connection) -> IngestResult:
             enqueued: list[tuple[str, int]] = []
@@ -315,9 +313,7 @@ class SQLiteStore:
                 assert cur.lastrowid is not None
                 enqueued.append((dest.id, cur.lastrowid))
             added = record_intents(conn, remediations, resolved, now) if remediations or resolved else []
-            ended = None
-            if incident is not None and widest >= 0:
-                ended = incident_sql.note_incident(conn, incident, prepared[widest][5], now)
+            ended = None if incident is None else incident_sql.note_incident(conn, incident, now)
             return IngestResult(enqueued, duplicates, added, ended)
 
         return await self._submit(op, durable=True)

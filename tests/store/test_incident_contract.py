@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 from app.core.incidents import AlertFact, IncidentFilter, IncidentNote, TimelineEvent
 from app.core.plan import Planned
-from app.store.base import ChatAudit, Store, group_ref
+from app.store.base import ChatAudit, NewJob, Store, group_ref
+from app.store.remediations import Change
 from tests.store.conftest import T0, OpenStore, planned
 
 START = T0.timestamp()
@@ -63,12 +65,11 @@ async def test_ingest_records_first_fired_each_alert_and_resolved(store: Store) 
     got = [(e.at - START, e.kind, e.summary, e.actor) for e in facts.events]
     assert got == [
         (30, "fired", "X fired (1 alert)", "alertmanager"),
-        (30, "alert_firing", "X-a firing", "alertmanager"),
         (100, "alert_firing", "X-b firing", "alertmanager"),
         (200, "alert_resolved", "X-a resolved", "alertmanager"),
-        (700, "alert_resolved", "X-b resolved", "alertmanager"),
-        (700, "resolved", "X resolved", "alertmanager"),
+        (700, "resolved", "X resolved (1 alert)", "alertmanager"),
     ]
+    assert facts.events[-1].detail == {"alerts": [{"fingerprint": "b", "name": "X-b"}]}
     s = facts.summary
     assert (s.id, s.state, s.first_fired, s.resolved_at, s.alerts_firing, s.alerts_total) == (
         group_ref("g"),
@@ -89,6 +90,25 @@ async def test_ingest_records_first_fired_each_alert_and_resolved(store: Store) 
         incident=note("g", ("a", "resolved"), ("b", "resolved")),
     )
     assert again.resolved is None
+
+
+async def test_a_group_no_destination_takes_starts_none_but_may_resolve_one(store: Store) -> None:
+    quiet = note("q", ("a", "firing"), receiver="")
+    await store.ingest([], now=START, dedup_window=60, incident=replace(quiet, receivers=()))
+    assert await store.incident_facts(group_ref("q")) is None
+    await accept(store, "g", ("a", "firing"), now=START + 10)
+    # the resolve goes to no destination (none sends resolved): the incident resolves all the same
+    resolved = replace(note("g", ("a", "resolved"), receiver=""), receivers=())
+    r = await store.ingest([], now=START + 70, dedup_window=60, incident=resolved)
+    assert r.resolved is not None and r.resolved.seconds == 70
+    facts = await store.incident_facts(group_ref("g"))
+    assert facts is not None
+    assert (facts.summary.state, facts.summary.receiver, facts.receivers) == (
+        "resolved",
+        "oncall",
+        ("oncall",),
+    )
+    assert json.loads(facts.payload)["alerts"][0]["status"] == "firing"  # the last one notified
 
 
 async def test_firing_again_after_resolving_is_a_new_episode(store: Store) -> None:
@@ -123,7 +143,8 @@ async def test_concurrent_ingests_record_each_event_once(open_store: OpenStore) 
     )
     facts = await b.incident_facts(group_ref("g"))
     assert facts is not None
-    assert [e.kind for e in facts.events] == ["fired", "alert_firing", "alert_firing"]
+    assert [e.kind for e in facts.events] == ["fired"]
+    assert len(facts.events[0].detail["alerts"]) == 2
 
 
 async def test_list_filters_and_orders(store: Store) -> None:
@@ -227,10 +248,10 @@ async def test_purge_follows_retention(store: Store) -> None:
     await accept(store, "old", ("a", "resolved"), now=START + 2)
     await accept(store, "new", ("a", "firing"), now=START + 1000)
     removed = await store.purge(older_than=START + 500)
-    assert removed >= 4  # the old incident, its three events
+    assert removed >= 3  # the old incident, its two events
     assert await store.incident_facts(group_ref("old")) is None
     facts = await store.incident_facts(group_ref("new"))
-    assert facts is not None and [e.kind for e in facts.events] == ["fired", "alert_firing"]
+    assert facts is not None and [e.kind for e in facts.events] == ["fired"]
 
 
 async def test_a_storm_adds_a_bounded_number_of_events(store: Store) -> None:
@@ -239,6 +260,27 @@ async def test_a_storm_adds_a_bounded_number_of_events(store: Store) -> None:
     await store.ingest([p], now=START, dedup_window=60, incident=note("storm", *states))
     facts = await store.incident_facts(group_ref("storm"))
     assert facts is not None
-    firing = [e for e in facts.events if e.kind == "alert_firing"]
-    assert len(firing) == 21 and firing[-1].summary == "480 more alerts firing"
+    [fired] = facts.events
+    assert (len(fired.detail["alerts"]), fired.detail["more_alerts"]) == (20, 480)
     assert facts.summary.alerts_firing == 500
+
+
+async def test_an_approval_and_a_rejection_are_events_of_the_group(store: Store) -> None:
+    from tests.store.test_remediation_contract import intent, record, rs
+
+    await accept(store, "g", ("a", "firing"), now=START)
+    await record(store, intent("a"), intent("b"))
+    first, second = sorted(await rs(store).remediations(), key=lambda r: r.id)
+    for rec in (first, second):
+        change = Change("awaiting_approval", {"expires_at": START + 500})
+        assert await rs(store).transition(rec.id, job_id=rec.job_id, change=change, now=START) == "ok"
+    act = NewJob("remediate", "remediate:x", "{}", START)
+    await rs(store).decide_approval(first.id, approve=True, actor="alice (slack)", now=START + 60, job=act)
+    await rs(store).decide_approval(second.id, approve=False, actor="bob (telegram)", now=START + 70, job=act)
+    await rs(store).decide_approval(second.id, approve=True, actor="eve (telegram)", now=START + 80, job=act)
+    facts = await store.incident_facts(group_ref("g"))
+    assert facts is not None
+    assert [(e.at - START, e.kind, e.actor, e.detail["remediation"]) for e in facts.events[1:]] == [
+        (60, "remediation_approved", "alice (slack)", first.id),
+        (70, "remediation_rejected", "bob (telegram)", second.id),
+    ]

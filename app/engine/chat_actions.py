@@ -45,6 +45,10 @@ class Silences(Protocol):
     async def expire(self, silence_id: str) -> None: ...
 
 
+MAX_TITLE = 200
+"""Characters of the alert's name in a document's caption (Telegram allows 1024)."""
+
+
 @dataclass(frozen=True)
 class Document:
     """A file to post in reply to the alert's message."""
@@ -116,6 +120,7 @@ class ChatActions:
             if text is None:
                 raise Refused("no incident is recorded for this alert (purged?)", outcome="stale")
             title = alerts.commonLabels.get("alertname") or alerts.groupKey
+            title = title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
             document = Document(
                 f"postmortem-{intent.ref}.md", text.encode(), f"📝 Post-mortem draft: {title}"
             )

@@ -47,6 +47,8 @@ def text(query: MultiMapping[str], name: str) -> str | None:
         return None
     if not value or len(value) > MAX_TEXT:
         raise ParamError(name, f"must be 1-{MAX_TEXT} characters")
+    if "\x00" in value:  # no label holds one, and PostgreSQL text cannot
+        raise ParamError(name, "must not contain NUL characters")
     return value
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from app.web.api_params import MAX_ID, MAX_SECONDS
+from app.web.api_params import MAX_ID, MAX_SECONDS, MAX_TEXT
 
 Schema = dict[str, Any]
 
@@ -66,7 +66,7 @@ _INCIDENT_ID = _path_id(
 )
 _ACTION_ID = _path_id({"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the action's id")
 
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 256}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": "^[^\\u0000]+$"}
 _WHEN = {
     "anyOf": [
         {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},

@@ -160,3 +160,41 @@ async def test_postmortem_command_replying_to_the_alert(
     )
     await eventually(lambda: len(documents(fake_telegram)) == 1)
     assert documents(fake_telegram)[0].reply_to == tg_msg.message_id
+
+
+async def test_a_failed_send_is_told_audited_and_not_on_the_timeline(
+    start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack
+) -> None:
+    client, tg_msg, _ = await resolved_copies(start, fake_telegram, fake_slack)
+    fake_telegram.fail_next(1, 403, method="sendDocument", description="Forbidden: bot was kicked")
+    tap = fake_telegram.callback_update(tg_msg, button(tg_msg, "📝 Post-mortem"), user_id=ALICE)
+    fake_telegram.push_update(tap)
+    await eventually(lambda: len(fake_telegram.callback_answers) == 1)
+    answer = fake_telegram.callback_answers[0]
+    assert answer["text"] == "post-mortem not sent: telegram: Forbidden: bot was kicked"
+    assert str(answer["show_alert"]).lower() == "true"
+    assert fake_telegram.token not in answer["text"]
+    store = client.app[STATE].store
+    [audit] = await store.chat_audits()
+    assert (audit.action, audit.outcome) == ("postmortem", "failed")
+    detail = await incident(store, group_ref(CRIT["groupKey"]))
+    assert detail is not None and all(e.kind != "postmortem_sent" for e in detail.events)
+
+
+async def test_a_long_alert_name_is_cut_in_the_caption(
+    start: Start, fake_telegram: FakeTelegram, fake_slack: FakeSlack
+) -> None:
+    """Telegram refuses captions over 1024 characters: the name is cut, the file still goes."""
+    name = "Very" + "Long" * 400
+    key = f'{{}}:{{alertname="{name}"}}'
+    client = await start(permissions=PERMISSIONS)
+    await post(client, message(key, [alert(name, "fp9")]))
+    [tg_msg] = await fake_telegram.wait_for_messages(CHAT, 1)
+    await post(client, message(key, [alert(name, "fp9", status="resolved")]))
+    await eventually(lambda: tg_msg.reply_markup is not None and labels(tg_msg) == ["📝 Post-mortem"])
+    tap = fake_telegram.callback_update(tg_msg, button(tg_msg, "📝 Post-mortem"), user_id=ALICE)
+    fake_telegram.push_update(tap)
+    await eventually(lambda: len(documents(fake_telegram)) == 1)
+    caption = documents(fake_telegram)[0].visible_text
+    assert caption.startswith("📝 Post-mortem draft: VeryLong") and caption.endswith("…")
+    assert len(caption) < 250

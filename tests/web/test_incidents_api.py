@@ -105,6 +105,7 @@ async def test_list_and_filters(client: Client) -> None:
         ("?until=2026-11-25T03:00:00", "until"),  # no zone
         ("?until=-5", "until"),
         ("?namespace=", "namespace"),
+        ("?receiver=a%00b", "receiver"),
         ("?sevrity=critical", "sevrity"),
     ],
 )

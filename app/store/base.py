@@ -152,7 +152,7 @@ class ChatAudit:
 
     at: float
     source: str
-    """`telegram` or `slack`."""
+    """`telegram`, `slack` or `console`."""
     user_key: str
     """As `permissions:` writes it: `telegram:111`."""
     user_name: str

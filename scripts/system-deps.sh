@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that pip cannot give, from Debian: the real Alertmanager/amtool
-# and Prometheus/promtool binaries, and a PostgreSQL server for the PostgreSQL store's tests.
-# Idempotent; does nothing when they are present.
+# and Prometheus/promtool binaries, a PostgreSQL server for the PostgreSQL store's tests, and
+# chromium (with a font) that the web console's browser tests drive through Playwright (never
+# `playwright install`). Idempotent; does nothing when they are present.
 #
 # PostgreSQL: the tests use 127.0.0.1:5432 as user `postgres` without a password (each run creates
 # and drops databases of its own). A server that already answers there that way is used as it is.
@@ -35,6 +36,8 @@ command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if ! postgres_ok && ! ls -d /etc/postgresql/*/main >/dev/null 2>&1; then
   need+=(postgresql)
 fi

@@ -8,7 +8,7 @@ message) pairs so that `alertmedic check-config` can list all of them at once.
     secrets.py       the inline / *_file secret pair, read and checked in one place
     templates.py     Jinja2 templates compiled once at validation
     server.py  storage.py  delivery.py  integrations.py  receivers.py  routes.py  enrichment.py
-    chatops.py  escalation.py  heartbeats.py   the sections
+    chatops.py  escalation.py  heartbeats.py  console.py   the sections
     time_intervals.py   top-level time_intervals / mute_time_intervals, parsed by app.core
     model.py         the top-level Config
     problems.py      ConfigError, problems with YAML paths, "did you mean"

@@ -19,7 +19,9 @@ from app.core.chatops.actions import Verb
 from app.core.chatops.permissions import PermissionRule
 from app.core.matchers import Matcher, parse_matchers
 
-_USER = re.compile(r"telegram:[1-9][0-9]{0,19}|slack:[UW][A-Z0-9]{2,}")
+_USER = re.compile(
+    r"telegram:[1-9][0-9]{0,19}|slack:[UW][A-Z0-9]{2,}|console:[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
+)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -112,8 +114,9 @@ class PermissionConfig(Strict):
         for i, user in enumerate(v):
             if not _USER.fullmatch(user):
                 raise ValueError(
-                    f"users[{i}]: {user!r} is not a chat user id: write telegram:<numeric id> or "
-                    "slack:<member id, U… or W…> (/whoami tells a person theirs)"
+                    f"users[{i}]: {user!r} is not a chat user id: write telegram:<numeric id>, "
+                    "slack:<member id, U… or W…> (/whoami tells a person theirs) or "
+                    "console:<user of console.users_file>"
                 )
         return v
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from app.config.console import console_problems
 from app.config.escalation import escalation_problems
 from app.config.heartbeats import heartbeat_problems
 from app.config.model import Config
@@ -166,7 +167,8 @@ def parse_config(
         silent = {r.name for r in config.receivers if next(r.integrations(), None) is None}
         problems += heartbeat_problems(config.heartbeats, names, silent=silent)
     if config is not None:
-        for path, message in secret_problems(config) + kubeconfig_problems(config.remediation):
+        files = secret_problems(config) + kubeconfig_problems(config.remediation)
+        for path, message in files + console_problems(config.console):
             if check_files:
                 problems.append((path, message))
             elif path not in unset_paths:

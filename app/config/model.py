@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from app.config.api import ApiConfig
 from app.config.base import Strict
 from app.config.chatops import ChatopsConfig
+from app.config.console import ConsoleConfig
 from app.config.delivery import DeliveryConfig
 from app.config.enrichment import EnrichmentSettings
 from app.config.escalation import EscalationPolicyConfig
@@ -44,6 +45,8 @@ class Config(Strict):
     api: ApiConfig = ApiConfig()
     heartbeats: list[HeartbeatConfig] = Field(default_factory=list)
     """The dead-man's switch: always-firing alerts whose absence raises an alarm."""
+    console: ConsoleConfig | None = None
+    """The web console at /ui (off when absent or `enabled: false`)."""
 
     @model_validator(mode="before")
     @classmethod

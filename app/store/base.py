@@ -31,6 +31,7 @@ from app.core.plan import Planned
 from app.core.ratelimit import Limit
 
 if TYPE_CHECKING:
+    from app.core.console.session import ConsoleSession
     from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
     from app.store.heartbeats import HeartbeatChange, HeartbeatState, JobsFor
     from app.store.incidents import IncidentFacts, ResolvedIncident
@@ -155,7 +156,7 @@ class ChatAudit:
 
     at: float
     source: str
-    """`telegram` or `slack`."""
+    """`telegram`, `slack` or `console`."""
     user_key: str
     """As `permissions:` writes it: `telegram:111`."""
     user_name: str
@@ -368,6 +369,30 @@ class Store(Protocol):
 
     async def heartbeats(self) -> list[HeartbeatState]:
         """Every heartbeat row, by name."""
+        ...
+
+    # --- the web console ------------------------------------------------------------------------
+
+    async def console_login(self, token_hash: str, *, user: str, now: float, expires_at: float) -> None:
+        """Open a session: the SHA-256 of its token, its user, when it ends (sessions already
+        expired are forgotten)."""
+        ...
+
+    async def console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
+        """The live session with this token hash; None when unknown, logged out or expired."""
+        ...
+
+    async def console_logout(self, token_hash: str) -> bool:
+        """End the session; False when there was none."""
+        ...
+
+    async def console_failures(self, keys: Sequence[str], *, since: float) -> dict[str, int]:
+        """How many failed logins each throttle key has had since `since`."""
+        ...
+
+    async def console_failed(self, keys: Sequence[str], *, now: float) -> None:
+        """Count one failed login against each key."""
+        ...
 
     # --- incidents (app.store.incidents) --------------------------------------------------------
 

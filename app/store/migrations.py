@@ -221,6 +221,23 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (ref, seq)
     ) WITHOUT ROWID;
     """,
+    # 9 (web console): console sessions, kept as the SHA-256 of their token, and failed logins
+    # (one row each) that the login throttle counts; shared by every replica.
+    """
+    CREATE TABLE console_sessions (
+        token_hash TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
+    CREATE TABLE console_login_failures (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX console_login_failures_key ON console_login_failures (key, at);
+    """,
 ]
 
 

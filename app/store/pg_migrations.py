@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.store.console import PG_MIGRATION as console_migration
+
 MIGRATION_LOCK = 0x616C6D6564  # "almed": the advisory lock key of schema migrations
 
 PG_MIGRATIONS: list[str] = [
@@ -205,6 +207,8 @@ PG_MIGRATIONS: list[str] = [
         PRIMARY KEY (ref, seq)
     );
     """,
+    # 9 (web console): the twin of the SQLite console migration: app.store.console.PG_MIGRATION
+    console_migration,
 ]
 
 

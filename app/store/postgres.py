@@ -34,16 +34,17 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from app.core.console.session import ConsoleSession
 from app.core.dedup import kind_after
 from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
 from app.core.ratelimit import Limit
 from app.core.remediation.guards import Slot
+from app.store import console, storms
 from app.store import pg_heartbeats as heartbeat_sql
 from app.store import pg_incidents as inc
 from app.store import pg_remediations as rem
 from app.store import ratelimits as shared
-from app.store import storms
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -558,6 +559,7 @@ class PostgresStore:
                     t,
                 )
             )
+            n += await console.pg_purge(conn, t)
             n += await inc.purge(conn, t)
             return n
 
@@ -822,6 +824,23 @@ class PostgresStore:
 
     async def incident_acked(self, group_key: str, *, now: float) -> ResolvedIncident | None:
         return await self._run(lambda conn: inc.acked(conn, group_key, now))
+
+    # --- the web console (app.store.console) ------------------------------------------------------
+
+    async def console_login(self, token_hash: str, *, user: str, now: float, expires_at: float) -> None:
+        await self._run(lambda conn: console.pg_login(conn, token_hash, user, now, expires_at))
+
+    async def console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
+        return await self._run(lambda conn: console.pg_session(conn, token_hash, now), durable=False)
+
+    async def console_logout(self, token_hash: str) -> bool:
+        return await self._run(lambda conn: console.pg_logout(conn, token_hash))
+
+    async def console_failures(self, keys: Sequence[str], *, since: float) -> dict[str, int]:
+        return await self._run(lambda conn: console.pg_failures(conn, keys, since), durable=False)
+
+    async def console_failed(self, keys: Sequence[str], *, now: float) -> None:
+        await self._run(lambda conn: console.pg_failed(conn, keys, now), durable=False)
 
 
 async def read_all_slots(store: PostgresStore) -> dict[str, Slot]:

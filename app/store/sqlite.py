@@ -23,15 +23,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.core.console.session import ConsoleSession
 from app.core.dedup import kind_after
 from app.core.incidents import IncidentFilter, IncidentNote, IncidentSummary, TimelineEvent
 from app.core.plan import Planned
 from app.core.ratelimit import Limit
 from app.core.remediation.guards import Slot
+from app.store import console, storms
 from app.store import heartbeats as heartbeat_sql
 from app.store import incidents as incident_sql
 from app.store import ratelimits as shared
-from app.store import storms
 from app.store.base import (
     ChatAudit,
     ChatGroup,
@@ -563,6 +564,7 @@ class SQLiteStore:
                 " WHERE t.group_key = chat_groups.group_key)",
                 (older_than,),
             ).rowcount
+            n += console.purge(conn, older_than)
             n += incident_sql.purge(conn, older_than)
             return int(n)
 
@@ -803,6 +805,23 @@ class SQLiteStore:
 
     async def heartbeats(self) -> list[HeartbeatState]:
         return await self._submit(heartbeat_sql.read_heartbeats)
+
+    # --- the web console (app.store.console) ------------------------------------------------------
+
+    async def console_login(self, token_hash: str, *, user: str, now: float, expires_at: float) -> None:
+        await self._submit(lambda conn: console.login(conn, token_hash, user, now, expires_at), durable=True)
+
+    async def console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
+        return await self._submit(lambda conn: console.session(conn, token_hash, now))
+
+    async def console_logout(self, token_hash: str) -> bool:
+        return await self._submit(lambda conn: console.logout(conn, token_hash), durable=True)
+
+    async def console_failures(self, keys: Sequence[str], *, since: float) -> dict[str, int]:
+        return await self._submit(lambda conn: console.failures(conn, keys, since))
+
+    async def console_failed(self, keys: Sequence[str], *, now: float) -> None:
+        await self._submit(lambda conn: console.failed(conn, keys, now))
 
     # --- incidents (app.store.incidents) ------------------------------------------------------
 

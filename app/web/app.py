@@ -3,8 +3,9 @@
 Each long-lived resource is one `cleanup_ctx` with its own typed `web.AppKey`, started in this
 order and stopped in reverse: store, HTTP session, sinks, enrichment, remediation (only when
 configured: the Kubernetes client is imported and built then), dispatcher (and ingestor, and the
-heartbeats of the dead-man's switch, armed before the lanes start), chat
-front-ends (app.web.chatops), reloader, purger. A resource is cleaned up only if it started, so a
+heartbeats of the dead-man's switch, armed before the lanes start), chat front-ends
+(app.web.chatops), reloader, purger. The web console (app.web.console) is routes only: its users
+are read here, its sessions live in the store. A resource is cleaned up only if it started, so a
 failure at start-up leaves nothing open. With `config_path`, `POST /-/reload` (and
 `app[RELOADER].trigger`, which `serve` calls on SIGHUP) reloads that file into the running app
 (app.web.reload).
@@ -37,6 +38,8 @@ from app.store.remediations import RemediatingStore
 from app.web import api, apiauth, handlers, incidents_api, openapi
 from app.web.auth import Credentials
 from app.web.chatops import add_routes, chat_view, chatops_ctx
+from app.web.console.auth import CONSOLE, api_way_in, load_console
+from app.web.console.routes import add_routes as add_console_routes
 from app.web.refusals import SUMMARY_INTERVAL, RefusalLog
 from app.web.reload import (
     RELOADER,
@@ -99,6 +102,10 @@ def create_app(
     app.router.add_post("/-/reload", reload_handler)
     state.metrics.config_reload_time.set(clock.now())
     add_routes(app, config)
+    if (console := load_console(config)) is not None:
+        app[CONSOLE] = console
+        add_console_routes(app)
+        apiauth.add_way_in(app, api_way_in)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         # PostgreSQL not reachable yet: the store keeps connecting and answers StoreUnavailable

@@ -1,4 +1,4 @@
-"""The verbs a person can perform from chat, and who performed one (the actor)."""
+"""The verbs a person can perform from chat or the console, and who performed one (the actor)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ class Provider(enum.StrEnum):
 
     TELEGRAM = "telegram"
     SLACK = "slack"
+    CONSOLE = "console"
+    """The web console (/ui): `console:<user>`, a user of `console.users_file`."""
 
 
 @dataclass(frozen=True)

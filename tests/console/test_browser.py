@@ -285,6 +285,9 @@ async def test_the_open_incident_its_timeline_logs_and_graph(console: Console) -
     await console.screenshot(page, "incident")
     md = await page.request.get(page.url + "/postmortem.md")
     assert md.status == 200 and "ModelHighLatencyP95" in await md.text()
+    await page.goto(page.url + "/postmortem.md")  # the draft as the browser shows it (README image)
+    assert "## Timeline" in await page.locator("body").inner_text()
+    await console.screenshot(page, "postmortem")
     await ctx.close()
     assert (await store.remediation(rec.id)).state == "succeeded"  # type: ignore[union-attr]
 
